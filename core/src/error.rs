@@ -207,13 +207,7 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-            stage: None,
-            reply: None,
-            hint: None,
-        }
+        Error { kind, message: message.into(), stage: None, reply: None, hint: None }
     }
 
     /// A configuration error about the JSON path `path` (e.g. `$.port`).
@@ -375,11 +369,7 @@ mod tests {
     fn display_carries_stage_reply_and_hint() {
         let e = Error::new(ErrorKind::AuthFailed, "PLAIN rejected")
             .with_stage(Stage::Auth)
-            .with_reply(Reply {
-                code: 535,
-                enhanced_code: Some("5.7.8".into()),
-                text: "bad".into(),
-            })
+            .with_reply(Reply { code: 535, enhanced_code: Some("5.7.8".into()), text: "bad".into() })
             .with_hint("535: user name or password rejected");
         let s = e.to_string();
         assert_eq!(

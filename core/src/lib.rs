@@ -4,3 +4,11 @@
 pub mod error;
 
 pub use error::{Error, ErrorKind, Reply, Result, Stage};
+pub mod profile;
+pub mod resolve;
+pub mod rrt;
+pub mod secret;
+
+pub use profile::{Profile, ProfileBuilder};
+pub use rrt::RrtContext;
+pub use secret::{Keyring, SecretString};

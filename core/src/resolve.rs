@@ -1,0 +1,237 @@
+//! The one step that turns a [`Profile`], a [`Keyring`] and an [`RrtContext`] into the effective
+//! settings Test and Send use. It is the only place where a password is decrypted or a tag in
+//! the profile expanded, and it happens at the moment of Test or Send: nothing is written back.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{Error, Result, Stage};
+use crate::profile::{AuthOrder, Host, MECHANISM_NAMES, Password, Profile, StarttlsPolicy, TlsMode, parse_host};
+use crate::rrt::{Field, RrtContext};
+use crate::secret::{Keyring, SecretString};
+
+/// How the connection is secured, decided from the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPolicy {
+    /// TLS from the first byte; certificate verified unless `tls_verify` is false.
+    Implicit,
+    /// STARTTLS, required: a server that does not offer it is an error.
+    StarttlsRequired,
+    /// STARTTLS when offered; an unverifiable certificate is tolerated and reported (RFC 7435).
+    StarttlsOpportunistic,
+    /// No TLS.
+    Plain,
+}
+
+impl TlsPolicy {
+    /// A stable name for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsPolicy::Implicit => "implicit",
+            TlsPolicy::StarttlsRequired => "starttls",
+            TlsPolicy::StarttlsOpportunistic => "opportunistic",
+            TlsPolicy::Plain => "plain",
+        }
+    }
+}
+
+/// Who to authenticate as.
+#[derive(Clone)]
+pub enum Identity {
+    /// A user name and a password (or, for XOAUTH2, a bearer token).
+    Password {
+        /// The expanded user name.
+        username: String,
+        /// Whether a protected value went into the user name (then it is never shown).
+        username_sensitive: bool,
+        /// The decrypted or expanded password.
+        password: SecretString,
+    },
+    /// The user running the process, through NTLM (`use_ntlm_current_user`).
+    NtlmCurrentUser,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Password { username, username_sensitive, .. } => f
+                .debug_struct("Password")
+                .field("username", if *username_sensitive { &"<protected>" } else { username })
+                .field("password", &"<redacted>")
+                .finish(),
+            Identity::NtlmCurrentUser => f.write_str("NtlmCurrentUser"),
+        }
+    }
+}
+
+/// Authentication settings in effect.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Who to authenticate as.
+    pub identity: Identity,
+    /// The mechanism names to consider, in the order to try them (before intersecting with
+    /// what the server offers).
+    pub mechanisms: Vec<&'static str>,
+    /// Permit PLAIN and LOGIN without TLS.
+    pub allow_plaintext_password: bool,
+}
+
+/// The effective settings of one Test or Send.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The server after expansion.
+    pub host: Host,
+    /// The port in effect.
+    pub port: u16,
+    /// How TLS is used.
+    pub tls: TlsPolicy,
+    /// Verify certificates (for [`TlsPolicy::StarttlsOpportunistic`], a failure is only reported).
+    pub tls_verify: bool,
+    /// Extra trust anchors, PEM, from `tls_ca_file` and `tls_ca_pem`.
+    pub ca_pem: Vec<Vec<u8>>,
+    /// The EHLO argument.
+    pub helo_name: String,
+    /// The bound on each stage.
+    pub timeout: Duration,
+    /// Authentication, when required.
+    pub auth: Option<AuthSettings>,
+}
+
+impl Settings {
+    /// A one-line description with the password masked, for demos and logs.
+    pub fn describe(&self) -> String {
+        let auth = match &self.auth {
+            None => "no authentication".to_owned(),
+            Some(AuthSettings { identity: Identity::NtlmCurrentUser, .. }) => "NTLM as the current user".to_owned(),
+            Some(AuthSettings {
+                identity: Identity::Password { username, username_sensitive, .. },
+                mechanisms,
+                ..
+            }) => {
+                format!(
+                    "user {} with password ******** via {}",
+                    if *username_sensitive { "<protected>" } else { username },
+                    mechanisms.join(", ")
+                )
+            }
+        };
+        format!(
+            "{}:{} tls={} verify={} helo={} timeout={}s {}",
+            self.host,
+            self.port,
+            self.tls.as_str(),
+            self.tls_verify,
+            self.helo_name,
+            self.timeout.as_secs_f64(),
+            auth
+        )
+    }
+}
+
+/// The machine's host name, for EHLO; `localhost` if it has none that is usable.
+pub fn local_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for writes of buf.len() bytes; gethostname NUL-terminates on success
+    // when the name fits, and we only read up to the first NUL within buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
+            if matches!(parse_host(name, "hostname"), Ok(Host::Name(_))) {
+                return name.to_owned();
+            }
+        }
+    }
+    "localhost".to_owned()
+}
+
+impl Profile {
+    /// Resolves the profile for one Test or Send: validates it, expands RRTs in the server and
+    /// user name (and the password unless it is encrypted), decrypts an encrypted password
+    /// (whose plaintext is literal), reads the CA file, and decides the TLS policy.
+    ///
+    /// Errors carry [`Stage::Resolve`].
+    pub fn resolve(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<Settings> {
+        self.resolve_inner(keyring, ctx).map_err(|e| e.with_stage(Stage::Resolve))
+    }
+
+    fn resolve_inner(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<Settings> {
+        self.validate()?;
+        let (server, _) = ctx.expand_tracked(&self.server, Field::Server)?;
+        let host = parse_host(server.expose().trim(), "$.server (after RRT expansion)")?;
+        let port = self.effective_port();
+        let tls = if self.encrypted_connection {
+            match self.tls_mode.unwrap_or_default() {
+                TlsMode::Implicit => TlsPolicy::Implicit,
+                TlsMode::Auto if port == 465 => TlsPolicy::Implicit,
+                TlsMode::Starttls | TlsMode::Auto => TlsPolicy::StarttlsRequired,
+            }
+        } else {
+            match self.starttls.unwrap_or_default() {
+                StarttlsPolicy::Opportunistic => TlsPolicy::StarttlsOpportunistic,
+                StarttlsPolicy::Never => TlsPolicy::Plain,
+            }
+        };
+        let mut ca_pem = Vec::new();
+        if let Some(path) = &self.tls_ca_file {
+            let bytes =
+                std::fs::read(path).map_err(|e| Error::config("$.tls_ca_file", format!("cannot read {path}: {e}")))?;
+            if !bytes.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(Error::config("$.tls_ca_file", format!("{path} contains no PEM certificate")));
+            }
+            ca_pem.push(bytes);
+        }
+        if let Some(pem) = &self.tls_ca_pem {
+            ca_pem.push(pem.as_bytes().to_vec());
+        }
+        let auth = if self.requires_authentication { Some(self.resolve_auth(keyring, ctx)?) } else { None };
+        Ok(Settings {
+            host,
+            port,
+            tls,
+            tls_verify: self.tls_verify,
+            ca_pem,
+            helo_name: self.helo_name.clone().unwrap_or_else(local_hostname),
+            timeout: Duration::from_secs_f64(self.timeout_secs),
+            auth,
+        })
+    }
+
+    fn resolve_auth(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<AuthSettings> {
+        let mut mechanisms: Vec<&'static str> = match &self.auth_mechanisms {
+            None => MECHANISM_NAMES.iter().copied().filter(|m| *m != "XOAUTH2").collect(),
+            Some(list) => {
+                let upper: Vec<String> = list.iter().map(|n| n.to_ascii_uppercase()).collect();
+                match self.auth_order {
+                    AuthOrder::Preference => {
+                        MECHANISM_NAMES.iter().copied().filter(|m| upper.iter().any(|u| u == m)).collect()
+                    }
+                    AuthOrder::AsListed => {
+                        upper.iter().filter_map(|u| MECHANISM_NAMES.iter().copied().find(|m| m == u)).collect()
+                    }
+                }
+            }
+        };
+        let identity = if self.use_ntlm_current_user {
+            mechanisms.retain(|m| *m == "NTLM");
+            Identity::NtlmCurrentUser
+        } else {
+            let (username, username_sensitive) =
+                ctx.expand_tracked(self.username.as_deref().unwrap_or_default(), Field::Username)?;
+            let username = username.expose().to_owned();
+            if username.is_empty() {
+                return Err(Error::config("$.username", "is empty after RRT expansion"));
+            }
+            if username.chars().any(char::is_control) {
+                return Err(Error::config("$.username", "contains a control character after RRT expansion"));
+            }
+            let password = match self.password() {
+                Some(Password::Plain(p)) => ctx.expand(p.expose(), Field::Password)?,
+                Some(Password::Encrypted(env)) => keyring.decrypt(env, "password", self.id.as_deref())?,
+                None => return Err(Error::config("$.password", "required when requires_authentication is true")),
+            };
+            Identity::Password { username, username_sensitive, password }
+        };
+        Ok(AuthSettings { identity, mechanisms, allow_plaintext_password: self.allow_plaintext_password })
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every check and test relaykit has, from a clean clone on a fresh machine.
+# Exits non-zero on the first failure. Usage: bash tests/run_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo --version
+
+step "format"
+cargo fmt --all --check
+
+step "clippy (pedantic, no warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "docs (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "unit, vector and property tests"
+cargo test --workspace --locked
+
+step "demo"
+cargo run --quiet --locked -p relaykit --example demo >/dev/null
+
+echo
+echo "all checks passed"
