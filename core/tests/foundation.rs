@@ -1,7 +1,7 @@
 //! Profile, secrets and resolution: the properties of §1–§3 the vectors cannot express.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use relaykit::profile::{Password, StarttlsPolicy, TlsMode};
+use relaykit::profile::{AuthOrder, Password, StarttlsPolicy, TlsMode};
 use relaykit::resolve::{Identity, TlsPolicy};
 use relaykit::rrt::RrtContext;
 use relaykit::{ErrorKind, Keyring, Profile, Stage};
@@ -231,4 +231,56 @@ fn key_files_must_be_private_and_owned_by_the_user() {
     }
     // write_key_file never overwrites.
     assert!(k.write_key_file(&path).is_err());
+}
+
+#[test]
+fn auth_settings_follow_the_allow_list_and_order() {
+    let k = Keyring::new();
+    let c = empty_ctx();
+    let mechs = |p: Profile| p.resolve(&k, &c).unwrap().auth.unwrap().mechanisms;
+    let base = || Profile::builder("smtp.example.com").credentials("alice", "pw");
+    // All supported, most secure first; XOAUTH2 only when listed.
+    assert_eq!(mechs(base().build().unwrap()), ["SCRAM-SHA-256", "SCRAM-SHA-1", "NTLM", "CRAM-MD5", "PLAIN", "LOGIN"]);
+    assert_eq!(mechs(base().auth_mechanisms(["login", "CRAM-MD5"]).build().unwrap()), ["CRAM-MD5", "LOGIN"]);
+    assert_eq!(
+        mechs(base().auth_mechanisms(["login", "CRAM-MD5"]).auth_order(AuthOrder::AsListed).build().unwrap()),
+        ["LOGIN", "CRAM-MD5"]
+    );
+    assert_eq!(mechs(base().auth_mechanisms(["XOAUTH2"]).build().unwrap()), ["XOAUTH2"]);
+    let s = base().allow_plaintext_password(true).build().unwrap().resolve(&k, &c).unwrap();
+    assert!(s.auth.unwrap().allow_plaintext_password);
+    let s = Profile::builder("smtp.example.com").ntlm_current_user().build().unwrap().resolve(&k, &c).unwrap();
+    let auth = s.auth.unwrap();
+    assert!(matches!(auth.identity, Identity::NtlmCurrentUser));
+    assert_eq!(auth.mechanisms, ["NTLM"]);
+}
+
+#[test]
+fn helo_ca_file_and_timeout_are_resolved() {
+    let k = Keyring::new();
+    let c = empty_ctx();
+    let s = Profile::new("smtp.example.com").resolve(&k, &c).unwrap();
+    assert!(!s.helo_name.is_empty(), "the default EHLO name is the machine's host name");
+    let s = Profile::builder("[::1]").helo_name("client.example.com").timeout_secs(2.5).build().unwrap();
+    let s = s.resolve(&k, &c).unwrap();
+    assert_eq!(
+        (s.helo_name.as_str(), s.timeout.as_millis(), s.host.to_string()),
+        ("client.example.com", 2500, "[::1]".into())
+    );
+    let e = Profile::builder("smtp.example.com").tls_ca_file("/nonexistent/ca.pem").build().unwrap().resolve(&k, &c);
+    let e = e.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().starts_with("$.tls_ca_file:") && e.message().contains("/nonexistent/ca.pem"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
+    let s = Profile::builder("smtp.example.com")
+        .tls_verify(false)
+        .tls_ca_file(ca.to_str().unwrap())
+        .build()
+        .unwrap()
+        .resolve(&k, &c)
+        .unwrap();
+    assert_eq!(s.ca_pem.len(), 1);
+    assert!(!s.tls_verify);
 }
