@@ -4,7 +4,9 @@
 pub mod error;
 
 pub use error::{Error, ErrorKind, Reply, Result, Stage};
+pub mod message;
 pub mod profile;
+pub mod report;
 pub mod resolve;
 pub mod rrt;
 pub mod secret;

@@ -126,10 +126,7 @@ fn valid_key_id(id: &str) -> bool {
 /// The id of a key given without one: `k` and the first 8 hex digits of a SHA-256 over it.
 fn derived_key_id(bytes: &[u8; KEY_LEN]) -> String {
     let digest = Sha256::new().chain_update(b"relaykit key id\0").chain_update(bytes).finalize();
-    digest[..4].iter().fold(String::from("k"), |mut id, b| {
-        let _ = write!(id, "{b:02x}");
-        id
-    })
+    format!("k{}", hex(&digest[..4]))
 }
 
 fn decode_key(text: &str, what: &str) -> Result<Zeroizing<[u8; KEY_LEN]>> {
@@ -488,6 +485,14 @@ fn check_key_file(path: &Path) -> Result<()> {
 fn check_key_file(path: &Path) -> Result<()> {
     std::fs::metadata(path).map_err(|e| Error::crypto(format!("key file {}: {e}", path.display())))?;
     Ok(())
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Fills `buf` from the operating system's random source.
