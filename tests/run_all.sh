@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+CBINDGEN_VERSION=0.29.4
 step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain"
@@ -19,6 +20,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "docs (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "C header is current (cbindgen $CBINDGEN_VERSION)"
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
+  cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet
+fi
+cbindgen --quiet --config ffi/cbindgen.toml --crate relaykit-ffi --output target/relaykit.h.check
+diff -u include/relaykit.h target/relaykit.h.check || { echo "include/relaykit.h is stale: regenerate it with cbindgen"; exit 1; }
 
 step "unit, vector and property tests"
 cargo test --workspace --locked
