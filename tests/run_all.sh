@@ -31,6 +31,9 @@ diff -u include/relaykit.h target/relaykit.h.check || { echo "include/relaykit.h
 step "unit, vector and property tests"
 cargo test --workspace --locked
 
+step "C ABI tests (ASan+UBSan, then valgrind)"
+bash tests/c/run.sh
+
 step "demo"
 cargo run --quiet --locked -p relaykit --example demo >/dev/null
 
