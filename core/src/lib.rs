@@ -4,11 +4,13 @@
 pub mod error;
 
 pub use error::{Error, ErrorKind, Reply, Result, Stage};
+pub mod hints;
 pub mod message;
 pub mod profile;
 pub mod report;
 pub mod resolve;
 pub mod rrt;
+pub mod runtime;
 pub mod secret;
 
 pub use profile::{Profile, ProfileBuilder};
