@@ -31,6 +31,9 @@
 //! (old servers, and the §4.2.4 test vector) the local clock is used, the LMv2 response is
 //! computed, TargetInfo is echoed unchanged and no MIC field is sent, as Windows does.
 //!
+//! No MsvAvTargetName or MsvAvChannelBindings pair is added: SMTP servers do not enforce
+//! Extended Protection, and channel binding would need the TLS layer's data.
+//!
 //! # User names
 //!
 //! - `user` → user `user`, empty domain (the server uses its own domain).
@@ -104,7 +107,13 @@ fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 16]> {
 
 /// UTF-16LE bytes of `s`.
 fn utf16le(s: &str) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(s.encode_utf16().flat_map(u16::to_le_bytes).collect())
+    // Sized up front (UTF-16 never takes more than twice the UTF-8 length) so that no
+    // reallocation leaves a copy of a password behind.
+    let mut out = Zeroizing::new(Vec::with_capacity(s.len() * 2));
+    for unit in s.encode_utf16() {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    out
 }
 
 /// Upper-cases character by character, keeping characters whose upper case is not a single

@@ -251,9 +251,13 @@ impl Scram {
                 .map(|(a, b)| a ^ b)
                 .collect(),
         );
-        let mut out = Zeroizing::new(without_proof.into_bytes());
+        let proof_b64 = Zeroizing::new(B64.encode(&proof[..]));
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            without_proof.len() + 3 + proof_b64.len(),
+        ));
+        out.extend_from_slice(without_proof.as_bytes());
         out.extend_from_slice(b",p=");
-        out.extend_from_slice(B64.encode(&proof[..]).as_bytes());
+        out.extend_from_slice(proof_b64.as_bytes());
         self.state = State::SentFinal {
             server_key,
             auth_message,

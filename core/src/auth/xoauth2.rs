@@ -32,7 +32,10 @@ impl Xoauth2 {
                 "the bearer token contains a control character",
             ));
         }
-        let mut message = Zeroizing::new(Vec::new());
+        // Sized up front so that no reallocation leaves a copy of the token behind.
+        let mut message = Zeroizing::new(Vec::with_capacity(
+            24 + creds.username().len() + creds.secret().len(),
+        ));
         message.extend_from_slice(b"user=");
         message.extend_from_slice(creds.username().as_bytes());
         message.extend_from_slice(b"\x01auth=Bearer ");
