@@ -613,4 +613,27 @@ mod tests {
         assert_ne!(a.client_nonce, b.client_nonce);
         assert!(!a.client_nonce.contains(','));
     }
+
+    proptest::proptest! {
+        /// Server-first messages that extend the client nonce reach the key derivation (with
+        /// small iteration counts) and the server-final check: Ok or Err, never a panic.
+        #[test]
+        fn near_valid_exchanges_never_panic(
+            tail in "[!-+--~]{0,12}",
+            salt in "[A-Za-z0-9+/=]{0,12}",
+            iters in "[0-9]{0,3}",
+            ext in "(,[a-z]=[!-+--~]{0,4}){0,2}",
+            last in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let mut s = client(Hash::Sha1, "user", "pencil", "abc");
+            s.initial_response().unwrap();
+            let first = format!("r=abc{tail},s={salt},i={iters}{ext}");
+            if s.respond(first.as_bytes()).is_ok() {
+                let mut v = b"v=".to_vec();
+                v.extend_from_slice(&last);
+                let _ = s.respond(&v);
+            }
+            let _ = s.finish();
+        }
+    }
 }

@@ -310,3 +310,26 @@ fn short_challenge_without_target_info_still_answers() {
     let msg = n.respond(&m).unwrap();
     assert_eq!(field(&msg, 20).len(), 16 + 28 + 4 + 4);
 }
+
+proptest::proptest! {
+    /// Mutations of a valid CHALLENGE (byte flips, truncation) give Ok or a Protocol error.
+    #[test]
+    fn mutated_challenges_never_panic(
+        flips in proptest::collection::vec((0usize..200, proptest::prelude::any::<u8>()), 0..6),
+        cut in 0usize..200,
+        windows in proptest::prelude::any::<bool>(),
+    ) {
+        let mut m = if windows { windows_like_challenge(0xe28a_8215) } else { spec_challenge() };
+        for (at, v) in flips {
+            if let Some(b) = m.get_mut(at) {
+                *b ^= v;
+            }
+        }
+        m.truncate(cut.max(1) * m.len() / 200 + 1);
+        let mut n = spec_client();
+        n.initial_response().unwrap();
+        if let Err(e) = n.respond(&m) {
+            proptest::prop_assert_eq!(e.kind(), crate::ErrorKind::Protocol);
+        }
+    }
+}
