@@ -1,6 +1,7 @@
 //! relaykit: SMTP server profiles with encrypted passwords, runtime replacement tags (RRTs),
 //! Test and Send. One core for C, Python and Node.
 
+pub mod auth;
 pub mod error;
 
 pub use error::{Error, ErrorKind, Reply, Result, Stage};

@@ -1,0 +1,631 @@
+//! SASL client mechanisms for SMTP AUTH (RFC 4954): which mechanism to use, and one
+//! authentication exchange at a time.
+//!
+//! This module is *sans-I/O*: it never touches a socket. The SMTP session drives it:
+//!
+//! 1. [`negotiate`] turns the server's EHLO `AUTH` list, the profile's allow-list and the TLS
+//!    state into the ordered list of mechanisms to try (spec §4: SCRAM-SHA-256, SCRAM-SHA-1,
+//!    NTLM, CRAM-MD5, PLAIN, LOGIN; XOAUTH2 only when explicitly allowed) and the reason each
+//!    other mechanism was left out, so an error can say *why* nothing was usable.
+//! 2. For each mechanism, [`SaslClient::new`]; then `AUTH <NAME> <base64>` with
+//!    [`SaslClient::initial_response`] when it returns `Some` (SASL-IR; an empty response is
+//!    sent as `=`), otherwise plain `AUTH <NAME>`.
+//! 3. Each `334 <base64>` is decoded by the session and passed to [`SaslClient::respond`]; the
+//!    returned bytes are base64-encoded and sent as one line.
+//! 4. On `235`, [`SaslClient::finish`]: for SCRAM this fails unless the server proved that it
+//!    knows the password (its `v=` signature was received and verified).
+//!    On `535`/`454`/…, the session reports the failure; [`SaslClient::server_error`] may add
+//!    what the server said inside the exchange (XOAUTH2's JSON error, SCRAM's `e=`).
+//!
+//! Only the current-user NTLM variant does I/O: it runs Samba's `ntlm_auth` helper as a child
+//! process (see [`AuthOptions::ntlm_helper`]); that is why [`SaslClient::initial_response`] and
+//! [`SaslClient::respond`] are `async`. All other mechanisms complete without awaiting.
+//!
+//! # Secrets
+//!
+//! Every client response is a secret (it contains or is derived from the password or token):
+//! responses are returned in [`Zeroizing`] buffers and the session must log them as
+//! [`REDACTED`], never their bytes or base64. Intermediate keys and hashes also live in
+//! `Zeroizing` containers, and no `Debug` impl here prints a password, hash, key or response.
+//! Server challenges are not secret.
+
+use std::fmt;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind, Result, Stage};
+
+mod cram_md5;
+mod login;
+mod ntlm;
+mod ntlm_helper;
+mod plain;
+mod scram;
+mod xoauth2;
+
+/// What the session prints instead of a client response (or its base64) in logs and transcripts.
+pub const REDACTED: &str = "<redacted>";
+
+/// The SASL mechanisms relaykit speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mechanism {
+    /// SCRAM-SHA-256 (RFC 7677).
+    ScramSha256,
+    /// SCRAM-SHA-1 (RFC 5802).
+    ScramSha1,
+    /// NTLMv2 with extended session security (MS-NLMP).
+    Ntlm,
+    /// CRAM-MD5 (RFC 2195).
+    CramMd5,
+    /// PLAIN (RFC 4616): the password in clear.
+    Plain,
+    /// LOGIN (draft-murchison-sasl-login): the password in clear.
+    Login,
+    /// XOAUTH2 (Google/Microsoft): an OAuth 2.0 bearer token in clear.
+    Xoauth2,
+}
+
+impl Mechanism {
+    /// The order of spec §4, most secure first. XOAUTH2 is not in it: it is used only when the
+    /// allow-list names it (it needs a token, not a password).
+    pub const PREFERENCE: [Mechanism; 6] = [
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1,
+        Mechanism::Ntlm,
+        Mechanism::CramMd5,
+        Mechanism::Plain,
+        Mechanism::Login,
+    ];
+
+    /// Every mechanism.
+    pub const ALL: [Mechanism; 7] = [
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1,
+        Mechanism::Ntlm,
+        Mechanism::CramMd5,
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::Xoauth2,
+    ];
+
+    /// The IANA/EHLO name, e.g. `"SCRAM-SHA-256"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha1 => "SCRAM-SHA-1",
+            Mechanism::Ntlm => "NTLM",
+            Mechanism::CramMd5 => "CRAM-MD5",
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::Xoauth2 => "XOAUTH2",
+        }
+    }
+
+    /// The mechanism named `s` (case-insensitive), if relaykit speaks it.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Mechanism::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Whether the secret crosses the wire readable (PLAIN, LOGIN, and XOAUTH2's bearer token).
+    /// These are never used on a connection without TLS unless plaintext is explicitly allowed.
+    pub const fn sends_password_in_clear(self) -> bool {
+        matches!(
+            self,
+            Mechanism::Plain | Mechanism::Login | Mechanism::Xoauth2
+        )
+    }
+
+    /// Whether the client speaks first (has an initial response for SASL-IR).
+    pub const fn client_first(self) -> bool {
+        !matches!(self, Mechanism::Login | Mechanism::CramMd5)
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The credentials for one login: a user name and the password (or, for XOAUTH2, the bearer
+/// token), the latter in zeroizing memory. `Debug` redacts the secret.
+#[derive(Clone)]
+pub struct Credentials {
+    username: String,
+    secret: Zeroizing<String>,
+}
+
+impl Credentials {
+    /// Credentials for `username` with `secret` (a password or an XOAUTH2 bearer token).
+    pub fn new(username: impl Into<String>, secret: Zeroizing<String>) -> Self {
+        Credentials {
+            username: username.into(),
+            secret,
+        }
+    }
+
+    /// The user name.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The password or token (crate-internal: only mechanisms read it).
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("secret", &REDACTED)
+            .finish()
+    }
+}
+
+/// Options for an exchange beyond the credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOptions {
+    /// NTLM: the workstation name sent in the AUTHENTICATE message (empty when `None`).
+    pub workstation: Option<String>,
+    /// NTLM: authenticate as the logged-on user through a helper speaking Samba's
+    /// `ntlmssp-client-1` protocol; this is its argv (program first). `None` uses the
+    /// credentials' password. [`ntlm_helper_default_argv`] gives Samba's `ntlm_auth`.
+    pub ntlm_helper: Option<Vec<String>>,
+    /// The longest the NTLM helper may take to start or to answer one request.
+    pub helper_timeout: Duration,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions {
+            workstation: None,
+            ntlm_helper: None,
+            helper_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The default argv for current-user NTLM on Linux: Samba's `ntlm_auth` using winbind's cached
+/// credentials of the logged-on domain user.
+pub fn ntlm_helper_default_argv() -> Vec<String> {
+    ntlm_helper::DEFAULT_ARGV
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// Why a mechanism is not in [`Negotiation::to_try`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The server does not advertise it.
+    NotOffered,
+    /// The server offers it but the allow-list does not include it (XOAUTH2 is never used
+    /// unless listed).
+    NotAllowed,
+    /// It sends the password (or token) in clear, the connection has no TLS and
+    /// `allow_plaintext_password` is off.
+    PlaintextWithoutTls,
+}
+
+/// A mechanism left out and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    /// The mechanism.
+    pub mechanism: Mechanism,
+    /// Why it is not tried.
+    pub reason: SkipReason,
+}
+
+/// The outcome of [`negotiate`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Negotiation {
+    /// The mechanisms to try, in order. When one is rejected, the next is tried.
+    pub to_try: Vec<Mechanism>,
+    /// Each mechanism left out, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Mechanism names the server offers that relaykit does not speak (e.g. `GSSAPI`), as sent.
+    pub unsupported_offered: Vec<String>,
+}
+
+impl Negotiation {
+    /// The mechanisms the server offers that relaykit speaks, in preference order.
+    pub fn offered(&self) -> Vec<Mechanism> {
+        let mut v: Vec<Mechanism> = self
+            .to_try
+            .iter()
+            .copied()
+            .chain(
+                self.skipped
+                    .iter()
+                    .filter(|s| s.reason != SkipReason::NotOffered)
+                    .map(|s| s.mechanism),
+            )
+            .collect();
+        v.sort_by_key(|m| Mechanism::ALL.iter().position(|x| x == m));
+        v.dedup();
+        v
+    }
+
+    fn with_reason(&self, reason: SkipReason) -> Vec<Mechanism> {
+        self.skipped
+            .iter()
+            .filter(|s| s.reason == reason)
+            .map(|s| s.mechanism)
+            .collect()
+    }
+
+    /// The `ErrorKind::AuthUnsupported` error for when nothing is left to try (or every tried
+    /// mechanism failed to start), saying what the server offers and why each was refused,
+    /// e.g. "server offers only PLAIN and LOGIN, which are not sent without TLS" with the hint
+    /// "enable allow_plaintext_password or use STARTTLS".
+    pub fn unsupported_error(&self) -> Error {
+        let offered = self.offered();
+        let (message, hint) = if offered.is_empty() {
+            if self.unsupported_offered.is_empty() {
+                (
+                    "server does not offer authentication (no AUTH in its EHLO reply)".to_owned(),
+                    "send without authentication, or check the port (submission is usually 587 or 465)",
+                )
+            } else {
+                (
+                    format!(
+                        "server offers only {}, which relaykit does not support",
+                        join_and(&self.unsupported_offered)
+                    ),
+                    "ask the server's administrator to enable one of SCRAM-SHA-256, SCRAM-SHA-1, NTLM, CRAM-MD5, PLAIN or LOGIN",
+                )
+            }
+        } else {
+            let plaintext = self.with_reason(SkipReason::PlaintextWithoutTls);
+            let not_allowed = self.with_reason(SkipReason::NotAllowed);
+            let names = |v: &[Mechanism]| join_and(&v.iter().map(|m| m.name()).collect::<Vec<_>>());
+            let verb = |v: &[Mechanism]| if v.len() == 1 { "is" } else { "are" };
+            let mut message = format!("server offers only {}", names(&offered));
+            if plaintext.len() == offered.len() {
+                message.push_str(", which ");
+                message.push_str(verb(&plaintext));
+                message.push_str(" not sent without TLS");
+            } else {
+                let mut parts = Vec::new();
+                if !plaintext.is_empty() {
+                    parts.push(format!(
+                        "{} {} not sent without TLS",
+                        names(&plaintext),
+                        verb(&plaintext)
+                    ));
+                }
+                if !not_allowed.is_empty() {
+                    parts.push(format!(
+                        "{} {} not in the allowed mechanisms",
+                        names(&not_allowed),
+                        verb(&not_allowed)
+                    ));
+                }
+                if !parts.is_empty() {
+                    message.push_str("; ");
+                    message.push_str(&parts.join("; "));
+                }
+            }
+            let hint = if plaintext.is_empty() {
+                "allow one of the offered mechanisms"
+            } else {
+                "enable allow_plaintext_password or use STARTTLS"
+            };
+            (message, hint)
+        };
+        Error::new(ErrorKind::AuthUnsupported, message)
+            .with_stage(Stage::Auth)
+            .with_hint(hint)
+    }
+}
+
+fn join_and<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => format!(
+            "{} and {}",
+            init.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
+            last.as_ref()
+        ),
+    }
+}
+
+/// Decides which mechanisms to try, in order.
+///
+/// - `offered_by_server`: the names after `AUTH` in the EHLO reply (any case; unknown ones are
+///   recorded in [`Negotiation::unsupported_offered`]).
+/// - `allow_list`: the profile's allowed mechanisms, or `None` for "the most secure type
+///   supported by both" ([`Mechanism::PREFERENCE`]; XOAUTH2 only when listed).
+/// - `as_listed`: try the allow-list in its own order instead of the preference order.
+/// - `tls_active`, `allow_plaintext`: PLAIN, LOGIN and XOAUTH2 are left out without TLS unless
+///   `allow_plaintext`.
+pub fn negotiate<S: AsRef<str>>(
+    offered_by_server: &[S],
+    allow_list: Option<&[Mechanism]>,
+    as_listed: bool,
+    tls_active: bool,
+    allow_plaintext: bool,
+) -> Negotiation {
+    let mut offered = Vec::new();
+    let mut unsupported_offered = Vec::new();
+    for name in offered_by_server {
+        let name = name.as_ref().trim();
+        if name.is_empty() {
+            continue;
+        }
+        match Mechanism::from_name(name) {
+            Some(m) => {
+                if !offered.contains(&m) {
+                    offered.push(m);
+                }
+            }
+            None => {
+                if !unsupported_offered
+                    .iter()
+                    .any(|u: &String| u.eq_ignore_ascii_case(name))
+                {
+                    unsupported_offered.push(name.to_owned());
+                }
+            }
+        }
+    }
+
+    let candidates: Vec<Mechanism> = match allow_list {
+        None => Mechanism::PREFERENCE.to_vec(),
+        Some(list) => {
+            let mut v: Vec<Mechanism> = Vec::new();
+            for m in list {
+                if !v.contains(m) {
+                    v.push(*m);
+                }
+            }
+            if !as_listed {
+                v.sort_by_key(|m| Mechanism::ALL.iter().position(|x| x == m));
+            }
+            v
+        }
+    };
+
+    let mut n = Negotiation {
+        unsupported_offered,
+        ..Negotiation::default()
+    };
+    for m in &candidates {
+        let reason = if !offered.contains(m) {
+            Some(SkipReason::NotOffered)
+        } else if m.sends_password_in_clear() && !tls_active && !allow_plaintext {
+            Some(SkipReason::PlaintextWithoutTls)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => n.skipped.push(Skipped {
+                mechanism: *m,
+                reason,
+            }),
+            None => n.to_try.push(*m),
+        }
+    }
+    for m in Mechanism::ALL {
+        if offered.contains(&m) && !candidates.contains(&m) {
+            n.skipped.push(Skipped {
+                mechanism: m,
+                reason: SkipReason::NotAllowed,
+            });
+        }
+    }
+    n
+}
+
+/// A protocol error in `mech`'s exchange: the server sent something malformed or unexpected.
+pub(crate) fn protocol_error(mech: Mechanism, what: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Protocol, format!("{mech}: {what}")).with_stage(Stage::Auth)
+}
+
+/// The credentials cannot be used with `mech` (e.g. a NUL in a PLAIN user name).
+pub(crate) fn config_error(mech: Mechanism, what: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, format!("{mech}: {what}")).with_stage(Stage::Auth)
+}
+
+/// `n` random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>> {
+    let mut buf = Zeroizing::new([0u8; N]);
+    getrandom::fill(buf.as_mut()).map_err(|e| {
+        Error::internal(format!(
+            "the operating system's random generator failed: {e}"
+        ))
+        .with_stage(Stage::Auth)
+    })?;
+    Ok(buf)
+}
+
+/// One synchronous mechanism's steps.
+trait Exchange {
+    /// The initial response (client-first mechanisms only).
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>>;
+    /// The answer to one server challenge.
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// The server said 235.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// What the server said inside the exchange about a failure, if anything.
+    fn server_error(&self) -> Option<&str> {
+        None
+    }
+}
+
+enum Inner {
+    Plain(plain::Plain),
+    Login(login::Login),
+    CramMd5(cram_md5::CramMd5),
+    Scram(scram::Scram),
+    Ntlm(Box<ntlm::Ntlm>),
+    NtlmHelper(Box<ntlm_helper::Helper>),
+    Xoauth2(xoauth2::Xoauth2),
+}
+
+/// One authentication exchange with a server, for one mechanism.
+pub struct SaslClient {
+    mech: Mechanism,
+    inner: Inner,
+    initial_done: bool,
+}
+
+impl fmt::Debug for SaslClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslClient")
+            .field("mechanism", &self.mech)
+            .field("initial_done", &self.initial_done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SaslClient {
+    /// Prepares an exchange with `mech`. Fails with `ErrorKind::Config` when the credentials
+    /// cannot be expressed in the mechanism (e.g. a NUL in a PLAIN user name, a user name
+    /// SCRAM cannot prepare).
+    pub fn new(mech: Mechanism, creds: &Credentials, opts: &AuthOptions) -> Result<Self> {
+        let inner = match mech {
+            Mechanism::Plain => Inner::Plain(plain::Plain::new(creds)?),
+            Mechanism::Login => Inner::Login(login::Login::new(creds)),
+            Mechanism::CramMd5 => Inner::CramMd5(cram_md5::CramMd5::new(creds)?),
+            Mechanism::ScramSha256 => {
+                Inner::Scram(scram::Scram::new(scram::Hash::Sha256, creds, None)?)
+            }
+            Mechanism::ScramSha1 => {
+                Inner::Scram(scram::Scram::new(scram::Hash::Sha1, creds, None)?)
+            }
+            Mechanism::Ntlm => match &opts.ntlm_helper {
+                Some(argv) => Inner::NtlmHelper(Box::new(ntlm_helper::Helper::new(
+                    argv.clone(),
+                    creds.username(),
+                    opts.helper_timeout,
+                )?)),
+                None => Inner::Ntlm(Box::new(ntlm::Ntlm::new(
+                    creds,
+                    opts.workstation.as_deref().unwrap_or(""),
+                    None,
+                )?)),
+            },
+            Mechanism::Xoauth2 => Inner::Xoauth2(xoauth2::Xoauth2::new(creds)?),
+        };
+        Ok(SaslClient {
+            mech,
+            inner,
+            initial_done: false,
+        })
+    }
+
+    /// A client for tests, with the given inner state.
+    #[cfg(test)]
+    fn from_inner(mech: Mechanism, inner: Inner) -> Self {
+        SaslClient {
+            mech,
+            inner,
+            initial_done: false,
+        }
+    }
+
+    /// The mechanism.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mech
+    }
+
+    fn sync(&mut self) -> Option<&mut dyn Exchange> {
+        match &mut self.inner {
+            Inner::Plain(x) => Some(x),
+            Inner::Login(x) => Some(x),
+            Inner::CramMd5(x) => Some(x),
+            Inner::Scram(x) => Some(x),
+            Inner::Ntlm(x) => Some(x.as_mut()),
+            Inner::Xoauth2(x) => Some(x),
+            Inner::NtlmHelper(_) => None,
+        }
+    }
+
+    /// The data to send with `AUTH <MECH> <base64>` (SASL-IR, RFC 4954) when the mechanism
+    /// speaks first (PLAIN, SCRAM's client-first message, NTLM's NEGOTIATE, XOAUTH2); `None`
+    /// for LOGIN and CRAM-MD5. The bytes are secret: log them as [`REDACTED`].
+    pub async fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if self.initial_done {
+            return Err(Error::internal(format!(
+                "{}: initial response requested twice",
+                self.mech
+            ))
+            .with_stage(Stage::Auth));
+        }
+        self.initial_done = true;
+        if let Inner::NtlmHelper(h) = &mut self.inner {
+            return h.initial_response().await.map(Some);
+        }
+        match self.sync() {
+            Some(x) => x.initial_response(),
+            None => Ok(None),
+        }
+    }
+
+    /// Answers one `334` challenge (already base64-decoded by the caller). If the mechanism
+    /// speaks first and [`initial_response`](Self::initial_response) was not sent with `AUTH`,
+    /// the server's first (empty) challenge is answered with it. The bytes are secret.
+    pub async fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if self.mech.client_first() && !self.initial_done {
+            // MS-SMTPNTLM servers answer a bare `AUTH NTLM` with `334 NTLM supported`
+            // (text, not base64); any first challenge is an invitation to send NEGOTIATE.
+            if !challenge.is_empty() && self.mech != Mechanism::Ntlm {
+                return Err(protocol_error(
+                    self.mech,
+                    "server sent a non-empty challenge before the client's first message",
+                ));
+            }
+            return Ok(self
+                .initial_response()
+                .await?
+                .unwrap_or_else(|| Zeroizing::new(Vec::new())));
+        }
+        if let Inner::NtlmHelper(h) = &mut self.inner {
+            return h.respond(challenge).await;
+        }
+        match self.sync() {
+            Some(x) => x.respond(challenge),
+            None => Err(Error::internal("unreachable SASL state").with_stage(Stage::Auth)),
+        }
+    }
+
+    /// Called when the server says `235`. Fails for SCRAM (`ErrorKind::AuthFailed`) unless
+    /// the server's signature was received and verified.
+    pub fn finish(&mut self) -> Result<()> {
+        if let Inner::NtlmHelper(h) = &mut self.inner {
+            h.finish();
+            return Ok(());
+        }
+        match self.sync() {
+            Some(x) => x.finish(),
+            None => Ok(()),
+        }
+    }
+
+    /// What the server said about a failure inside the exchange, for the error message: the
+    /// JSON error of an XOAUTH2 `334`, or a SCRAM `e=` value.
+    pub fn server_error(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Xoauth2(x) => x.server_error(),
+            Inner::Scram(x) => x.server_error(),
+            Inner::NtlmHelper(h) => h.server_error(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+mod tests;

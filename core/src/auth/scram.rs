@@ -1,0 +1,639 @@
+//! SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677), without channel binding
+//! (GS2 header `n,,`).
+//!
+//! The exchange: client-first `n,,n=<user>,r=<cnonce>` → server-first `r=<nonce>,s=<salt>,i=<n>`
+//! → client-final `c=biws,r=<nonce>,p=<proof>` → server-final `v=<signature>` (in SMTP, as a
+//! `334` challenge, answered with an empty response) → `235`. [`Scram::finish`] fails unless
+//! the server's signature was verified, so a server that does not know the password (or a
+//! man in the middle) cannot make the login look successful.
+//!
+//! # SASLprep
+//!
+//! RFC 5802 asks for the user name and password to be prepared with SASLprep (RFC 4013):
+//! map non-ASCII spaces to SPACE, delete "commonly mapped to nothing" characters, normalise
+//! with NFKC, refuse prohibited characters and check bidi rules. relaykit does the mapping and
+//! refuses control characters, private-use code points, non-characters and the other
+//! prohibited characters, but does **not** apply NFKC (the crate carries no Unicode tables).
+//! For ASCII, and for any text already in NFKC (which is what keyboards produce for almost all
+//! scripts, e.g. precomposed `é`), the result equals full SASLprep. Text with compatibility
+//! characters (ligatures, full-width forms) is sent as typed; servers that normalise would then
+//! compute a different key and the login fails (it cannot succeed wrongly). The user name is
+//! then escaped (`=` → `=3D`, `,` → `=2C`) as RFC 5802 requires.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{Credentials, Exchange, Mechanism, config_error, protocol_error, random_bytes};
+use crate::error::{Error, ErrorKind, Result, Stage};
+
+/// The highest iteration count accepted. RFC 7677 recommends 4096 and common servers use
+/// 4096–15000; a hostile server could otherwise make the client burn minutes of CPU.
+pub(crate) const MAX_ITERATIONS: u32 = 1_000_000;
+
+/// The hash behind the mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hash {
+    Sha1,
+    Sha256,
+}
+
+impl Hash {
+    fn mechanism(self) -> Mechanism {
+        match self {
+            Hash::Sha1 => Mechanism::ScramSha1,
+            Hash::Sha256 => Mechanism::ScramSha256,
+        }
+    }
+
+    fn hmac(self, key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
+        match self {
+            Hash::Sha1 => Zeroizing::new(
+                hmac_new::<Hmac<Sha1>>(key)
+                    .chain_update(data)
+                    .finalize()
+                    .into_bytes()
+                    .to_vec(),
+            ),
+            Hash::Sha256 => Zeroizing::new(
+                hmac_new::<Hmac<Sha256>>(key)
+                    .chain_update(data)
+                    .finalize()
+                    .into_bytes()
+                    .to_vec(),
+            ),
+        }
+    }
+
+    /// Whether `HMAC(key, data) == tag`, compared in constant time.
+    fn hmac_verify(self, key: &[u8], data: &[u8], tag: &[u8]) -> bool {
+        match self {
+            Hash::Sha1 => hmac_new::<Hmac<Sha1>>(key)
+                .chain_update(data)
+                .verify_slice(tag)
+                .is_ok(),
+            Hash::Sha256 => hmac_new::<Hmac<Sha256>>(key)
+                .chain_update(data)
+                .verify_slice(tag)
+                .is_ok(),
+        }
+    }
+
+    fn hash(self, data: &[u8]) -> Zeroizing<Vec<u8>> {
+        match self {
+            Hash::Sha1 => Zeroizing::new(Sha1::digest(data).to_vec()),
+            Hash::Sha256 => Zeroizing::new(Sha256::digest(data).to_vec()),
+        }
+    }
+
+    fn salted_password(self, password: &[u8], salt: &[u8], i: u32) -> Zeroizing<Vec<u8>> {
+        match self {
+            Hash::Sha1 => {
+                let mut out = Zeroizing::new(vec![0u8; 20]);
+                pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, i, &mut out);
+                out
+            }
+            Hash::Sha256 => {
+                let mut out = Zeroizing::new(vec![0u8; 32]);
+                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, i, &mut out);
+                out
+            }
+        }
+    }
+}
+
+fn hmac_new<M: KeyInit>(key: &[u8]) -> M {
+    M::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
+}
+
+enum State {
+    Initial,
+    SentFirst,
+    SentFinal {
+        server_key: Zeroizing<Vec<u8>>,
+        auth_message: String,
+    },
+    Verified,
+    Failed,
+}
+
+pub(crate) struct Scram {
+    hash: Hash,
+    /// The prepared and escaped user name.
+    username: String,
+    /// The prepared password.
+    password: Zeroizing<String>,
+    client_nonce: String,
+    state: State,
+    server_error: Option<String>,
+}
+
+impl Scram {
+    /// A SCRAM client; `nonce` is for tests (a random 24-byte nonce otherwise).
+    pub(crate) fn new(hash: Hash, creds: &Credentials, nonce: Option<&str>) -> Result<Self> {
+        let mech = hash.mechanism();
+        let username = saslprep(creds.username())
+            .map_err(|why| config_error(mech, format!("the user name {why}")))?;
+        if username.is_empty() {
+            return Err(config_error(mech, "the user name is empty"));
+        }
+        let password = Zeroizing::new(
+            saslprep(creds.secret())
+                .map_err(|why| config_error(mech, format!("the password {why}")))?,
+        );
+        let client_nonce = match nonce {
+            Some(n) => n.to_owned(),
+            None => B64.encode(random_bytes::<24>()?.as_ref()),
+        };
+        Ok(Scram {
+            hash,
+            username: escape_username(&username),
+            password,
+            client_nonce,
+            state: State::Initial,
+            server_error: None,
+        })
+    }
+
+    fn mech(&self) -> Mechanism {
+        self.hash.mechanism()
+    }
+
+    fn client_first_bare(&self) -> String {
+        format!("n={},r={}", self.username, self.client_nonce)
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.state = State::Failed;
+        e
+    }
+
+    fn server_first(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mech = self.mech();
+        let text = std::str::from_utf8(challenge)
+            .map_err(|_| protocol_error(mech, "server-first-message is not UTF-8"))?;
+        if let Some(err) = text.strip_prefix("e=") {
+            self.server_error = Some(err.to_owned());
+            return Err(Error::new(
+                ErrorKind::AuthFailed,
+                format!("{mech}: server refused the client-first message: {err}"),
+            )
+            .with_stage(Stage::Auth));
+        }
+        let mut attrs = text.split(',');
+        if text.starts_with("m=") {
+            return Err(protocol_error(
+                mech,
+                "server-first-message requires an extension (m=) relaykit does not support",
+            ));
+        }
+        let nonce = attrs
+            .next()
+            .and_then(|a| a.strip_prefix("r="))
+            .ok_or_else(|| protocol_error(mech, "server-first-message does not start with r="))?;
+        let salt = attrs
+            .next()
+            .and_then(|a| a.strip_prefix("s="))
+            .ok_or_else(|| protocol_error(mech, "server-first-message has no s= after r="))?;
+        let iterations = attrs
+            .next()
+            .and_then(|a| a.strip_prefix("i="))
+            .ok_or_else(|| protocol_error(mech, "server-first-message has no i= after s="))?;
+        // Further attributes are extensions (RFC 5802 §5.1) and are ignored.
+
+        if !nonce.starts_with(&self.client_nonce) || nonce.len() <= self.client_nonce.len() {
+            return Err(protocol_error(
+                mech,
+                "server nonce does not extend the client nonce (possible replay or broken server)",
+            ));
+        }
+        if !nonce
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b',')
+        {
+            return Err(protocol_error(
+                mech,
+                "server nonce contains characters outside printable ASCII",
+            ));
+        }
+        let salt = B64
+            .decode(salt)
+            .map_err(|_| protocol_error(mech, "server salt (s=) is not valid base64"))?;
+        if salt.is_empty() {
+            return Err(protocol_error(mech, "server salt (s=) is empty"));
+        }
+        let iterations: u32 = iterations
+            .parse()
+            .map_err(|_| protocol_error(mech, "iteration count (i=) is not a number"))?;
+        if iterations == 0 || iterations > MAX_ITERATIONS {
+            return Err(protocol_error(
+                mech,
+                format!("iteration count {iterations} is outside 1..={MAX_ITERATIONS}"),
+            ));
+        }
+
+        let h = self.hash;
+        let salted = h.salted_password(self.password.as_bytes(), &salt, iterations);
+        let client_key = h.hmac(&salted, b"Client Key");
+        let stored_key = h.hash(&client_key);
+        let server_key = h.hmac(&salted, b"Server Key");
+        // "biws" is base64("n,,"): no channel binding, no authzid.
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare());
+        let client_signature = h.hmac(&stored_key, auth_message.as_bytes());
+        let proof: Zeroizing<Vec<u8>> = Zeroizing::new(
+            client_key
+                .iter()
+                .zip(client_signature.iter())
+                .map(|(a, b)| a ^ b)
+                .collect(),
+        );
+        let proof_b64 = Zeroizing::new(B64.encode(&proof[..]));
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            without_proof.len() + 3 + proof_b64.len(),
+        ));
+        out.extend_from_slice(without_proof.as_bytes());
+        out.extend_from_slice(b",p=");
+        out.extend_from_slice(proof_b64.as_bytes());
+        self.state = State::SentFinal {
+            server_key,
+            auth_message,
+        };
+        Ok(out)
+    }
+
+    fn server_final(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mech = self.mech();
+        let State::SentFinal {
+            server_key,
+            auth_message,
+        } = &self.state
+        else {
+            return Err(Error::internal("SCRAM state").with_stage(Stage::Auth));
+        };
+        let text = std::str::from_utf8(challenge)
+            .map_err(|_| protocol_error(mech, "server-final-message is not UTF-8"))?;
+        let first = text.split(',').next().unwrap_or("");
+        if let Some(err) = first.strip_prefix("e=") {
+            self.server_error = Some(err.to_owned());
+            return Err(Error::new(
+                ErrorKind::AuthFailed,
+                format!("{mech}: server rejected the proof: {err}"),
+            )
+            .with_stage(Stage::Auth));
+        }
+        let v = first
+            .strip_prefix("v=")
+            .ok_or_else(|| protocol_error(mech, "server-final-message has neither v= nor e="))?;
+        let signature = B64
+            .decode(v)
+            .map_err(|_| protocol_error(mech, "server signature (v=) is not valid base64"))?;
+        if self
+            .hash
+            .hmac_verify(server_key, auth_message.as_bytes(), &signature)
+        {
+            self.state = State::Verified;
+            Ok(Zeroizing::new(Vec::new()))
+        } else {
+            Err(Error::new(
+                ErrorKind::AuthFailed,
+                format!(
+                    "{mech}: the server's signature is wrong: it does not know the password \
+                     (or someone is intercepting the connection)"
+                ),
+            )
+            .with_stage(Stage::Auth))
+        }
+    }
+}
+
+impl Exchange for Scram {
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if !matches!(self.state, State::Initial) {
+            return Err(
+                Error::internal("SCRAM initial response sent twice").with_stage(Stage::Auth)
+            );
+        }
+        self.state = State::SentFirst;
+        Ok(Some(Zeroizing::new(
+            format!("n,,{}", self.client_first_bare()).into_bytes(),
+        )))
+    }
+
+    fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let r = match self.state {
+            State::SentFirst => self.server_first(challenge),
+            State::SentFinal { .. } => self.server_final(challenge),
+            State::Initial => Err(protocol_error(
+                self.mech(),
+                "server sent a challenge before the client-first message",
+            )),
+            State::Verified => Err(protocol_error(
+                self.mech(),
+                "server sent a challenge after its final message",
+            )),
+            State::Failed => Err(protocol_error(
+                self.mech(),
+                "server sent a challenge after the exchange failed",
+            )),
+        };
+        r.map_err(|e| self.fail(e))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if matches!(self.state, State::Verified) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::AuthFailed,
+                format!(
+                    "{}: server accepted the login without proving it knows the password \
+                     (no verified server signature); not trusting it",
+                    self.mech()
+                ),
+            )
+            .with_stage(Stage::Auth))
+        }
+    }
+
+    fn server_error(&self) -> Option<&str> {
+        self.server_error.as_deref()
+    }
+}
+
+/// `=` → `=3D`, `,` → `=2C` (RFC 5802 §5.1 `saslname`).
+fn escape_username(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '=' => out.push_str("=3D"),
+            ',' => out.push_str("=2C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// SASLprep (RFC 4013) without NFKC; see the module docs. Returns why the text is refused.
+pub(crate) fn saslprep(s: &str) -> std::result::Result<String, &'static str> {
+    if s.is_ascii() {
+        if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err("contains a control character, which SASLprep prohibits");
+        }
+        return Ok(s.to_owned());
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_non_ascii_space(c) {
+            out.push(' ');
+        } else if is_mapped_to_nothing(c) {
+        } else if is_prohibited(c) {
+            return Err(
+                "contains a control, private-use or other character that SASLprep (RFC 4013) prohibits",
+            );
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 3454 table C.1.2.
+fn is_non_ascii_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200B}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+    )
+}
+
+/// RFC 3454 table B.1.
+fn is_mapped_to_nothing(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{1806}'
+            | '\u{180B}'..='\u{180D}'
+            | '\u{200C}'
+            | '\u{200D}'
+            | '\u{2060}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+    )
+}
+
+/// RFC 4013 §2.3 prohibited output (tables C.2.1–C.9), for the non-space entries.
+fn is_prohibited(c: char) -> bool {
+    matches!(
+        c,
+        // C.2.1, C.2.2 control characters
+        '\u{0000}'..='\u{001F}'
+            | '\u{007F}'..='\u{009F}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{180E}'
+            | '\u{200C}'..='\u{200D}'
+            | '\u{2028}'..='\u{2029}'
+            | '\u{2060}'..='\u{2063}'
+            | '\u{206A}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFC}'
+            | '\u{1D173}'..='\u{1D17A}'
+            // C.3 private use
+            | '\u{E000}'..='\u{F8FF}'
+            | '\u{F0000}'..='\u{FFFFD}'
+            | '\u{100000}'..='\u{10FFFD}'
+            // C.4 non-characters
+            | '\u{FDD0}'..='\u{FDEF}'
+            | '\u{FFFE}'..='\u{FFFF}'
+            | '\u{1FFFE}'..='\u{1FFFF}'
+            | '\u{2FFFE}'..='\u{2FFFF}'
+            | '\u{3FFFE}'..='\u{3FFFF}'
+            | '\u{4FFFE}'..='\u{4FFFF}'
+            | '\u{5FFFE}'..='\u{5FFFF}'
+            | '\u{6FFFE}'..='\u{6FFFF}'
+            | '\u{7FFFE}'..='\u{7FFFF}'
+            | '\u{8FFFE}'..='\u{8FFFF}'
+            | '\u{9FFFE}'..='\u{9FFFF}'
+            | '\u{AFFFE}'..='\u{AFFFF}'
+            | '\u{BFFFE}'..='\u{BFFFF}'
+            | '\u{CFFFE}'..='\u{CFFFF}'
+            | '\u{DFFFE}'..='\u{DFFFF}'
+            | '\u{EFFFE}'..='\u{EFFFF}'
+            // C.6 inappropriate for plain text, C.7 for canonical representation
+            | '\u{FFFD}'
+            | '\u{2FF0}'..='\u{2FFB}'
+            // C.8 change display properties / deprecated
+            | '\u{0340}'..='\u{0341}'
+            | '\u{200E}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            // C.9 tagging characters
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+mod tests {
+    use super::*;
+
+    fn client(hash: Hash, user: &str, pw: &str, nonce: &str) -> Scram {
+        let c = Credentials::new(user, Zeroizing::new(pw.into()));
+        Scram::new(hash, &c, Some(nonce)).unwrap()
+    }
+
+    #[test]
+    fn rfc5802_scram_sha1() {
+        let mut s = client(Hash::Sha1, "user", "pencil", "fyko+d2lbbFgONRv9qkxdawL");
+        let first = s.initial_response().unwrap().unwrap();
+        assert_eq!(&first[..], b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
+        let fin = s
+            .respond(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
+            .unwrap();
+        assert_eq!(
+            &fin[..],
+            b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
+                .as_slice()
+        );
+        assert!(s.finish().is_err(), "no server signature yet");
+        let empty = s.respond(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=").unwrap();
+        assert!(empty.is_empty());
+        s.finish().unwrap();
+    }
+
+    #[test]
+    fn rfc7677_scram_sha256() {
+        let mut s = client(Hash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO");
+        let first = s.initial_response().unwrap().unwrap();
+        assert_eq!(&first[..], b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        let fin = s
+            .respond(
+                b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+            )
+            .unwrap();
+        assert_eq!(
+            &fin[..],
+            b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=".as_slice()
+        );
+        assert!(
+            s.respond(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+                .unwrap()
+                .is_empty()
+        );
+        s.finish().unwrap();
+    }
+
+    #[test]
+    fn tampered_server_signature_fails() {
+        for (hash, nonce, server_first, sig) in [
+            (
+                Hash::Sha1,
+                "fyko+d2lbbFgONRv9qkxdawL",
+                &b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"[..],
+                &b"v=rmF9pqV8S7suAoZWja4dJRkFsKU="[..],
+            ),
+            (
+                Hash::Sha256,
+                "rOprNGfwEbeRWgbNEkqO",
+                &b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"[..],
+                &b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G8="[..],
+            ),
+        ] {
+            let mut s = client(hash, "user", "pencil", nonce);
+            s.initial_response().unwrap();
+            s.respond(server_first).unwrap();
+            let e = s.respond(sig).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::AuthFailed);
+            assert!(e.message().contains("signature"));
+            let e = s.finish().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::AuthFailed);
+            assert!(e.message().contains("without proving"), "{e}");
+        }
+    }
+
+    #[test]
+    fn server_error_attribute() {
+        let mut s = client(Hash::Sha256, "user", "pencil", "abc");
+        s.initial_response().unwrap();
+        s.respond(b"r=abcdef,s=c2FsdA==,i=4096").unwrap();
+        let e = s.respond(b"e=invalid-proof").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AuthFailed);
+        assert_eq!(s.server_error(), Some("invalid-proof"));
+    }
+
+    #[test]
+    fn malformed_server_first() {
+        for (bad, what) in [
+            (&b"r=xyzdef,s=c2FsdA==,i=4096"[..], "nonce"),
+            (b"r=abc,s=c2FsdA==,i=4096", "nonce"),
+            (b"r=abcdef,s=!!,i=4096", "base64"),
+            (b"r=abcdef,s=,i=4096", "empty"),
+            (b"r=abcdef,s=c2FsdA==,i=0", "outside"),
+            (b"r=abcdef,s=c2FsdA==,i=1000001", "outside"),
+            (b"r=abcdef,s=c2FsdA==,i=-1", "number"),
+            (b"r=abcdef,s=c2FsdA==", "i="),
+            (b"s=c2FsdA==,r=abcdef,i=1", "r="),
+            (b"m=ext,r=abcdef,s=c2FsdA==,i=1", "extension"),
+            (b"\xff", "UTF-8"),
+        ] {
+            let mut s = client(Hash::Sha256, "user", "pencil", "abc");
+            s.initial_response().unwrap();
+            let e = s.respond(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Protocol, "{bad:?}");
+            assert!(e.message().starts_with("SCRAM-SHA-256:"), "{e}");
+            assert!(e.message().contains(what), "{e} should mention {what}");
+        }
+    }
+
+    #[test]
+    fn username_escaping_and_saslprep() {
+        let s = client(Hash::Sha256, "a=b,c", "p", "n");
+        assert_eq!(s.client_first_bare(), "n=a=3Db=2Cc,r=n");
+        assert_eq!(saslprep("I\u{00AD}X").unwrap(), "IX");
+        assert_eq!(saslprep("a\u{00A0}b").unwrap(), "a b");
+        assert_eq!(saslprep("café").unwrap(), "café");
+        assert!(saslprep("a\u{0007}b").is_err());
+        assert!(saslprep("\u{E000}").is_err());
+        let c = Credentials::new("user", Zeroizing::new("bad\u{7}".into()));
+        let e = Scram::new(Hash::Sha1, &c, None).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!e.message().contains("bad"));
+    }
+
+    #[test]
+    fn random_nonce_is_long() {
+        let c = Credentials::new("u", Zeroizing::new("p".into()));
+        let a = Scram::new(Hash::Sha256, &c, None).unwrap();
+        let b = Scram::new(Hash::Sha256, &c, None).unwrap();
+        assert_eq!(a.client_nonce.len(), 32);
+        assert_ne!(a.client_nonce, b.client_nonce);
+        assert!(!a.client_nonce.contains(','));
+    }
+
+    proptest::proptest! {
+        /// Server-first messages that extend the client nonce reach the key derivation (with
+        /// small iteration counts) and the server-final check: Ok or Err, never a panic.
+        #[test]
+        fn near_valid_exchanges_never_panic(
+            tail in "[!-+--~]{0,12}",
+            salt in "[A-Za-z0-9+/=]{0,12}",
+            iters in "[0-9]{0,3}",
+            ext in "(,[a-z]=[!-+--~]{0,4}){0,2}",
+            last in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let mut s = client(Hash::Sha1, "user", "pencil", "abc");
+            s.initial_response().unwrap();
+            let first = format!("r=abc{tail},s={salt},i={iters}{ext}");
+            if s.respond(first.as_bytes()).is_ok() {
+                let mut v = b"v=".to_vec();
+                v.extend_from_slice(&last);
+                let _ = s.respond(&v);
+            }
+            let _ = s.finish();
+        }
+    }
+}
