@@ -2,5 +2,6 @@
 //! Test and Send. One core for C, Python and Node.
 
 pub mod error;
+pub mod session;
 
 pub use error::{Error, ErrorKind, Reply, Result, Stage};
