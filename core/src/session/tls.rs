@@ -35,6 +35,9 @@ pub struct TlsInfo {
     pub verified: bool,
     /// Why it did not verify, when it did not (opportunistic STARTTLS or `tls_verify: false`).
     pub verify_error: Option<String>,
+    /// Whether the handshake resumed an earlier session (no certificate exchange; the fields
+    /// above come from the stored session).
+    pub resumed: bool,
 }
 
 /// How a handshake treats the server's certificate.
@@ -301,6 +304,7 @@ pub(crate) fn info(
         not_after,
         verified,
         verify_error,
+        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
     }
 }
 
