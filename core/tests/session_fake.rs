@@ -915,7 +915,7 @@ mod session {
     // ---- AUTH ----
 
     /// A SASL client that plays fixed responses and records the challenges.
-    struct Scripted {
+    pub(super) struct Scripted {
         initial: Option<&'static [u8]>,
         responses: Vec<&'static [u8]>,
         fail_on_step: Option<usize>,
@@ -1048,4 +1048,20 @@ mod session {
         })
         .await;
     }
+}
+
+/// Compile-time check: the session and its futures are `Send`, so hosts can run them on a
+/// multi-threaded runtime (`tokio::spawn`, napi, pyo3 async).
+#[allow(dead_code)]
+fn futures_are_send(mut s: Session, c: SessionConfig, sasl: &mut session::Scripted) {
+    fn is_send<T: std::marker::Send>(_: &T) {}
+    is_send(&s);
+    is_send(&Session::open(c.clone()));
+    let addrs: [SocketAddr; 0] = [];
+    is_send(&Session::connect(c, &addrs));
+    is_send(&s.send_many(&[]));
+    is_send(&s.send_mail("", &[], b"", MailParams::default()));
+    is_send(&s.auth("PLAIN", sasl));
+    is_send(&s.negotiate_tls());
+    is_send(&s.quit());
 }

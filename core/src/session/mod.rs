@@ -570,7 +570,7 @@ impl Session {
             "RCPT" => Stage::RcptTo,
             "DATA" | "BDAT" => Stage::Data,
             "QUIT" => Stage::Quit,
-            _ => Stage::Rset,
+            _ => return self.cmd_checked(line, None, &verb).await,
         };
         self.cmd_checked(line, stage, &verb).await
     }
@@ -588,7 +588,7 @@ impl Session {
 
     /// NOOP; returns the reply whatever its code.
     pub async fn noop(&mut self) -> Result<Reply> {
-        self.cmd_checked("NOOP", Stage::Rset, "NOOP").await
+        self.cmd_checked("NOOP", None, "NOOP").await
     }
 
     /// QUIT, then closes the connection (with TLS close_notify), each bounded by the timeout.
@@ -613,7 +613,8 @@ impl Session {
     }
 
     /// Writes the buffer out, in pieces each bounded by the timeout.
-    async fn flush(&mut self, stage: Stage, what: &str) -> Result<()> {
+    async fn flush(&mut self, stage: impl Into<Option<Stage>>, what: &str) -> Result<()> {
+        let stage = stage.into();
         let t = self.cfg.timeout;
         let mut off = 0;
         let result = async {
@@ -646,15 +647,16 @@ impl Session {
                 ErrorKind::Timeout,
                 format!("could not send {what} within {}", human(t)),
             )
-            .with_stage(stage)),
-            Err(Some(e)) => Err(
-                Error::new(ErrorKind::Io, format!("sending {what} failed: {e}")).with_stage(stage),
-            ),
+            .at(stage)),
+            Err(Some(e)) => {
+                Err(Error::new(ErrorKind::Io, format!("sending {what} failed: {e}")).at(stage))
+            }
         }
     }
 
     /// Reads one reply, bounded by the timeout. `what` names the command for messages.
-    async fn read_reply(&mut self, stage: Stage, what: &str) -> Result<Reply> {
+    async fn read_reply(&mut self, stage: impl Into<Option<Stage>>, what: &str) -> Result<Reply> {
+        let stage = stage.into();
         let t = self.cfg.timeout;
         match tokio::time::timeout(t, self.read_reply_unbounded(stage, what)).await {
             Ok(r) => r,
@@ -662,14 +664,14 @@ impl Session {
         }
     }
 
-    fn timeout_error(&self, stage: Stage, what: &str) -> Error {
+    fn timeout_error(&self, stage: Option<Stage>, what: &str) -> Error {
         let t = human(self.cfg.timeout);
-        if stage == Stage::Greeting {
+        if stage == Some(Stage::Greeting) {
             let mut e = Error::new(
                 ErrorKind::Timeout,
                 format!("no greeting from {} within {t}", self.cfg.authority()),
             )
-            .with_stage(stage);
+            .at(stage);
             if !self.is_tls() {
                 e = e.with_hint(if self.cfg.port == 465 {
                     "port 465 expects implicit TLS: set encrypted_connection / tls_mode implicit"
@@ -683,10 +685,10 @@ impl Session {
             }
             return e;
         }
-        Error::new(ErrorKind::Timeout, format!("no reply to {what} within {t}")).with_stage(stage)
+        Error::new(ErrorKind::Timeout, format!("no reply to {what} within {t}")).at(stage)
     }
 
-    async fn read_reply_unbounded(&mut self, stage: Stage, what: &str) -> Result<Reply> {
+    async fn read_reply_unbounded(&mut self, stage: Option<Stage>, what: &str) -> Result<Reply> {
         loop {
             match reply::parse_reply(&self.rbuf[self.rpos..]) {
                 Ok(Some((r, n))) => {
@@ -701,7 +703,7 @@ impl Session {
                 Ok(None) => {}
                 Err(e) => {
                     let looks_tls = self.rbuf.get(self.rpos) == Some(&0x16);
-                    let subject = if stage == Stage::Greeting {
+                    let subject = if stage == Some(Stage::Greeting) {
                         "greeting".to_owned()
                     } else {
                         format!("reply to {what}")
@@ -710,7 +712,7 @@ impl Session {
                         ErrorKind::Protocol,
                         format!("the {subject} is not SMTP: {e}"),
                     )
-                    .with_stage(stage);
+                    .at(stage);
                     if looks_tls && !self.is_tls() {
                         err = err.with_hint(
                             "the server speaks TLS on this port: set encrypted_connection / tls_mode implicit",
@@ -729,10 +731,10 @@ impl Session {
                     ErrorKind::Io,
                     format!("reading the reply to {what} failed: {e}"),
                 )
-                .with_stage(stage)
+                .at(stage)
             })?;
             if n == 0 {
-                let subject = if stage == Stage::Greeting {
+                let subject = if stage == Some(Stage::Greeting) {
                     "greeting".to_owned()
                 } else {
                     format!("reply to {what}")
@@ -741,16 +743,36 @@ impl Session {
                     ErrorKind::Protocol,
                     format!("the server closed the connection instead of sending the {subject}"),
                 )
-                .with_stage(stage));
+                .at(stage));
             }
         }
     }
 
     /// Sends one command and reads its reply (any code).
-    async fn cmd_checked(&mut self, line: &str, stage: Stage, what: &str) -> Result<Reply> {
+    async fn cmd_checked(
+        &mut self,
+        line: &str,
+        stage: impl Into<Option<Stage>>,
+        what: &str,
+    ) -> Result<Reply> {
+        let stage = stage.into();
         self.queue(line)?;
         self.flush(stage, what).await?;
         self.read_reply(stage, what).await
+    }
+}
+
+/// Sets the stage when there is one.
+trait At {
+    fn at(self, stage: Option<Stage>) -> Self;
+}
+
+impl At for Error {
+    fn at(self, stage: Option<Stage>) -> Error {
+        match stage {
+            Some(s) => self.with_stage(s),
+            None => self,
+        }
     }
 }
 
