@@ -759,6 +759,38 @@ mod session {
         .await;
     }
 
+    /// Fake: a server (or a man in the middle) that sends bytes after its STARTTLS reply
+    /// and before the handshake; no real server does this on purpose.
+    #[tokio::test]
+    async fn starttls_injection_is_refused() {
+        bounded(async {
+            let f = fake(
+                vec![
+                    Send("220 fake.test\r\n"),
+                    Expect("EHLO"),
+                    Send("250-fake.test\r\n250 STARTTLS\r\n"),
+                    Expect("STARTTLS"),
+                    Send("220 go ahead\r\n250 injected\r\n"),
+                    Hang,
+                ],
+                None,
+                false,
+            )
+            .await;
+            let mut s = connect(cfg(f.port, TlsMode::StartTlsOpportunistic)).await;
+            s.read_greeting().await.unwrap();
+            s.ehlo().await.unwrap();
+            let e = s.negotiate_tls().await.unwrap_err();
+            assert_eq!(
+                (e.kind(), e.stage()),
+                (ErrorKind::Protocol, Some(Stage::Tls))
+            );
+            drop(s);
+            f.log().await;
+        })
+        .await;
+    }
+
     /// Fake: as above; opportunistic STARTTLS accepts the unknown CA and says so.
     #[tokio::test]
     async fn opportunistic_starttls_proceeds_unverified() {

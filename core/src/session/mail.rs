@@ -330,7 +330,11 @@ impl Session {
             if matches!(pending, Pending::Nothing) && current.is_none() {
                 return Ok(());
             }
-            self.flush(Stage::MailFrom, "the envelope").await?;
+            if matches!(pending, Pending::Final(..)) {
+                self.flush(Stage::Data, "the message").await?;
+            } else {
+                self.flush(Stage::MailFrom, "the envelope").await?;
+            }
             match std::mem::replace(&mut pending, Pending::Nothing) {
                 Pending::Nothing => {}
                 Pending::Final(idx, replies) => {
