@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod session;
 
 pub use error::{Error, ErrorKind, Reply, Result, Stage};
 pub mod hints;

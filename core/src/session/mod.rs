@@ -1,0 +1,855 @@
+//! The SMTP client session: our own async protocol engine over tokio and tokio-rustls.
+//!
+//! Every stage is its own method so that Test can time each one and Send can run them back to
+//! back ([`Session::open`] does the usual sequence). Every stage is bounded by
+//! [`SessionConfig::timeout`]; a stage that does not finish in time is
+//! [`ErrorKind::Timeout`] naming the stage.
+//!
+//! ```no_run
+//! # async fn demo() -> relaykit::Result<()> {
+//! use relaykit::session::{MailParams, Session, SessionConfig, TlsMode};
+//! let cfg = SessionConfig::new("mail.example.com", 587, TlsMode::StartTlsRequired);
+//! let addrs = Session::resolve(&cfg).await?;
+//! let mut s = Session::connect(cfg, &addrs).await?;
+//! s.read_greeting().await?;
+//! s.ehlo().await?;
+//! s.negotiate_tls().await?;
+//! s.ehlo().await?;
+//! let rcpts = ["b@example.org".to_owned()];
+//! let out = s.send_mail("a@example.com", &rcpts, b"Subject: hi\r\n\r\nhello\r\n", MailParams::default()).await?;
+//! println!("{}", out.data);
+//! s.quit().await.ok();
+//! # Ok(()) }
+//! ```
+//!
+//! Why not lettre's transport: it authenticates only with PLAIN/LOGIN/XOAUTH2, parses few EHLO
+//! keywords, never pipelines, and writes the final `.` in a separate write on a socket without
+//! TCP_NODELAY, so Nagle's algorithm delays every message by about 40 ms.
+
+mod auth;
+pub mod data;
+pub mod ehlo;
+mod io;
+mod mail;
+pub mod reply;
+pub mod tls;
+pub mod trace;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zeroize::Zeroize;
+
+pub use self::auth::SaslStep;
+pub use self::ehlo::Extensions;
+pub use self::mail::{Mail, MailOutcome, MailParams, RecipientReply};
+pub use self::tls::TlsInfo;
+pub use self::trace::{Direction, TraceEvent, TraceSink};
+
+use self::io::Stream;
+use self::tls::{Trust, Verification};
+use self::trace::{Mode, Tracer};
+use crate::error::{Error, ErrorKind, Reply, Result, Stage};
+
+/// How the session uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// TLS from the first byte (port 465), certificate verified unless `tls_verify` is off.
+    Implicit,
+    /// STARTTLS, and fail if the server does not offer it; certificate verified unless
+    /// `tls_verify` is off.
+    StartTlsRequired,
+    /// STARTTLS when offered (RFC 7435): an unverifiable certificate is accepted and reported;
+    /// no STARTTLS, or a refused one, continues in plain text.
+    StartTlsOpportunistic,
+    /// Never TLS.
+    Plain,
+}
+
+/// Everything the session needs, as plain data; the profile layer fills it from effective
+/// settings.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Host name, IPv4 address, or IPv6 address with or without brackets.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// How TLS is used.
+    pub tls_mode: TlsMode,
+    /// Verify the certificate chain and host name (`false`: accept any, report unverified).
+    pub tls_verify: bool,
+    /// Extra trust anchors, PEM text.
+    pub tls_ca_pem: Option<Vec<u8>>,
+    /// Extra trust anchors, a PEM file.
+    pub tls_ca_file: Option<PathBuf>,
+    /// The EHLO/HELO argument; empty means this side's address literal (`[192.0.2.1]`).
+    pub helo_name: String,
+    /// The bound on each stage: connect, TLS, every command/reply, DATA.
+    pub timeout: Duration,
+    /// Where protocol trace lines go, if anywhere.
+    pub trace: Option<TraceSink>,
+}
+
+impl SessionConfig {
+    /// A config with verification on, no extra CAs, an empty helo_name and a 30 s timeout.
+    pub fn new(host: impl Into<String>, port: u16, tls_mode: TlsMode) -> SessionConfig {
+        SessionConfig {
+            host: host.into(),
+            port,
+            tls_mode,
+            tls_verify: true,
+            tls_ca_pem: None,
+            tls_ca_file: None,
+            helo_name: String::new(),
+            timeout: Duration::from_secs(30),
+            trace: None,
+        }
+    }
+
+    /// The host without IPv6 brackets.
+    pub fn bare_host(&self) -> &str {
+        let h = self.host.trim();
+        h.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(h)
+    }
+
+    /// `host:port`, with brackets around an IPv6 address.
+    pub fn authority(&self) -> String {
+        let h = self.bare_host();
+        if h.contains(':') {
+            format!("[{h}]:{}", self.port)
+        } else {
+            format!("{h}:{}", self.port)
+        }
+    }
+}
+
+/// What [`Session::negotiate_tls`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsUpgrade {
+    /// The session was already TLS (implicit TLS).
+    AlreadyTls,
+    /// STARTTLS succeeded; send EHLO again.
+    Upgraded,
+    /// The config says plain text.
+    NotWanted,
+    /// Opportunistic mode, and the server does not offer STARTTLS.
+    NotOffered,
+    /// Opportunistic mode, and the server refused STARTTLS with this reply; still plain text.
+    Refused(Reply),
+}
+
+/// One SMTP connection. Not shareable across tasks at once (every method takes `&mut self`),
+/// but `Send`, so it may move between threads.
+pub struct Session {
+    cfg: SessionConfig,
+    stream: Stream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    wbuf: Vec<u8>,
+    tracer: Tracer,
+    mode: Mode,
+    trust: Option<Arc<Trust>>,
+    greeting: Option<Reply>,
+    ext: Option<Extensions>,
+    tls: Option<TlsInfo>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("server", &self.cfg.authority())
+            .field("peer", &self.peer)
+            .field("tls", &self.tls.as_ref().map(|t| &t.version))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `30 s`, `1.5 s`, `500 ms`.
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// Writes of more than this go out in pieces, each under the stage timeout, so a large body on
+/// a slow link fails only when it stops making progress.
+const WRITE_PIECE: usize = 1 << 20;
+
+impl Session {
+    /// Looks up every address (IPv4 and IPv6) of the server, in the resolver's order. An IP
+    /// address is used as it is.
+    pub async fn resolve(cfg: &SessionConfig) -> Result<Vec<SocketAddr>> {
+        let host = cfg.bare_host();
+        if host.is_empty() {
+            return Err(Error::config("$.server", "is empty"));
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, cfg.port)]);
+        }
+        let lookup = tokio::net::lookup_host((host, cfg.port));
+        let addrs = match tokio::time::timeout(cfg.timeout, lookup).await {
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no answer resolving {host} within {}", human(cfg.timeout)),
+                )
+                .with_stage(Stage::Dns));
+            }
+            Ok(Err(e)) => {
+                return Err(
+                    Error::new(ErrorKind::Dns, format!("could not resolve {host}: {e}"))
+                        .with_stage(Stage::Dns)
+                        .with_hint("check the server name and this machine's DNS settings"),
+                );
+            }
+            Ok(Ok(a)) => a,
+        };
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for a in addrs {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        if out.is_empty() {
+            return Err(
+                Error::new(ErrorKind::Dns, format!("{host} has no addresses"))
+                    .with_stage(Stage::Dns),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Opens a TCP connection to the first address that answers, trying them in order; the whole
+    /// stage is bounded by the timeout, shared among the addresses still to try. TCP_NODELAY is
+    /// set: the session batches its own writes.
+    pub async fn connect(cfg: SessionConfig, addrs: &[SocketAddr]) -> Result<Session> {
+        let start = tokio::time::Instant::now();
+        let deadline = start + cfg.timeout;
+        let mut failures: Vec<String> = Vec::new();
+        let mut timed_out = false;
+        for (i, addr) in addrs.iter().enumerate() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                timed_out = true;
+                break;
+            }
+            let remaining = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+            let budget = left / remaining;
+            match tokio::time::timeout(budget, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    tcp.set_nodelay(true).map_err(|e| {
+                        Error::new(ErrorKind::Io, format!("setting TCP_NODELAY: {e}"))
+                            .with_stage(Stage::Connect)
+                    })?;
+                    let local = tcp.local_addr().ok();
+                    return Ok(Session::new(cfg, Stream::Plain(tcp), *addr, local));
+                }
+                Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
+                Err(_) => {
+                    timed_out = true;
+                    failures.push(format!("{addr}: no answer within {}", human(budget)));
+                }
+            }
+        }
+        let who = cfg.authority();
+        if addrs.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!("no addresses to connect to for {who}"),
+            )
+            .with_stage(Stage::Connect));
+        }
+        let detail = failures.join("; ");
+        if timed_out && failures.iter().all(|f| f.contains("no answer within")) {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "could not connect to {who} within {} ({detail})",
+                    human(cfg.timeout)
+                ),
+            )
+            .with_stage(Stage::Connect)
+            .with_hint("a firewall may be dropping the connection, or the port is wrong"));
+        }
+        Err(Error::new(
+            ErrorKind::Connect,
+            format!("could not connect to {who} ({detail})"),
+        )
+        .with_stage(Stage::Connect)
+        .with_hint("check the server name and port, and that the server is running"))
+    }
+
+    fn new(
+        cfg: SessionConfig,
+        stream: Stream,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Self {
+        let tracer = Tracer::new(cfg.trace.clone());
+        Session {
+            cfg,
+            stream,
+            peer,
+            local,
+            rbuf: Vec::with_capacity(4096),
+            rpos: 0,
+            wbuf: Vec::with_capacity(4096),
+            tracer,
+            mode: Mode::Normal,
+            trust: None,
+            greeting: None,
+            ext: None,
+            tls: None,
+        }
+    }
+
+    /// Resolve, connect, implicit TLS when configured, greeting, EHLO, STARTTLS when configured
+    /// and EHLO again: a session ready for AUTH or MAIL.
+    pub async fn open(cfg: SessionConfig) -> Result<Session> {
+        let addrs = Session::resolve(&cfg).await?;
+        let mut s = Session::connect(cfg, &addrs).await?;
+        if s.cfg.tls_mode == TlsMode::Implicit {
+            s.tls_handshake().await?;
+        }
+        s.read_greeting().await?;
+        s.ehlo().await?;
+        if s.negotiate_tls().await? == TlsUpgrade::Upgraded {
+            s.ehlo().await?;
+        }
+        Ok(s)
+    }
+
+    /// The config this session was opened with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    /// The address connected to.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The server's 220 greeting, once read.
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.greeting.as_ref()
+    }
+
+    /// The extensions from the latest EHLO (cleared by STARTTLS).
+    pub fn extensions(&self) -> Option<&Extensions> {
+        self.ext.as_ref()
+    }
+
+    /// The TLS parameters, once TLS is up.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// The implicit-TLS handshake (or the one after STARTTLS): trust per the config, bounded
+    /// by the timeout.
+    pub async fn tls_handshake(&mut self) -> Result<&TlsInfo> {
+        if !matches!(self.stream, Stream::Plain(_)) {
+            return Err(
+                Error::new(ErrorKind::Protocol, "TLS is already active").with_stage(Stage::Tls)
+            );
+        }
+        let mode = match (self.cfg.tls_verify, self.cfg.tls_mode) {
+            (false, _) => Verification::Disabled,
+            (true, TlsMode::Implicit | TlsMode::StartTlsRequired) => Verification::Strict,
+            (true, TlsMode::StartTlsOpportunistic | TlsMode::Plain) => Verification::Opportunistic,
+        };
+        let trust = if let Some(t) = &self.trust {
+            t.clone()
+        } else {
+            let extra = tls::extra_cas(
+                self.cfg.tls_ca_pem.as_deref(),
+                self.cfg.tls_ca_file.as_deref(),
+            )?;
+            let t = tls::trust(&extra)?;
+            self.trust = Some(t.clone());
+            t
+        };
+        let config = trust.config(mode)?;
+        let name = tls::server_name(self.cfg.bare_host())?;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(Error::internal("stream changed during the TLS check"));
+        };
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let tls = match tokio::time::timeout(self.cfg.timeout, connector.connect(name.clone(), tcp))
+            .await
+        {
+            Err(_) => {
+                let mut e = Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no TLS handshake with {} within {}",
+                        self.cfg.authority(),
+                        human(self.cfg.timeout)
+                    ),
+                )
+                .with_stage(Stage::Tls);
+                if self.cfg.tls_mode == TlsMode::Implicit {
+                    e = e.with_hint(
+                        "the server did not answer the TLS handshake: it may speak plain SMTP on \
+                         this port; use STARTTLS (tls_mode: starttls) or port 587/25",
+                    );
+                }
+                return Err(e);
+            }
+            Ok(Err(e)) => {
+                return Err(tls::handshake_error(
+                    &e,
+                    self.cfg.bare_host(),
+                    self.cfg.port,
+                ));
+            }
+            Ok(Ok(s)) => s,
+        };
+        let conn = tls.get_ref().1;
+        let chain = conn.peer_certificates().unwrap_or(&[]);
+        let (verified, verify_error) = match mode {
+            Verification::Strict => (true, None),
+            Verification::Opportunistic => match trust.check(chain, &name) {
+                Ok(()) => (true, None),
+                Err(e) => (false, Some(e.to_string())),
+            },
+            Verification::Disabled => (
+                false,
+                Some(match trust.check(chain, &name) {
+                    Ok(()) => {
+                        "not checked (tls_verify is off); the certificate would verify".to_owned()
+                    }
+                    Err(e) => format!("not checked (tls_verify is off); it would fail: {e}"),
+                }),
+            ),
+        };
+        let info = tls::info(conn, verified, verify_error);
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(self.tls.insert(info))
+    }
+
+    /// Reads the server's greeting. Anything but 220 is an error with the reply.
+    pub async fn read_greeting(&mut self) -> Result<&Reply> {
+        let r = self.read_reply(Stage::Greeting, "greeting").await?;
+        if r.code != 220 {
+            let hint = match r.code {
+                554 => {
+                    "the server refuses connections from this host (554): check its access \
+                        rules or blocklists, or use the submission port 587"
+                }
+                421 => "the server is busy or shutting down (421): try again later",
+                _ => "the server did not greet with 220",
+            };
+            return Err(
+                Error::new(ErrorKind::Protocol, "the server refused the session")
+                    .with_stage(Stage::Greeting)
+                    .with_reply(r)
+                    .with_hint(hint),
+            );
+        }
+        Ok(self.greeting.insert(r))
+    }
+
+    fn helo_arg(&self) -> String {
+        let name = self.cfg.helo_name.trim();
+        if !name.is_empty() {
+            return name.to_owned();
+        }
+        match self.local.map(|a| a.ip()) {
+            Some(IpAddr::V4(ip)) => format!("[{ip}]"),
+            Some(IpAddr::V6(ip)) => format!("[IPv6:{ip}]"),
+            None => "localhost".to_owned(),
+        }
+    }
+
+    /// EHLO, falling back to HELO when the server does not know EHLO (500/502).
+    pub async fn ehlo(&mut self) -> Result<&Extensions> {
+        let name = self.helo_arg();
+        let r = self
+            .cmd_checked(&format!("EHLO {name}"), Stage::Ehlo, "EHLO")
+            .await?;
+        let ext = if r.code == 250 {
+            Extensions::from_ehlo(&r)
+        } else if r.code == 500 || r.code == 502 {
+            let h = self
+                .cmd_checked(&format!("HELO {name}"), Stage::Ehlo, "HELO")
+                .await?;
+            if h.code != 250 {
+                return Err(ehlo_error("HELO", h));
+            }
+            Extensions::from_helo(&h)
+        } else {
+            return Err(ehlo_error("EHLO", r));
+        };
+        Ok(self.ext.insert(ext))
+    }
+
+    /// Upgrades with STARTTLS as the config says: required → error when not offered;
+    /// opportunistic → only when offered, and a refusal leaves the session in plain text.
+    /// After [`TlsUpgrade::Upgraded`] call [`Session::ehlo`] again.
+    pub async fn negotiate_tls(&mut self) -> Result<TlsUpgrade> {
+        if self.is_tls() {
+            return Ok(TlsUpgrade::AlreadyTls);
+        }
+        let required = match self.cfg.tls_mode {
+            TlsMode::Plain => return Ok(TlsUpgrade::NotWanted),
+            TlsMode::Implicit | TlsMode::StartTlsRequired => true,
+            TlsMode::StartTlsOpportunistic => false,
+        };
+        let offered = self.ext.as_ref().is_some_and(|e| e.starttls);
+        if !offered {
+            if required {
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "{} does not offer STARTTLS, and the profile requires TLS",
+                        self.cfg.authority()
+                    ),
+                )
+                .with_stage(Stage::Tls)
+                .with_hint(
+                    "use implicit TLS (port 465, tls_mode implicit) if the server has it, or \
+                     turn off encrypted_connection to allow a plain-text connection",
+                ));
+            }
+            return Ok(TlsUpgrade::NotOffered);
+        }
+        let r = self.cmd_checked("STARTTLS", Stage::Tls, "STARTTLS").await?;
+        if r.code != 220 {
+            if required {
+                return Err(Error::new(ErrorKind::Tls, "the server refused STARTTLS")
+                    .with_stage(Stage::Tls)
+                    .with_reply(r));
+            }
+            return Ok(TlsUpgrade::Refused(r));
+        }
+        if self.rpos < self.rbuf.len() {
+            // Bytes sent before the handshake would be read as if they came through TLS
+            // (CVE-2011-0411-style injection).
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the server sent data after its STARTTLS reply, before the TLS handshake; refusing it",
+            )
+            .with_stage(Stage::Tls));
+        }
+        self.ext = None;
+        self.tls_handshake().await?;
+        Ok(TlsUpgrade::Upgraded)
+    }
+
+    /// Sends any command line and returns the server's reply, whatever its code. The stage for
+    /// errors is inferred from the verb. AUTH arguments are redacted in the trace.
+    pub async fn command(&mut self, line: &str) -> Result<Reply> {
+        let verb = line
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let stage = match verb.as_str() {
+            "EHLO" | "HELO" => Stage::Ehlo,
+            "STARTTLS" => Stage::Tls,
+            "AUTH" => Stage::Auth,
+            "MAIL" => Stage::MailFrom,
+            "RCPT" => Stage::RcptTo,
+            "DATA" | "BDAT" => Stage::Data,
+            "QUIT" => Stage::Quit,
+            _ => return self.cmd_checked(line, None, &verb).await,
+        };
+        self.cmd_checked(line, stage, &verb).await
+    }
+
+    /// RSET; anything but 250 is an error.
+    pub async fn rset(&mut self) -> Result<Reply> {
+        let r = self.cmd_checked("RSET", Stage::Rset, "RSET").await?;
+        if !r.is_positive() {
+            return Err(Error::new(ErrorKind::Protocol, "the server refused RSET")
+                .with_stage(Stage::Rset)
+                .with_reply(r));
+        }
+        Ok(r)
+    }
+
+    /// NOOP; returns the reply whatever its code.
+    pub async fn noop(&mut self) -> Result<Reply> {
+        self.cmd_checked("NOOP", None, "NOOP").await
+    }
+
+    /// QUIT, then closes the connection (with TLS close_notify), each bounded by the timeout.
+    /// After a successful send, callers may ignore its error.
+    pub async fn quit(mut self) -> Result<Reply> {
+        let r = self.cmd_checked("QUIT", Stage::Quit, "QUIT").await;
+        let _ = tokio::time::timeout(self.cfg.timeout, self.stream.shutdown()).await;
+        r
+    }
+
+    // ---- the line layer ----
+
+    /// Appends a command line to the write buffer (and the trace).
+    fn queue(&mut self, line: &str) -> Result<()> {
+        if line.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err(Error::config("command", "a command line contains CR or LF"));
+        }
+        self.tracer.client(line, self.mode);
+        self.wbuf.extend_from_slice(line.as_bytes());
+        self.wbuf.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// Writes the buffer out, in pieces each bounded by the timeout.
+    async fn flush(&mut self, stage: impl Into<Option<Stage>>, what: &str) -> Result<()> {
+        let stage = stage.into();
+        let t = self.cfg.timeout;
+        let mut off = 0;
+        let result = async {
+            while off < self.wbuf.len() {
+                let end = (off + WRITE_PIECE).min(self.wbuf.len());
+                match tokio::time::timeout(t, self.stream.write_all(&self.wbuf[off..end])).await {
+                    Err(_) => return Err(None),
+                    Ok(Err(e)) => return Err(Some(e)),
+                    Ok(Ok(())) => {}
+                }
+                off = end;
+            }
+            match tokio::time::timeout(t, self.stream.flush()).await {
+                Err(_) => Err(None),
+                Ok(Err(e)) => Err(Some(e)),
+                Ok(Ok(())) => Ok(()),
+            }
+        }
+        .await;
+        if self.mode == Mode::Auth {
+            self.wbuf.zeroize();
+        } else if self.wbuf.capacity() > 4 * WRITE_PIECE {
+            self.wbuf = Vec::with_capacity(4096);
+        } else {
+            self.wbuf.clear();
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(None) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("could not send {what} within {}", human(t)),
+            )
+            .at(stage)),
+            Err(Some(e)) => {
+                Err(Error::new(ErrorKind::Io, format!("sending {what} failed: {e}")).at(stage))
+            }
+        }
+    }
+
+    /// Reads one reply, bounded by the timeout. `what` names the command for messages.
+    async fn read_reply(&mut self, stage: impl Into<Option<Stage>>, what: &str) -> Result<Reply> {
+        let stage = stage.into();
+        let t = self.cfg.timeout;
+        match tokio::time::timeout(t, self.read_reply_unbounded(stage, what)).await {
+            Ok(r) => r,
+            Err(_) => Err(self.timeout_error(stage, what)),
+        }
+    }
+
+    fn timeout_error(&self, stage: Option<Stage>, what: &str) -> Error {
+        let t = human(self.cfg.timeout);
+        if stage == Some(Stage::Greeting) {
+            let mut e = Error::new(
+                ErrorKind::Timeout,
+                format!("no greeting from {} within {t}", self.cfg.authority()),
+            )
+            .at(stage);
+            if !self.is_tls() {
+                e = e.with_hint(if self.cfg.port == 465 {
+                    "port 465 expects implicit TLS: set encrypted_connection / tls_mode implicit"
+                        .to_owned()
+                } else {
+                    "the server sent no greeting: if this port expects implicit TLS, set \
+                     encrypted_connection / tls_mode implicit; otherwise the server or a \
+                     firewall is holding the connection"
+                        .to_owned()
+                });
+            }
+            return e;
+        }
+        Error::new(ErrorKind::Timeout, format!("no reply to {what} within {t}")).at(stage)
+    }
+
+    async fn read_reply_unbounded(&mut self, stage: Option<Stage>, what: &str) -> Result<Reply> {
+        loop {
+            match reply::parse_reply(&self.rbuf[self.rpos..]) {
+                Ok(Some((r, n))) => {
+                    self.tracer.server(&self.rbuf[self.rpos..self.rpos + n]);
+                    self.rpos += n;
+                    if self.rpos == self.rbuf.len() {
+                        self.rbuf.clear();
+                        self.rpos = 0;
+                    }
+                    return Ok(r);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let looks_tls = self.rbuf.get(self.rpos) == Some(&0x16);
+                    let subject = if stage == Some(Stage::Greeting) {
+                        "greeting".to_owned()
+                    } else {
+                        format!("reply to {what}")
+                    };
+                    let mut err = Error::new(
+                        ErrorKind::Protocol,
+                        format!("the {subject} is not SMTP: {e}"),
+                    )
+                    .at(stage);
+                    if looks_tls && !self.is_tls() {
+                        err = err.with_hint(
+                            "the server speaks TLS on this port: set encrypted_connection / tls_mode implicit",
+                        );
+                    }
+                    return Err(err);
+                }
+            }
+            if self.rpos > 0 {
+                self.rbuf.drain(..self.rpos);
+                self.rpos = 0;
+            }
+            self.rbuf.reserve(4096);
+            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("reading the reply to {what} failed: {e}"),
+                )
+                .at(stage)
+            })?;
+            if n == 0 {
+                let subject = if stage == Some(Stage::Greeting) {
+                    "greeting".to_owned()
+                } else {
+                    format!("reply to {what}")
+                };
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("the server closed the connection instead of sending the {subject}"),
+                )
+                .at(stage));
+            }
+        }
+    }
+
+    /// Sends one command and reads its reply (any code).
+    async fn cmd_checked(
+        &mut self,
+        line: &str,
+        stage: impl Into<Option<Stage>>,
+        what: &str,
+    ) -> Result<Reply> {
+        let stage = stage.into();
+        self.queue(line)?;
+        self.flush(stage, what).await?;
+        self.read_reply(stage, what).await
+    }
+}
+
+/// Sets the stage when there is one.
+trait At {
+    fn at(self, stage: Option<Stage>) -> Self;
+}
+
+impl At for Error {
+    fn at(self, stage: Option<Stage>) -> Error {
+        match stage {
+            Some(s) => self.with_stage(s),
+            None => self,
+        }
+    }
+}
+
+fn ehlo_error(verb: &str, r: Reply) -> Error {
+    let hint = if r.is_transient() {
+        "the server is temporarily unavailable: try again later"
+    } else {
+        "the server refused the greeting: check helo_name (some servers want a fully qualified \
+         host name)"
+    };
+    Error::new(ErrorKind::Protocol, format!("{verb} rejected"))
+        .with_stage(Stage::Ehlo)
+        .with_reply(r)
+        .with_hint(hint)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_forms() {
+        let mut c = SessionConfig::new("[2001:db8::1]", 25, TlsMode::Plain);
+        assert_eq!(c.bare_host(), "2001:db8::1");
+        assert_eq!(c.authority(), "[2001:db8::1]:25");
+        c.host = "2001:db8::1".into();
+        assert_eq!(c.authority(), "[2001:db8::1]:25");
+        c.host = "mail.example.com".into();
+        assert_eq!(c.authority(), "mail.example.com:25");
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_secs(30)), "30 s");
+        assert_eq!(human(Duration::from_millis(500)), "500 ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[tokio::test]
+    async fn resolve_ip_literals_without_dns() {
+        let c = SessionConfig::new("[::1]", 2525, TlsMode::Plain);
+        assert_eq!(
+            Session::resolve(&c).await.unwrap(),
+            ["[::1]:2525".parse().unwrap()]
+        );
+        let c = SessionConfig::new("", 25, TlsMode::Plain);
+        assert_eq!(
+            Session::resolve(&c).await.unwrap_err().kind(),
+            ErrorKind::Config
+        );
+    }
+
+    #[tokio::test]
+    async fn resolve_failure_is_dns() {
+        let c = SessionConfig::new("no-such-host.invalid", 25, TlsMode::Plain);
+        let e = Session::resolve(&c).await.unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::Dns | ErrorKind::Timeout),
+            "{e}"
+        );
+        assert_eq!(e.stage(), Some(Stage::Dns));
+    }
+
+    #[tokio::test]
+    async fn connect_refused_names_host_and_os_error() {
+        // Bind then drop a listener so the port is (almost certainly) closed.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let c = SessionConfig::new("127.0.0.1", addr.port(), TlsMode::Plain);
+        let e = Session::connect(c, &[addr]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Connect);
+        assert!(
+            e.message().contains(&format!("127.0.0.1:{}", addr.port())),
+            "{e}"
+        );
+        assert!(e.message().to_lowercase().contains("refused"), "{e}");
+    }
+}

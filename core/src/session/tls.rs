@@ -1,0 +1,452 @@
+//! TLS for the session: rustls with the ring provider, trust anchors (webpki-roots, the
+//! platform's store, and the profile's extra CAs), the per-connection verification result, and
+//! errors with hints a person can act on.
+//!
+//! Client configurations are shared: one `Arc<ClientConfig>` per distinct trust setting, cached
+//! for the life of the process, so rustls' session cache lets a second connection to the same
+//! server resume instead of doing a full handshake.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::error::{Error, ErrorKind, Result, Stage};
+
+/// What was negotiated, and what the server's certificate says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `"TLSv1.3"` or `"TLSv1.2"`.
+    pub version: String,
+    /// The cipher suite, e.g. `"TLS13_AES_256_GCM_SHA384"`.
+    pub cipher: String,
+    /// The certificate's subject, e.g. `"CN=mail.example.com"`.
+    pub subject: String,
+    /// The certificate's issuer.
+    pub issuer: String,
+    /// The end of the certificate's validity, RFC 3339 UTC (`"2036-11-28T00:00:00Z"`).
+    pub not_after: String,
+    /// Whether the certificate chain and host name verified against the trust anchors.
+    pub verified: bool,
+    /// Why it did not verify, when it did not (opportunistic STARTTLS or `tls_verify: false`).
+    pub verify_error: Option<String>,
+    /// Whether the handshake resumed an earlier session (no certificate exchange; the fields
+    /// above come from the stored session).
+    pub resumed: bool,
+}
+
+/// How a handshake treats the server's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verification {
+    /// An untrusted certificate aborts the handshake (encrypted_connection, implicit/required).
+    Strict,
+    /// Anything is accepted (tls_verify: false); the report still says what would have failed.
+    Disabled,
+    /// RFC 7435: anything is accepted, the failure is recorded for a warning.
+    Opportunistic,
+}
+
+/// Extra trust anchors from the profile: PEM text and/or a PEM file.
+pub(crate) fn extra_cas(
+    pem: Option<&[u8]>,
+    file: Option<&std::path::Path>,
+) -> Result<Vec<CertificateDer<'static>>> {
+    let mut out = Vec::new();
+    if let Some(pem) = pem {
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::config("$.tls_ca_pem", format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::config(
+                "$.tls_ca_pem",
+                "contains no CERTIFICATE block",
+            ));
+        }
+        out.extend(certs);
+    }
+    if let Some(path) = file {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::config(
+                "$.tls_ca_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Error::config(
+                    "$.tls_ca_file",
+                    format!("{}: not PEM certificates: {e}", path.display()),
+                )
+            })?;
+        if certs.is_empty() {
+            return Err(Error::config(
+                "$.tls_ca_file",
+                format!("{} contains no CERTIFICATE block", path.display()),
+            ));
+        }
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// The platform's trust store, loaded once. Load errors are tolerated (webpki-roots remain).
+fn native_roots() -> &'static [CertificateDer<'static>] {
+    static N: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    N.get_or_init(|| {
+        let r = rustls_native_certs::load_native_certs();
+        for e in &r.errors {
+            tracing::debug!(target: "relaykit::tls", "platform trust store: {e}");
+        }
+        r.certs
+    })
+}
+
+/// One trust setting: its verifier, and (built on first use) its strict client config.
+#[derive(Debug)]
+pub(crate) struct Trust {
+    verifier: Arc<WebPkiServerVerifier>,
+    strict: OnceLock<Arc<ClientConfig>>,
+}
+
+/// The trust setting for these extra CAs, shared by every session that uses the same ones.
+pub(crate) fn trust(extra: &[CertificateDer<'static>]) -> Result<Arc<Trust>> {
+    type Cache = Mutex<HashMap<Vec<Vec<u8>>, Arc<Trust>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    // Keyed by the exact DER bytes: no hash collision can hand one profile another's anchors.
+    let key: Vec<Vec<u8>> = extra.iter().map(|c| c.as_ref().to_vec()).collect();
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(t) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(t.clone());
+    }
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots.add_parsable_certificates(native_roots().iter().cloned());
+    for (i, ca) in extra.iter().enumerate() {
+        roots.add(ca.clone()).map_err(|e| {
+            Error::config(
+                "$.tls_ca_pem",
+                format!("certificate {} is not a usable CA: {e}", i + 1),
+            )
+        })?;
+    }
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| Error::internal(format!("building the certificate verifier: {e}")))?;
+    let t = Arc::new(Trust {
+        verifier,
+        strict: OnceLock::new(),
+    });
+    let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(map.entry(key).or_insert(t).clone())
+}
+
+impl Trust {
+    /// The client config for `mode`.
+    pub(crate) fn config(&self, mode: Verification) -> Result<Arc<ClientConfig>> {
+        match mode {
+            Verification::Strict => {
+                if let Some(c) = self.strict.get() {
+                    return Ok(c.clone());
+                }
+                let c = Arc::new(
+                    base_builder()?
+                        .with_webpki_verifier(self.verifier.clone())
+                        .with_no_client_auth(),
+                );
+                Ok(self.strict.get_or_init(|| c).clone())
+            }
+            Verification::Disabled | Verification::Opportunistic => lenient_config(),
+        }
+    }
+
+    /// Verifies a presented chain as the strict config would have; used after a lenient
+    /// handshake to report what failed.
+    pub(crate) fn check(
+        &self,
+        chain: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+    ) -> std::result::Result<(), rustls::Error> {
+        let Some((end, intermediates)) = chain.split_first() else {
+            return Err(rustls::Error::NoCertificatesPresented);
+        };
+        self.verifier
+            .verify_server_cert(end, intermediates, name, &[], UnixTime::now())
+            .map(|_| ())
+    }
+}
+
+fn base_builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>> {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS configuration: {e}")))
+}
+
+/// The one config that accepts any certificate (signatures are still checked); shared by every
+/// lenient session so resumption works across them.
+fn lenient_config() -> Result<Arc<ClientConfig>> {
+    static L: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    if let Some(c) = L.get() {
+        return Ok(c.clone());
+    }
+    let verifier = Arc::new(AcceptAnyCert {
+        algorithms: provider().signature_verification_algorithms,
+    });
+    let c = Arc::new(
+        base_builder()?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    );
+    Ok(L.get_or_init(|| c).clone())
+}
+
+/// Accepts any certificate chain but still requires the handshake signature to be valid for the
+/// presented key. Used only where the profile says an unverifiable certificate is acceptable;
+/// the session re-checks the chain afterwards and reports the outcome.
+#[derive(Debug)]
+struct AcceptAnyCert {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The server name for SNI and verification: a DNS name or an IP address (brackets removed).
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
+    ServerName::try_from(host.to_owned()).map_err(|e| {
+        Error::config(
+            "$.server",
+            format!("{host:?} is not a valid TLS server name: {e}"),
+        )
+    })
+}
+
+/// Reads the negotiated parameters and the certificate fields.
+pub(crate) fn info(
+    conn: &rustls::ClientConnection,
+    verified: bool,
+    verify_error: Option<String>,
+) -> TlsInfo {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        Some(v) => format!("{v:?}"),
+        None => String::new(),
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| {
+            let s = s.suite();
+            s.as_str().map_or_else(|| format!("{s:?}"), str::to_owned)
+        })
+        .unwrap_or_default();
+    let (mut subject, mut issuer, mut not_after) = (String::new(), String::new(), String::new());
+    if let Some(end) = conn.peer_certificates().and_then(<[_]>::first) {
+        if let Ok((_, cert)) = x509_parser::parse_x509_certificate(end.as_ref()) {
+            subject = cert.subject().to_string();
+            issuer = cert.issuer().to_string();
+            not_after = rfc3339(cert.validity().not_after.timestamp());
+        }
+    }
+    TlsInfo {
+        version,
+        cipher,
+        subject,
+        issuer,
+        not_after,
+        verified,
+        verify_error,
+        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+    }
+}
+
+/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub(crate) fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// The hint for a certificate that did not verify.
+pub(crate) fn certificate_hint(err: &rustls::Error, host: &str) -> Option<String> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(c) = err else {
+        return None;
+    };
+    Some(match c {
+        C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
+            "certificate not trusted: give the server's CA in tls_ca_file/tls_ca_pem, or set \
+             tls_verify false if you accept an unverified connection"
+                .to_owned()
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+            "the certificate is not valid for {host:?}: use the host name the certificate names"
+        ),
+        C::Expired | C::ExpiredContext { .. } => {
+            "the server's certificate has expired: ask its administrator to renew it".to_owned()
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the certificate is not valid yet: check this machine's clock".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+/// The error for a failed handshake. `io` is what tokio-rustls returned.
+pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16) -> Error {
+    let tls = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+    let Some(tls) = tls else {
+        let e = Error::new(
+            ErrorKind::Tls,
+            format!("TLS handshake with {host}:{port} failed: {io}"),
+        )
+        .with_stage(Stage::Tls);
+        return if io.kind() == std::io::ErrorKind::UnexpectedEof {
+            e.with_hint(
+                "the server closed the connection during the TLS handshake: check that this \
+                 port speaks TLS (465 implicit TLS, 587/25 STARTTLS)",
+            )
+        } else {
+            e
+        };
+    };
+    let e = Error::new(
+        ErrorKind::Tls,
+        format!("TLS handshake with {host}:{port} failed: {tls}"),
+    )
+    .with_stage(Stage::Tls);
+    if let Some(h) = certificate_hint(tls, host) {
+        return e.with_hint(h);
+    }
+    match tls {
+        rustls::Error::InvalidMessage(_) => e.with_hint(
+            "the server speaks plain SMTP on this port: use STARTTLS (tls_mode: starttls) or \
+             port 587/25",
+        ),
+        rustls::Error::PeerIncompatible(_) | rustls::Error::AlertReceived(_) => e.with_hint(
+            "the server supports no TLS version or cipher in common with relaykit (TLS 1.2+ \
+             with modern ciphers)",
+        ),
+        _ => e,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(2_111_443_200), "2036-11-28T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn server_names() {
+        assert!(matches!(
+            server_name("mail.example.com"),
+            Ok(ServerName::DnsName(_))
+        ));
+        assert!(matches!(
+            server_name("192.0.2.1"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        assert!(matches!(server_name("::1"), Ok(ServerName::IpAddress(_))));
+        assert!(server_name("bad name!").is_err());
+    }
+
+    #[test]
+    fn trust_is_cached_per_ca_set() {
+        let a = trust(&[]).unwrap();
+        let b = trust(&[]).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let ca = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
+        let c = trust(&[ca.cert.der().clone()]).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        let s1 = a.config(Verification::Strict).unwrap();
+        let s2 = b.config(Verification::Strict).unwrap();
+        assert!(Arc::ptr_eq(&s1, &s2));
+        let l1 = a.config(Verification::Opportunistic).unwrap();
+        let l2 = c.config(Verification::Disabled).unwrap();
+        assert!(Arc::ptr_eq(&l1, &l2));
+    }
+
+    #[test]
+    fn extra_ca_parsing_errors_name_the_field() {
+        let e = extra_cas(Some(b"not pem"), None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().starts_with("$.tls_ca_pem"), "{e}");
+        let e = extra_cas(None, Some(std::path::Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        assert!(e.message().starts_with("$.tls_ca_file"), "{e}");
+        let ca = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
+        let got = extra_cas(Some(ca.cert.pem().as_bytes()), None).unwrap();
+        assert_eq!(got.len(), 1);
+    }
+}
