@@ -348,13 +348,206 @@ $(smtpd_listener postfix-dovecot "$RK_DOVECOT_IMPLICIT_PORT" implicit smtpd_tls_
   wait_smtp "postfix-dovecot implicit" "$RK_DOVECOT_IMPLICIT_PORT" tls "${logs[@]}"
 }
 
+# ---------------------------------------------------------------- cyrus ------
+start_cyrus_role() {
+  check_ports "$RK_CYRUS_PLAIN_PORT" "$RK_CYRUS_STARTTLS_PORT"
+  local base="$S/postfix-cyrus" db="$S/postfix-cyrus/sasldb2"
+  mkdir -p "$base"
+  rm -f "$db" "$db".*
+  # saslpasswd2 reads the password from stdin with -p (no trailing newline).
+  printf '%s' "$RK_CYRUS_PASS"  | saslpasswd2 -f "$db" -p -c -u "$RK_CYRUS_REALM" "$RK_CYRUS_USER"
+  printf '%s' "$RK_CYRUS_PASS2" | saslpasswd2 -f "$db" -p -c -u "$RK_CYRUS_REALM" "$RK_CYRUS_USER2"
+  chown root:postfix "$db"*; chmod 640 "$db"*
+
+  write_postfix postfix-cyrus \
+"smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $base/conf/sasl
+# Realm for logins without '@' (and for NTLM, whose user name has no realm).
+smtpd_sasl_local_domain = $RK_CYRUS_REALM" \
+"$(smtpd_listener postfix-cyrus "$RK_CYRUS_PLAIN_PORT" plain smtpd_tls_security_level=may smtpd_tls_auth_only=no)
+$(smtpd_listener postfix-cyrus "$RK_CYRUS_STARTTLS_PORT" starttls smtpd_tls_security_level=encrypt smtpd_tls_auth_only=yes)"
+  mkdir -p "$base/conf/sasl"
+  cat > "$base/conf/sasl/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $db
+mech_list: ${RK_CYRUS_MECHS:-PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM}
+log_level: 3
+EOF
+  start_postfix postfix-cyrus
+  wait_smtp "postfix-cyrus plain" "$RK_CYRUS_PLAIN_PORT" plain "$base/postfix.log"
+  wait_smtp "postfix-cyrus starttls" "$RK_CYRUS_STARTTLS_PORT" plain "$base/postfix.log"
+}
+
+# ---------------------------------------------------------------- maildev ----
+wait_http() {  # NAME URL LOG
+  local name=$1 url=$2 log=$3
+  if "$PY" - "$url" "$RK_WAIT_SECS" <<'EOF'
+import sys, time, urllib.request
+url, secs = sys.argv[1], float(sys.argv[2])
+deadline = time.monotonic() + secs
+last = None
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            if r.status == 200:
+                sys.exit(0)
+    except Exception as e:
+        last = repr(e)
+    time.sleep(0.2)
+print(f"{url} not answering within {secs}s: {last}", file=sys.stderr)
+sys.exit(1)
+EOF
+  then rk_log "$name up at $url"
+  else rk_log "$name did not come up; log follows"; tail -n 80 "$log" >&2; exit 1
+  fi
+}
+
+start_maildev_role() {
+  check_ports "$RK_MAILDEV_PLAIN_PORT" "$RK_MAILDEV_PLAIN_WEB_PORT" "$RK_MAILDEV_TLS_PORT" "$RK_MAILDEV_TLS_WEB_PORT"
+  [ -x "$RK_MAILDEV_BIN" ] || rk_die "maildev not installed ($RK_MAILDEV_BIN): run install.sh"
+  mkdir -p "$S/maildev/plain" "$S/maildev/tls"
+  local common=(--ip 127.0.0.1 --web-ip 127.0.0.1
+                --incoming-user "$RK_MAILDEV_USER" --incoming-pass "$RK_MAILDEV_PASS")
+  spawn maildev-plain "$S/logs/maildev-plain.log" "$RK_MAILDEV_BIN" "${common[@]}" \
+    --smtp "$RK_MAILDEV_PLAIN_PORT" --web "$RK_MAILDEV_PLAIN_WEB_PORT" \
+    --mail-directory "$S/maildev/plain"
+  spawn maildev-tls "$S/logs/maildev-tls.log" "$RK_MAILDEV_BIN" "${common[@]}" \
+    --smtp "$RK_MAILDEV_TLS_PORT" --web "$RK_MAILDEV_TLS_WEB_PORT" \
+    --mail-directory "$S/maildev/tls" \
+    --incoming-secure --incoming-cert "$S/certs/server-chain.crt" --incoming-key "$S/certs/server.key"
+  wait_smtp "maildev plain" "$RK_MAILDEV_PLAIN_PORT" plain "$S/logs/maildev-plain.log"
+  wait_smtp "maildev implicit-tls" "$RK_MAILDEV_TLS_PORT" tls "$S/logs/maildev-tls.log"
+  wait_http "maildev plain API" "http://127.0.0.1:$RK_MAILDEV_PLAIN_WEB_PORT/api/email" "$S/logs/maildev-plain.log"
+  wait_http "maildev tls API" "http://127.0.0.1:$RK_MAILDEV_TLS_WEB_PORT/api/email" "$S/logs/maildev-tls.log"
+}
+
+# ---------------------------------------------------------------- aiosmtpd ---
+start_aiosmtpd_role() {
+  check_ports "$RK_AIOSMTPD_PORT"
+  local d="$S/aiosmtpd"
+  mkdir -p "$d/messages"
+  printf '%s:%s\n%s:%s\n' "$RK_USER" "$RK_PASS" "$RK_USER2" "$RK_PASS2" > "$d/users"
+  chmod 600 "$d/users"
+  spawn aiosmtpd "$S/logs/aiosmtpd.log" "$PY" "$RK_SERVERS_DIR/aiosmtpd_server.py" --mode basic \
+    --port "$RK_AIOSMTPD_PORT" --users "$d/users" --maildir "$d/messages" \
+    --cert "$S/certs/server-chain.crt" --key "$S/certs/server.key" --reject-rcpt "$RK_REJECT_RCPT"
+  wait_smtp "aiosmtpd (PLAIN LOGIN CRAM-MD5)" "$RK_AIOSMTPD_PORT" plain "$S/logs/aiosmtpd.log"
+}
+
+start_ntlm_role() {
+  check_ports "$RK_NTLM_PORT"
+  local d="$S/ntlm"
+  mkdir -p "$d/messages"
+  # pyspnego NTLM_USER_FILE: DOMAIN:user:password, and :user@domain:password for UPN logins.
+  {
+    printf '%s:%s:%s\n' "$RK_NTLM_DOMAIN" "$RK_NTLM_USER" "$RK_NTLM_PASS"
+    printf ':%s@%s:%s\n' "$RK_NTLM_USER" "$RK_DOMAIN" "$RK_NTLM_PASS"
+    printf '%s:%s:%s\n' "$RK_NTLM_DOMAIN" "$RK_NTLM_USER2" "$RK_NTLM_PASS2"
+    printf ':%s@%s:%s\n' "$RK_NTLM_USER2" "$RK_DOMAIN" "$RK_NTLM_PASS2"
+  } > "$d/users"
+  chmod 600 "$d/users"
+  spawn ntlm "$S/logs/ntlm.log" "$PY" "$RK_SERVERS_DIR/aiosmtpd_server.py" --mode ntlm \
+    --port "$RK_NTLM_PORT" --users "$d/users" --maildir "$d/messages" \
+    --cert "$S/certs/server-chain.crt" --key "$S/certs/server.key" --reject-rcpt "$RK_REJECT_RCPT" \
+    --ntlm-lm-compat "${RK_NTLM_LM_COMPAT:-5}"
+  wait_smtp "ntlm verifier (aiosmtpd+pyspnego)" "$RK_NTLM_PORT" plain "$S/logs/ntlm.log"
+}
+
+# ---------------------------------------------------------------- env file ---
+write_env() {
+  local f="$S/servers.env.tmp"
+  {
+    echo "# Written by tests/servers/start.sh at $(date -u +%Y-%m-%dT%H:%M:%SZ). KEY=VALUE, no quoting needed."
+    echo "RK_STATE=$S"
+    echo "RK_ROLES=$RK_ROLES"
+    echo "RK_HOST=$RK_HOST"
+    echo "RK_CA_FILE=$S/certs/ca.crt"
+    echo "RK_SERVER_CERT=$S/certs/server.crt"
+    echo "RK_TLS_NAME=localhost"
+    echo "RK_DOMAIN=$RK_DOMAIN"
+    echo "RK_DOMAIN2=$RK_DOMAIN2"
+    echo "RK_USER=$RK_USER"
+    echo "RK_PASS=$RK_PASS"
+    echo "RK_USER2=$RK_USER2"
+    echo "RK_PASS2=$RK_PASS2"
+    echo "RK_BAD_PASS=wrong-password"
+    echo "RK_REJECT_RCPT=$RK_REJECT_RCPT"
+    echo "RK_RCPT=carol@$RK_DOMAIN"
+    echo "RK_RELAY_RCPT=someone@example.net"
+    for role in $RK_ROLES; do
+      case "$role" in
+        dovecot)
+          echo "RK_DOVECOT_PLAIN_PORT=$RK_DOVECOT_PLAIN_PORT"
+          echo "RK_DOVECOT_STARTTLS_PORT=$RK_DOVECOT_STARTTLS_PORT"
+          echo "RK_DOVECOT_IMPLICIT_PORT=$RK_DOVECOT_IMPLICIT_PORT"
+          echo "RK_DOVECOT_MECHS=PLAIN,LOGIN,CRAM-MD5,SCRAM-SHA-1,SCRAM-SHA-256"
+          echo "RK_DOVECOT_MAIL_DIR=$S/postfix-dovecot/mail"
+          echo "RK_DOVECOT_LOG=$S/postfix-dovecot/postfix.log"
+          ;;
+        cyrus)
+          echo "RK_CYRUS_PLAIN_PORT=$RK_CYRUS_PLAIN_PORT"
+          echo "RK_CYRUS_STARTTLS_PORT=$RK_CYRUS_STARTTLS_PORT"
+          echo "RK_CYRUS_MECHS=$(echo "${RK_CYRUS_MECHS:-PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM}" | tr ' ' ,)"
+          echo "RK_CYRUS_REALM=$RK_CYRUS_REALM"
+          echo "RK_CYRUS_USER=$RK_CYRUS_USER"
+          echo "RK_CYRUS_PASS=$RK_CYRUS_PASS"
+          echo "RK_CYRUS_USER2=$RK_CYRUS_USER2"
+          echo "RK_CYRUS_PASS2=$RK_CYRUS_PASS2"
+          echo "RK_CYRUS_NTLM_DOMAIN=$RK_NTLM_DOMAIN"
+          echo "RK_CYRUS_MAIL_DIR=$S/postfix-cyrus/mail"
+          echo "RK_CYRUS_LOG=$S/postfix-cyrus/postfix.log"
+          ;;
+        maildev)
+          echo "RK_MAILDEV_PLAIN_PORT=$RK_MAILDEV_PLAIN_PORT"
+          echo "RK_MAILDEV_TLS_PORT=$RK_MAILDEV_TLS_PORT"
+          echo "RK_MAILDEV_USER=$RK_MAILDEV_USER"
+          echo "RK_MAILDEV_PASS=$RK_MAILDEV_PASS"
+          echo "RK_MAILDEV_MECHS=LOGIN,PLAIN"
+          echo "RK_MAILDEV_PLAIN_API=http://127.0.0.1:$RK_MAILDEV_PLAIN_WEB_PORT/api"
+          echo "RK_MAILDEV_TLS_API=http://127.0.0.1:$RK_MAILDEV_TLS_WEB_PORT/api"
+          echo "RK_MAILDEV_PLAIN_DIR=$S/maildev/plain"
+          echo "RK_MAILDEV_TLS_DIR=$S/maildev/tls"
+          ;;
+        aiosmtpd)
+          echo "RK_AIOSMTPD_PORT=$RK_AIOSMTPD_PORT"
+          echo "RK_AIOSMTPD_MECHS=CRAM-MD5,LOGIN,PLAIN"
+          echo "RK_AIOSMTPD_DIR=$S/aiosmtpd/messages"
+          echo "RK_AIOSMTPD_LOG=$S/logs/aiosmtpd.log"
+          ;;
+        ntlm)
+          echo "RK_NTLM_PORT=$RK_NTLM_PORT"
+          echo "RK_NTLM_DOMAIN=$RK_NTLM_DOMAIN"
+          echo "RK_NTLM_USER=$RK_NTLM_USER"
+          echo "RK_NTLM_PASS=$RK_NTLM_PASS"
+          echo "RK_NTLM_USER2=$RK_NTLM_USER2"
+          echo "RK_NTLM_PASS2=$RK_NTLM_PASS2"
+          echo "RK_NTLM_UPN=$RK_NTLM_USER@$RK_DOMAIN"
+          echo "RK_NTLM_UPN2=$RK_NTLM_USER2@$RK_DOMAIN"
+          echo "RK_NTLM_LM_COMPAT=${RK_NTLM_LM_COMPAT:-5}"
+          echo "RK_NTLM_DIR=$S/ntlm/messages"
+          echo "RK_NTLM_LOG=$S/logs/ntlm.log"
+          ;;
+      esac
+    done
+  } > "$f"
+  mv "$f" "$S/servers.env"
+  rk_log "wrote $S/servers.env"
+}
+
 # ---------------------------------------------------------------- main -------
 gen_certs
 for role in $RK_ROLES; do
   case "$role" in
     dovecot) start_dovecot_role ;;
+    cyrus) start_cyrus_role ;;
+    maildev) start_maildev_role ;;
+    aiosmtpd) start_aiosmtpd_role ;;
+    ntlm) start_ntlm_role ;;
     *) rk_die "unknown role $role" ;;
   esac
 done
+write_env
 ms=$(( ($(date +%s%N) - t_start) / 1000000 ))
 rk_log "started ($RK_ROLES) in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
