@@ -28,5 +28,5 @@ RK_NTLM_PORT="${RK_NTLM_PORT:-2528}"
 RK_HOST=127.0.0.1
 RK_WAIT_SECS="${RK_WAIT_SECS:-30}"
 
-rk_log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+rk_log() { printf "[%s %s] %s\n" "$(basename "$0")" "$(date +%T.%3N)" "$*" >&2; }
 rk_die() { rk_log "ERROR: $*"; exit 1; }
