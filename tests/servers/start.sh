@@ -60,9 +60,12 @@ except OSError:
 EOF
 }
 
+CLAIMED_PORTS=" "
 check_ports() {
   local p
   for p in "$@"; do
+    case "$CLAIMED_PORTS" in *" $p "*) rk_die "port $p is configured for two servers (check the RK_*_PORT variables)";; esac
+    CLAIMED_PORTS+="$p "
     port_free "$p" || rk_die "port 127.0.0.1:$p is already in use (override with the RK_*_PORT variables; see README)"
   done
 }
