@@ -1,0 +1,32 @@
+# Shared settings for the relaykit test-server scripts. Sourced, not executed.
+# shellcheck shell=bash
+
+RK_SERVERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RK_REPO_DIR="$(cd "$RK_SERVERS_DIR/../.." && pwd)"
+
+# All runtime state (configs, queues, mailboxes, logs, certs, pids).
+RELAYKIT_STATE="${RELAYKIT_STATE:-$RK_REPO_DIR/tests/.state}"
+# Installed tooling lives beside the scripts (gitignored) so that wiping the
+# state dir does not force a reinstall.
+RK_VENV="${RK_VENV:-$RK_SERVERS_DIR/.venv}"
+RK_NODE_DIR="$RK_SERVERS_DIR"          # node_modules/ lives here
+RK_MAILDEV_BIN="$RK_NODE_DIR/node_modules/.bin/maildev"
+
+# Ports (all on 127.0.0.1).
+RK_DOVECOT_PLAIN_PORT="${RK_DOVECOT_PLAIN_PORT:-2525}"
+RK_DOVECOT_STARTTLS_PORT="${RK_DOVECOT_STARTTLS_PORT:-2587}"
+RK_DOVECOT_IMPLICIT_PORT="${RK_DOVECOT_IMPLICIT_PORT:-2465}"
+RK_CYRUS_PLAIN_PORT="${RK_CYRUS_PLAIN_PORT:-2526}"
+RK_CYRUS_STARTTLS_PORT="${RK_CYRUS_STARTTLS_PORT:-2588}"
+RK_MAILDEV_PLAIN_PORT="${RK_MAILDEV_PLAIN_PORT:-1025}"
+RK_MAILDEV_PLAIN_WEB_PORT="${RK_MAILDEV_PLAIN_WEB_PORT:-1080}"
+RK_MAILDEV_TLS_PORT="${RK_MAILDEV_TLS_PORT:-1465}"
+RK_MAILDEV_TLS_WEB_PORT="${RK_MAILDEV_TLS_WEB_PORT:-1081}"
+RK_AIOSMTPD_PORT="${RK_AIOSMTPD_PORT:-2527}"
+RK_NTLM_PORT="${RK_NTLM_PORT:-2528}"
+
+RK_HOST=127.0.0.1
+RK_WAIT_SECS="${RK_WAIT_SECS:-30}"
+
+rk_log() { printf "[%s %s] %s\n" "$(basename "$0")" "$(date +%T.%3N)" "$*" >&2; }
+rk_die() { rk_log "ERROR: $*"; exit 1; }
