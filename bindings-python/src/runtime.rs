@@ -96,5 +96,6 @@ where
 /// GIL is released, Ctrl-C interrupts, and the runtime survives fork.
 #[pyfunction(name = "_sleep")]
 pub(crate) fn sleep(py: Python<'_>, ms: u64) -> PyResult<()> {
-    block_on(py, tokio::time::sleep(Duration::from_millis(ms)))
+    // The timer is created inside the task, where the runtime's context is.
+    block_on(py, async move { tokio::time::sleep(Duration::from_millis(ms)).await })
 }
