@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the relaykit wheel and runs every check of the Python binding, from a clean clone:
+# a fresh venv under target/, the wheel built by maturin and installed into it, then the Rust
+# unit test, mypy.stubtest on the native module, mypy --strict on the package and a typed
+# usage example, and pytest (vectors, exceptions, reprs, attachments, runtime).
+# Exits non-zero on the first failure.
+#
+# Usage: bash bindings-python/run_tests.sh
+#   PYTHON=python3.12 ...   the interpreter for the venv (default: python3, >= 3.9)
+#   RELAYKIT_PY_RELEASE=1   build the wheel with --release (default: debug, see below)
+set -euo pipefail
+cd "$(dirname "$0")"
+HERE=$(pwd)
+ROOT=$(cd .. && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+VENV=$TARGET/py-venv
+WHEELS=$TARGET/wheels
+PYTHON=${PYTHON:-python3}
+
+step() { printf '\n==> %s\n' "$*"; }
+t0=$SECONDS
+
+step "venv ($VENV)"
+command -v "$PYTHON" >/dev/null || { echo "$PYTHON is required"; exit 1; }
+rm -rf "$VENV"
+"$PYTHON" -m venv "$VENV"
+# Versions the stubs were checked with; stubtest's rules change between mypy releases.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.9.4,<2" "pytest>=8,<10" "mypy==2.4.1"
+
+# Debug by default: the tests exercise translation, not speed, and a debug build reuses the
+# core's artefacts from `cargo test` (a release build compiles the whole tree again, minutes on
+# two cores). Set RELAYKIT_PY_RELEASE=1 to build the wheel that would be shipped.
+mode=()
+[ "${RELAYKIT_PY_RELEASE:-0}" = 1 ] && mode=(--release)
+step "wheel (maturin build ${mode[*]:-debug})"
+rm -f "$WHEELS"/relaykit-*.whl
+tb=$SECONDS
+"$VENV/bin/maturin" build "${mode[@]}" --locked --interpreter "$VENV/bin/python" -o "$WHEELS"
+echo "wheel built in $((SECONDS - tb)) s"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall "$WHEELS"/relaykit-*.whl
+
+step "Rust unit tests (every error kind has its own class)"
+cargo test --quiet --locked -p relaykit-python
+
+step "stubtest relaykit._native"
+"$VENV/bin/python" -m mypy.stubtest relaykit._native
+
+step "mypy --strict (package and typed usage example)"
+"$VENV/bin/mypy" --strict --no-incremental -p relaykit
+"$VENV/bin/mypy" --strict --no-incremental "$HERE/tests/typed_usage.py"
+
+step "pytest"
+tp=$SECONDS
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$HERE/tests"
+echo "pytest ran in $((SECONDS - tp)) s"
+
+echo
+echo "python binding: all checks passed in $((SECONDS - t0)) s"

@@ -1,0 +1,33 @@
+//! The native module `relaykit._native`. It translates the core's types and errors and holds no
+//! logic of its own; the public API is the Python package `relaykit`, which re-exports these
+//! classes and defines the exceptions.
+//!
+//! Test and Send will come as `test`/`send` (blocking, through [`runtime::block_on`]) and
+//! `test_async`/`send_async` (awaitables) when the core has them.
+
+use pyo3::prelude::*;
+
+mod convert;
+mod error;
+mod message;
+mod profile;
+mod rrt;
+mod runtime;
+mod secret;
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    runtime::init();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<profile::PyProfile>()?;
+    m.add_class::<secret::PyKeyring>()?;
+    m.add_class::<rrt::PyRrtContext>()?;
+    m.add_class::<message::PyAttachment>()?;
+    m.add_class::<message::PyMessage>()?;
+    m.add_class::<message::PreparedMessage>()?;
+    m.add_function(wrap_pyfunction!(secret::encrypt_with_nonce, m)?)?;
+    m.add_function(wrap_pyfunction!(error::error_classes, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::sleep, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,380 @@
+//! `relaykit.Profile`: the core [`relaykit::Profile`] with keyword construction, properties and
+//! JSON. Construction goes through the core's JSON reader, so every check and every error
+//! message (naming the JSON path) is the core's.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use relaykit::profile::{AuthOrder, Password, StarttlsPolicy, TlsMode};
+use relaykit::{Error, Profile};
+use serde_json::{Map, Value};
+
+use crate::convert;
+use crate::error::{IntoPy, err};
+use crate::secret::PyKeyring;
+
+/// An SMTP server profile (§1). Build it from keywords or `Profile.from_json`; it is validated
+/// on construction and by `validate()`. Setting a property does not validate (the dialog lets
+/// fields be inconsistent while editing); `validate()` does, and so will Test and Send.
+#[pyclass(name = "Profile", module = "relaykit._native")]
+#[derive(Clone)]
+pub(crate) struct PyProfile {
+    pub(crate) inner: Profile,
+}
+
+fn path_str(path: PathBuf, key: &str) -> PyResult<String> {
+    path.into_os_string()
+        .into_string()
+        .map_err(|_| err(&Error::config(&format!("$.{key}"), "the path is not valid UTF-8")))
+}
+
+// The reverse of the core's `as_str` (the core has no `from_name` for these enums yet); an
+// unknown name gets the same message the core's JSON reader gives.
+fn one_of(key: &str, got: &str, allowed: &[&str]) -> PyErr {
+    let list = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+    err(&Error::config(&format!("$.{key}"), format!("`{got}` is not one of {list}")))
+}
+
+fn tls_mode(name: &str) -> PyResult<TlsMode> {
+    let all = [TlsMode::Auto, TlsMode::Implicit, TlsMode::Starttls];
+    all.into_iter().find(|m| m.as_str() == name).ok_or_else(|| one_of("tls_mode", name, &all.map(TlsMode::as_str)))
+}
+
+fn starttls_policy(name: &str) -> PyResult<StarttlsPolicy> {
+    let all = [StarttlsPolicy::Opportunistic, StarttlsPolicy::Never];
+    all.into_iter()
+        .find(|m| m.as_str() == name)
+        .ok_or_else(|| one_of("starttls", name, &all.map(StarttlsPolicy::as_str)))
+}
+
+fn auth_order(name: &str) -> PyResult<AuthOrder> {
+    let all = [AuthOrder::Preference, AuthOrder::AsListed];
+    all.into_iter().find(|m| m.as_str() == name).ok_or_else(|| one_of("auth_order", name, &all.map(AuthOrder::as_str)))
+}
+
+#[pymethods]
+impl PyProfile {
+    #[new]
+    #[pyo3(signature = (
+        server, *, port=None, encrypted_connection=false, tls_mode=None, starttls=None,
+        requires_authentication=false, username=None, password=None, password_encrypted=false,
+        use_ntlm_current_user=false, auth_mechanisms=None, auth_order=None,
+        allow_plaintext_password=false, tls_verify=true, tls_ca_file=None, tls_ca_pem=None,
+        helo_name=None, timeout_secs=30.0, id=None, version=1
+    ))]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // one keyword per key of §1
+    fn new(
+        server: String,
+        port: Option<i64>,
+        encrypted_connection: bool,
+        tls_mode: Option<String>,
+        starttls: Option<String>,
+        requires_authentication: bool,
+        username: Option<String>,
+        password: Option<String>,
+        password_encrypted: bool,
+        use_ntlm_current_user: bool,
+        auth_mechanisms: Option<Vec<String>>,
+        auth_order: Option<String>,
+        allow_plaintext_password: bool,
+        tls_verify: bool,
+        tls_ca_file: Option<PathBuf>,
+        tls_ca_pem: Option<String>,
+        helo_name: Option<String>,
+        timeout_secs: f64,
+        id: Option<String>,
+        version: i64,
+    ) -> PyResult<Self> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        put("version", Some(version.into()));
+        put("id", id.map(Value::from));
+        put("server", Some(server.into()));
+        put("port", port.map(Value::from));
+        put("encrypted_connection", Some(encrypted_connection.into()));
+        put("tls_mode", tls_mode.map(Value::from));
+        put("starttls", starttls.map(Value::from));
+        put("requires_authentication", Some(requires_authentication.into()));
+        put("username", username.map(Value::from));
+        put("password", password.map(Value::from));
+        put("password_encrypted", Some(password_encrypted.into()));
+        put("use_ntlm_current_user", Some(use_ntlm_current_user.into()));
+        put("auth_mechanisms", auth_mechanisms.map(Value::from));
+        put("auth_order", auth_order.map(Value::from));
+        put("allow_plaintext_password", Some(allow_plaintext_password.into()));
+        put("tls_verify", Some(tls_verify.into()));
+        put("tls_ca_file", tls_ca_file.map(|p| path_str(p, "tls_ca_file")).transpose()?.map(Value::from));
+        put("tls_ca_pem", tls_ca_pem.map(Value::from));
+        put("helo_name", helo_name.map(Value::from));
+        // A NaN or infinite timeout has no JSON form; `null` lets the core name the key.
+        put("timeout_secs", Some(serde_json::Number::from_f64(timeout_secs).map_or(Value::Null, Value::Number)));
+        Ok(PyProfile { inner: Profile::from_json_value(&Value::Object(m)).py_err()? })
+    }
+
+    /// Parses and validates profile JSON (unknown keys are errors naming the key).
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Self> {
+        Ok(PyProfile { inner: Profile::from_json(text).py_err()? })
+    }
+
+    /// Like `from_json`, from a dict of the same shape.
+    #[staticmethod]
+    fn from_dict(data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(PyProfile { inner: Profile::from_json_value(&convert::from_py(data)?).py_err()? })
+    }
+
+    /// The profile as JSON text. An encrypted password is written as its envelope; a plain
+    /// password as typed.
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// The profile as a dict (the JSON form).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::to_py(py, &self.inner.to_json_value())
+    }
+
+    /// Checks every key; raises `ConfigError` naming the JSON path of the first problem.
+    fn validate(&self) -> PyResult<()> {
+        self.inner.validate().py_err()
+    }
+
+    /// Encrypts `plaintext` under the keyring's newest key and stores the envelope (bound to the
+    /// field `password` and this profile's `id`). The plaintext is literal: tags in it are not
+    /// expanded.
+    fn encrypt_password(&mut self, plaintext: &str, keyring: &PyKeyring) -> PyResult<()> {
+        self.inner.encrypt_password(plaintext, &keyring.inner).py_err()
+    }
+
+    /// Encrypts the current plain-text password in place (the dialog's "Encrypted" box).
+    fn encrypt_current_password(&mut self, keyring: &PyKeyring) -> PyResult<()> {
+        self.inner.encrypt_current_password(&keyring.inner).py_err()
+    }
+
+    /// Re-encrypts an encrypted password under the keyring's newest key; returns whether it
+    /// changed.
+    fn rotate_password(&mut self, keyring: &PyKeyring) -> PyResult<bool> {
+        self.inner.rotate_password(&keyring.inner).py_err()
+    }
+
+    /// Stores an envelope read from saved configuration as the (encrypted) password.
+    fn set_password_envelope(&mut self, envelope: String) -> PyResult<()> {
+        self.inner.set_password_envelope(envelope).py_err()
+    }
+
+    /// The port in effect: the given one, else 465 when encrypted, else 25.
+    #[getter]
+    fn effective_port(&self) -> u16 {
+        self.inner.effective_port()
+    }
+
+    /// Whether the password is stored as an envelope.
+    #[getter]
+    fn password_encrypted(&self) -> bool {
+        self.inner.password_encrypted()
+    }
+
+    /// The password as the dialog shows it: asterisks when encrypted, the text otherwise.
+    #[getter]
+    fn password_display(&self) -> Option<&str> {
+        self.inner.password_display()
+    }
+
+    /// The password as saved: the plain text (tags unexpanded) or the `enc:v1:` envelope.
+    #[getter]
+    fn get_password(&self) -> Option<&str> {
+        self.inner.password().map(|p| match p {
+            Password::Plain(s) => s.expose(),
+            Password::Encrypted(env) => env.as_str(),
+        })
+    }
+
+    /// Setting a str stores it as a plain-text password; `None` removes the password.
+    #[setter]
+    fn set_password(&mut self, password: Option<String>) {
+        match password {
+            Some(p) => self.inner.set_password(p),
+            None => self.inner.clear_password(),
+        }
+    }
+
+    #[getter]
+    fn get_server(&self) -> &str {
+        &self.inner.server
+    }
+    #[setter]
+    fn set_server(&mut self, v: String) {
+        self.inner.server = v;
+    }
+    /// The port as given (`None`: the default, see `effective_port`).
+    #[getter]
+    fn get_port(&self) -> Option<u16> {
+        self.inner.port
+    }
+    #[setter]
+    fn set_port(&mut self, v: Option<u16>) {
+        self.inner.port = v;
+    }
+    #[getter]
+    fn get_encrypted_connection(&self) -> bool {
+        self.inner.encrypted_connection
+    }
+    #[setter]
+    fn set_encrypted_connection(&mut self, v: bool) {
+        self.inner.encrypted_connection = v;
+    }
+    #[getter]
+    fn get_tls_mode(&self) -> Option<&'static str> {
+        self.inner.tls_mode.map(TlsMode::as_str)
+    }
+    #[setter]
+    fn set_tls_mode(&mut self, v: Option<&str>) -> PyResult<()> {
+        self.inner.tls_mode = v.map(tls_mode).transpose()?;
+        Ok(())
+    }
+    #[getter]
+    fn get_starttls(&self) -> Option<&'static str> {
+        self.inner.starttls.map(StarttlsPolicy::as_str)
+    }
+    #[setter]
+    fn set_starttls(&mut self, v: Option<&str>) -> PyResult<()> {
+        self.inner.starttls = v.map(starttls_policy).transpose()?;
+        Ok(())
+    }
+    #[getter]
+    fn get_requires_authentication(&self) -> bool {
+        self.inner.requires_authentication
+    }
+    #[setter]
+    fn set_requires_authentication(&mut self, v: bool) {
+        self.inner.requires_authentication = v;
+    }
+    #[getter]
+    fn get_username(&self) -> Option<&str> {
+        self.inner.username.as_deref()
+    }
+    #[setter]
+    fn set_username(&mut self, v: Option<String>) {
+        self.inner.username = v;
+    }
+    #[getter]
+    fn get_use_ntlm_current_user(&self) -> bool {
+        self.inner.use_ntlm_current_user
+    }
+    #[setter]
+    fn set_use_ntlm_current_user(&mut self, v: bool) {
+        self.inner.use_ntlm_current_user = v;
+    }
+    #[getter]
+    fn get_auth_mechanisms(&self) -> Option<Vec<String>> {
+        self.inner.auth_mechanisms.clone()
+    }
+    #[setter]
+    fn set_auth_mechanisms(&mut self, v: Option<Vec<String>>) {
+        self.inner.auth_mechanisms = v;
+    }
+    #[getter]
+    fn get_auth_order(&self) -> &'static str {
+        self.inner.auth_order.as_str()
+    }
+    #[setter]
+    fn set_auth_order(&mut self, v: &str) -> PyResult<()> {
+        self.inner.auth_order = auth_order(v)?;
+        Ok(())
+    }
+    #[getter]
+    fn get_allow_plaintext_password(&self) -> bool {
+        self.inner.allow_plaintext_password
+    }
+    #[setter]
+    fn set_allow_plaintext_password(&mut self, v: bool) {
+        self.inner.allow_plaintext_password = v;
+    }
+    #[getter]
+    fn get_tls_verify(&self) -> bool {
+        self.inner.tls_verify
+    }
+    #[setter]
+    fn set_tls_verify(&mut self, v: bool) {
+        self.inner.tls_verify = v;
+    }
+    #[getter]
+    fn get_tls_ca_file(&self) -> Option<&str> {
+        self.inner.tls_ca_file.as_deref()
+    }
+    #[setter]
+    fn set_tls_ca_file(&mut self, v: Option<PathBuf>) -> PyResult<()> {
+        self.inner.tls_ca_file = v.map(|p| path_str(p, "tls_ca_file")).transpose()?;
+        Ok(())
+    }
+    #[getter]
+    fn get_tls_ca_pem(&self) -> Option<&str> {
+        self.inner.tls_ca_pem.as_deref()
+    }
+    #[setter]
+    fn set_tls_ca_pem(&mut self, v: Option<String>) {
+        self.inner.tls_ca_pem = v;
+    }
+    #[getter]
+    fn get_helo_name(&self) -> Option<&str> {
+        self.inner.helo_name.as_deref()
+    }
+    #[setter]
+    fn set_helo_name(&mut self, v: Option<String>) {
+        self.inner.helo_name = v;
+    }
+    #[getter]
+    fn get_timeout_secs(&self) -> f64 {
+        self.inner.timeout_secs
+    }
+    #[setter]
+    fn set_timeout_secs(&mut self, v: f64) {
+        self.inner.timeout_secs = v;
+    }
+    #[getter]
+    fn get_id(&self) -> Option<&str> {
+        self.inner.id.as_deref()
+    }
+    #[setter]
+    fn set_id(&mut self, v: Option<String>) {
+        self.inner.id = v;
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyProfile>().is_ok_and(|o| o.borrow().inner == self.inner)
+    }
+
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+
+    /// Never shows the password: `'********'` stands for any password, plain or encrypted.
+    fn __repr__(&self) -> String {
+        let p = &self.inner;
+        let opt = |v: Option<&str>| v.map_or_else(|| "None".to_owned(), |s| format!("{s:?}"));
+        format!(
+            "Profile(id={}, server={:?}, port={}, encrypted_connection={}, requires_authentication={}, \
+             username={}, password={}, password_encrypted={})",
+            opt(p.id.as_deref()),
+            p.server,
+            p.effective_port(),
+            py_bool(p.encrypted_connection),
+            py_bool(p.requires_authentication),
+            opt(p.username.as_deref()),
+            if p.password().is_some() { "'********'" } else { "None" },
+            py_bool(p.password_encrypted()),
+        )
+    }
+}
+
+pub(crate) fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
