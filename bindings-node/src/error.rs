@@ -46,6 +46,35 @@ fn build(env: Env, e: &Error) -> napi::Result<napi::Error> {
     Ok(napi::Error::from(obj.to_unknown()))
 }
 
+/// The fields every relaykit `Error` carries, for TypeScript: `catch (e) { const err = e as
+/// Error & RelayKitErrorFields }`.
+#[napi_derive::napi(object, object_from_js = false, object_to_js = false)]
+#[allow(dead_code)] // describes the thrown Error's shape; `build` sets the fields
+pub struct RelayKitErrorFields {
+    /// The §7 kind in upper snake case.
+    #[napi(
+        ts_type = "'CONFIG' | 'RRT' | 'CRYPTO' | 'DNS' | 'CONNECT' | 'TIMEOUT' | 'TLS' | 'PROTOCOL' | 'AUTH_UNSUPPORTED' | 'AUTH_FAILED' | 'SENDER_REJECTED' | 'RECIPIENT_REJECTED' | 'MESSAGE_REJECTED' | 'IO' | 'INTERNAL'"
+    )]
+    pub code: String,
+    /// The §7 kind in snake case, as in the JSON reports.
+    pub kind: String,
+    /// The Test or Send stage, where there was one.
+    #[napi(ts_type = "string | null")]
+    pub stage: Option<String>,
+    /// The SMTP reply code, where the server sent one.
+    #[napi(ts_type = "number | null")]
+    pub smtp_code: Option<u32>,
+    /// The enhanced status code (RFC 3463), where the server sent one.
+    #[napi(ts_type = "string | null")]
+    pub enhanced_code: Option<String>,
+    /// The server's reply text, where there was one.
+    #[napi(ts_type = "string | null")]
+    pub smtp_text: Option<String>,
+    /// A hint a person can act on.
+    #[napi(ts_type = "string | null")]
+    pub hint: Option<String>,
+}
+
 /// `.js(env)` turns a core `Result` into a napi `Result` carrying the JavaScript `Error`.
 pub(crate) trait JsResult<T> {
     fn js(self, env: Env) -> napi::Result<T>;
