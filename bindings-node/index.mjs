@@ -1,0 +1,16 @@
+// ES module entry: the addon is loaded once, by the CommonJS loader napi-rs generates.
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const binding = require('./index.js')
+
+export const {
+  Keyring,
+  Profile,
+  RrtContext,
+  encryptPassword,
+  prepareMessage,
+  _errorCodes,
+  __napiBindingTarget,
+} = binding
+export default binding
