@@ -18,10 +18,7 @@ impl CramMd5 {
         // The response is `user SP digest` on one line: a space would still parse (the digest is
         // the last word) but a line break cannot be carried.
         if creds.username().contains(['\r', '\n']) {
-            return Err(config_error(
-                Mechanism::CramMd5,
-                "the user name contains a line break",
-            ));
+            return Err(config_error(Mechanism::CramMd5, "the user name contains a line break"));
         }
         Ok(CramMd5 {
             username: creds.username().to_owned(),
@@ -33,8 +30,8 @@ impl CramMd5 {
 
 /// `hex(HMAC-MD5(key, data))` in lower case.
 pub(crate) fn hmac_md5_hex(key: &[u8], data: &[u8]) -> Zeroizing<String> {
-    let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    let mut mac =
+        <Hmac<Md5> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(data);
     let tag = mac.finalize().into_bytes();
     let mut out = Zeroizing::new(String::with_capacity(32));
@@ -54,10 +51,7 @@ impl Exchange for CramMd5 {
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         if self.done {
-            return Err(protocol_error(
-                Mechanism::CramMd5,
-                "server sent a second challenge (CRAM-MD5 has one)",
-            ));
+            return Err(protocol_error(Mechanism::CramMd5, "server sent a second challenge (CRAM-MD5 has one)"));
         }
         if challenge.is_empty() {
             return Err(protocol_error(
@@ -85,9 +79,7 @@ mod tests {
         let c = Credentials::new("tim", Zeroizing::new("tanstaaftanstaaf".into()));
         let mut m = CramMd5::new(&c).unwrap();
         assert!(m.initial_response().unwrap().is_none());
-        let r = m
-            .respond(b"<1896.697170952@postoffice.reston.mci.net>")
-            .unwrap();
+        let r = m.respond(b"<1896.697170952@postoffice.reston.mci.net>").unwrap();
         assert_eq!(&r[..], b"tim b913a602c7eda7a495b4e6e7334d3890");
         assert!(m.respond(b"<x@y>").is_err());
     }

@@ -17,11 +17,7 @@ pub(crate) struct Login {
 
 impl Login {
     pub(crate) fn new(creds: &Credentials) -> Self {
-        Login {
-            username: creds.username().to_owned(),
-            password: Zeroizing::new(creds.secret().to_owned()),
-            step: 0,
-        }
+        Login { username: creds.username().to_owned(), password: Zeroizing::new(creds.secret().to_owned()), step: 0 }
     }
 }
 

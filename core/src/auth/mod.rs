@@ -104,18 +104,13 @@ impl Mechanism {
 
     /// The mechanism named `s` (case-insensitive), if relaykit speaks it.
     pub fn from_name(s: &str) -> Option<Self> {
-        Mechanism::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
+        Mechanism::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(s.trim()))
     }
 
     /// Whether the secret crosses the wire readable (PLAIN, LOGIN, and XOAUTH2's bearer token).
     /// These are never used on a connection without TLS unless plaintext is explicitly allowed.
     pub const fn sends_password_in_clear(self) -> bool {
-        matches!(
-            self,
-            Mechanism::Plain | Mechanism::Login | Mechanism::Xoauth2
-        )
+        matches!(self, Mechanism::Plain | Mechanism::Login | Mechanism::Xoauth2)
     }
 
     /// Whether the client speaks first (has an initial response for SASL-IR).
@@ -141,10 +136,7 @@ pub struct Credentials {
 impl Credentials {
     /// Credentials for `username` with `secret` (a password or an XOAUTH2 bearer token).
     pub fn new(username: impl Into<String>, secret: Zeroizing<String>) -> Self {
-        Credentials {
-            username: username.into(),
-            secret,
-        }
+        Credentials { username: username.into(), secret }
     }
 
     /// The user name.
@@ -160,10 +152,7 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("secret", &REDACTED)
-            .finish()
+        f.debug_struct("Credentials").field("username", &self.username).field("secret", &REDACTED).finish()
     }
 }
 
@@ -182,21 +171,14 @@ pub struct AuthOptions {
 
 impl Default for AuthOptions {
     fn default() -> Self {
-        AuthOptions {
-            workstation: None,
-            ntlm_helper: None,
-            helper_timeout: Duration::from_secs(15),
-        }
+        AuthOptions { workstation: None, ntlm_helper: None, helper_timeout: Duration::from_secs(15) }
     }
 }
 
 /// The default argv for current-user NTLM on Linux: Samba's `ntlm_auth` using winbind's cached
 /// credentials of the logged-on domain user.
 pub fn ntlm_helper_default_argv() -> Vec<String> {
-    ntlm_helper::DEFAULT_ARGV
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+    ntlm_helper::DEFAULT_ARGV.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// Why a mechanism is not in [`Negotiation::to_try`].
@@ -239,12 +221,7 @@ impl Negotiation {
             .to_try
             .iter()
             .copied()
-            .chain(
-                self.skipped
-                    .iter()
-                    .filter(|s| s.reason != SkipReason::NotOffered)
-                    .map(|s| s.mechanism),
-            )
+            .chain(self.skipped.iter().filter(|s| s.reason != SkipReason::NotOffered).map(|s| s.mechanism))
             .collect();
         v.sort_by_key(|m| Mechanism::ALL.iter().position(|x| x == m));
         v.dedup();
@@ -252,11 +229,7 @@ impl Negotiation {
     }
 
     fn with_reason(&self, reason: SkipReason) -> Vec<Mechanism> {
-        self.skipped
-            .iter()
-            .filter(|s| s.reason == reason)
-            .map(|s| s.mechanism)
-            .collect()
+        self.skipped.iter().filter(|s| s.reason == reason).map(|s| s.mechanism).collect()
     }
 
     /// The `ErrorKind::AuthUnsupported` error for when nothing is left to try (or every tried
@@ -293,18 +266,10 @@ impl Negotiation {
             } else {
                 let mut parts = Vec::new();
                 if !plaintext.is_empty() {
-                    parts.push(format!(
-                        "{} {} not sent without TLS",
-                        names(&plaintext),
-                        verb(&plaintext)
-                    ));
+                    parts.push(format!("{} {} not sent without TLS", names(&plaintext), verb(&plaintext)));
                 }
                 if !not_allowed.is_empty() {
-                    parts.push(format!(
-                        "{} {} not in the allowed mechanisms",
-                        names(&not_allowed),
-                        verb(&not_allowed)
-                    ));
+                    parts.push(format!("{} {} not in the allowed mechanisms", names(&not_allowed), verb(&not_allowed)));
                 }
                 if !parts.is_empty() {
                     message.push_str("; ");
@@ -318,9 +283,7 @@ impl Negotiation {
             };
             (message, hint)
         };
-        Error::new(ErrorKind::AuthUnsupported, message)
-            .with_stage(Stage::Auth)
-            .with_hint(hint)
+        Error::new(ErrorKind::AuthUnsupported, message).with_stage(Stage::Auth).with_hint(hint)
     }
 }
 
@@ -328,14 +291,9 @@ fn join_and<S: AsRef<str>>(items: &[S]) -> String {
     match items {
         [] => String::new(),
         [one] => one.as_ref().to_owned(),
-        [init @ .., last] => format!(
-            "{} and {}",
-            init.iter()
-                .map(AsRef::as_ref)
-                .collect::<Vec<_>>()
-                .join(", "),
-            last.as_ref()
-        ),
+        [init @ .., last] => {
+            format!("{} and {}", init.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "), last.as_ref())
+        }
     }
 }
 
@@ -369,10 +327,7 @@ pub fn negotiate<S: AsRef<str>>(
                 }
             }
             None => {
-                if !unsupported_offered
-                    .iter()
-                    .any(|u: &String| u.eq_ignore_ascii_case(name))
-                {
+                if !unsupported_offered.iter().any(|u: &String| u.eq_ignore_ascii_case(name)) {
                     unsupported_offered.push(name.to_owned());
                 }
             }
@@ -395,10 +350,7 @@ pub fn negotiate<S: AsRef<str>>(
         }
     };
 
-    let mut n = Negotiation {
-        unsupported_offered,
-        ..Negotiation::default()
-    };
+    let mut n = Negotiation { unsupported_offered, ..Negotiation::default() };
     for m in &candidates {
         let reason = if !offered.contains(m) {
             Some(SkipReason::NotOffered)
@@ -408,19 +360,13 @@ pub fn negotiate<S: AsRef<str>>(
             None
         };
         match reason {
-            Some(reason) => n.skipped.push(Skipped {
-                mechanism: *m,
-                reason,
-            }),
+            Some(reason) => n.skipped.push(Skipped { mechanism: *m, reason }),
             None => n.to_try.push(*m),
         }
     }
     for m in Mechanism::ALL {
         if offered.contains(&m) && !candidates.contains(&m) {
-            n.skipped.push(Skipped {
-                mechanism: m,
-                reason: SkipReason::NotAllowed,
-            });
+            n.skipped.push(Skipped { mechanism: m, reason: SkipReason::NotAllowed });
         }
     }
     n
@@ -440,10 +386,7 @@ pub(crate) fn config_error(mech: Mechanism, what: impl fmt::Display) -> Error {
 pub(crate) fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>> {
     let mut buf = Zeroizing::new([0u8; N]);
     getrandom::fill(buf.as_mut()).map_err(|e| {
-        Error::internal(format!(
-            "the operating system's random generator failed: {e}"
-        ))
-        .with_stage(Stage::Auth)
+        Error::internal(format!("the operating system's random generator failed: {e}")).with_stage(Stage::Auth)
     })?;
     Ok(buf)
 }
@@ -499,41 +442,25 @@ impl SaslClient {
             Mechanism::Plain => Inner::Plain(plain::Plain::new(creds)?),
             Mechanism::Login => Inner::Login(login::Login::new(creds)),
             Mechanism::CramMd5 => Inner::CramMd5(cram_md5::CramMd5::new(creds)?),
-            Mechanism::ScramSha256 => {
-                Inner::Scram(scram::Scram::new(scram::Hash::Sha256, creds, None)?)
-            }
-            Mechanism::ScramSha1 => {
-                Inner::Scram(scram::Scram::new(scram::Hash::Sha1, creds, None)?)
-            }
+            Mechanism::ScramSha256 => Inner::Scram(scram::Scram::new(scram::Hash::Sha256, creds, None)?),
+            Mechanism::ScramSha1 => Inner::Scram(scram::Scram::new(scram::Hash::Sha1, creds, None)?),
             Mechanism::Ntlm => match &opts.ntlm_helper {
                 Some(argv) => Inner::NtlmHelper(Box::new(ntlm_helper::Helper::new(
                     argv.clone(),
                     creds.username(),
                     opts.helper_timeout,
                 )?)),
-                None => Inner::Ntlm(Box::new(ntlm::Ntlm::new(
-                    creds,
-                    opts.workstation.as_deref().unwrap_or(""),
-                    None,
-                )?)),
+                None => Inner::Ntlm(Box::new(ntlm::Ntlm::new(creds, opts.workstation.as_deref().unwrap_or(""), None)?)),
             },
             Mechanism::Xoauth2 => Inner::Xoauth2(xoauth2::Xoauth2::new(creds)?),
         };
-        Ok(SaslClient {
-            mech,
-            inner,
-            initial_done: false,
-        })
+        Ok(SaslClient { mech, inner, initial_done: false })
     }
 
     /// A client for tests, with the given inner state.
     #[cfg(test)]
     fn from_inner(mech: Mechanism, inner: Inner) -> Self {
-        SaslClient {
-            mech,
-            inner,
-            initial_done: false,
-        }
+        SaslClient { mech, inner, initial_done: false }
     }
 
     /// The mechanism.
@@ -558,11 +485,9 @@ impl SaslClient {
     /// for LOGIN and CRAM-MD5. The bytes are secret: log them as [`REDACTED`].
     pub async fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>> {
         if self.initial_done {
-            return Err(Error::internal(format!(
-                "{}: initial response requested twice",
-                self.mech
-            ))
-            .with_stage(Stage::Auth));
+            return Err(
+                Error::internal(format!("{}: initial response requested twice", self.mech)).with_stage(Stage::Auth)
+            );
         }
         self.initial_done = true;
         if let Inner::NtlmHelper(h) = &mut self.inner {
@@ -587,10 +512,7 @@ impl SaslClient {
                     "server sent a non-empty challenge before the client's first message",
                 ));
             }
-            return Ok(self
-                .initial_response()
-                .await?
-                .unwrap_or_else(|| Zeroizing::new(Vec::new())));
+            return Ok(self.initial_response().await?.unwrap_or_else(|| Zeroizing::new(Vec::new())));
         }
         if let Inner::NtlmHelper(h) = &mut self.inner {
             return h.respond(challenge).await;

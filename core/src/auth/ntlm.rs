@@ -95,8 +95,8 @@ const MECH: Mechanism = Mechanism::Ntlm;
 type HmacMd5 = Hmac<Md5>;
 
 fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 16]> {
-    let mut mac = <HmacMd5 as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    let mut mac =
+        <HmacMd5 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     for p in parts {
         mac.update(p);
     }
@@ -190,42 +190,30 @@ pub(crate) struct ChallengeMessage {
 }
 
 fn read_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 
 fn read_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 /// The bytes a security buffer (len u16, maxlen u16, offset u32) at `at` points to.
 fn security_buffer<'a>(msg: &'a [u8], at: usize, name: &str) -> Result<&'a [u8]> {
-    let len = usize::from(
-        read_u16(msg, at)
-            .ok_or_else(|| protocol_error(MECH, format!("CHALLENGE too short for {name}")))?,
-    );
-    let offset = read_u32(msg, at + 4)
-        .ok_or_else(|| protocol_error(MECH, format!("CHALLENGE too short for {name}")))?;
+    let len =
+        usize::from(read_u16(msg, at).ok_or_else(|| protocol_error(MECH, format!("CHALLENGE too short for {name}")))?);
+    let offset =
+        read_u32(msg, at + 4).ok_or_else(|| protocol_error(MECH, format!("CHALLENGE too short for {name}")))?;
     if len == 0 {
         return Ok(&[]);
     }
     let start = usize::try_from(offset)
         .map_err(|_| protocol_error(MECH, format!("CHALLENGE {name} offset is out of range")))?;
-    start
-        .checked_add(len)
-        .and_then(|end| msg.get(start..end))
-        .ok_or_else(|| {
-            protocol_error(
-                MECH,
-                format!(
-                    "CHALLENGE {name} ({len} bytes at offset {offset}) lies outside the {}-byte message",
-                    msg.len()
-                ),
-            )
-        })
+    start.checked_add(len).and_then(|end| msg.get(start..end)).ok_or_else(|| {
+        protocol_error(
+            MECH,
+            format!("CHALLENGE {name} ({len} bytes at offset {offset}) lies outside the {}-byte message", msg.len()),
+        )
+    })
 }
 
 /// Parses a CHALLENGE_MESSAGE (MS-NLMP 2.2.1.2) with bounds checks on every field.
@@ -233,24 +221,15 @@ pub(crate) fn parse_challenge(msg: &[u8]) -> Result<ChallengeMessage> {
     if msg.len() < 32 {
         return Err(protocol_error(
             MECH,
-            format!(
-                "CHALLENGE message is {} bytes, shorter than its 32-byte header",
-                msg.len()
-            ),
+            format!("CHALLENGE message is {} bytes, shorter than its 32-byte header", msg.len()),
         ));
     }
     if &msg[..8] != SIGNATURE {
-        return Err(protocol_error(
-            MECH,
-            "server's challenge is not an NTLMSSP message (bad signature)",
-        ));
+        return Err(protocol_error(MECH, "server's challenge is not an NTLMSSP message (bad signature)"));
     }
     let kind = read_u32(msg, 8).unwrap_or(0);
     if kind != 2 {
-        return Err(protocol_error(
-            MECH,
-            format!("expected a CHALLENGE (type 2) message, got type {kind}"),
-        ));
+        return Err(protocol_error(MECH, format!("expected a CHALLENGE (type 2) message, got type {kind}")));
     }
     // TargetName is not used, but a broken reference still means a broken message.
     security_buffer(msg, 12, "TargetName")?;
@@ -258,60 +237,38 @@ pub(crate) fn parse_challenge(msg: &[u8]) -> Result<ChallengeMessage> {
     let mut server_challenge = [0u8; 8];
     server_challenge.copy_from_slice(&msg[24..32]);
 
-    let target_info = if msg.len() >= 48 {
-        security_buffer(msg, 40, "TargetInfo")?
-    } else {
-        &[]
-    };
+    let target_info = if msg.len() >= 48 { security_buffer(msg, 40, "TargetInfo")? } else { &[] };
     let mut av_pairs = Vec::new();
     let mut timestamp = None;
     if !target_info.is_empty() {
         let mut i = 0usize;
         loop {
-            let (Some(id), Some(len)) = (read_u16(target_info, i), read_u16(target_info, i + 2))
-            else {
-                return Err(protocol_error(
-                    MECH,
-                    "CHALLENGE TargetInfo ends without MsvAvEOL",
-                ));
+            let (Some(id), Some(len)) = (read_u16(target_info, i), read_u16(target_info, i + 2)) else {
+                return Err(protocol_error(MECH, "CHALLENGE TargetInfo ends without MsvAvEOL"));
             };
             i += 4;
             let len = usize::from(len);
             let value = target_info.get(i..i + len).ok_or_else(|| {
-                protocol_error(
-                    MECH,
-                    format!("CHALLENGE TargetInfo pair {id} ({len} bytes) runs past its end"),
-                )
+                protocol_error(MECH, format!("CHALLENGE TargetInfo pair {id} ({len} bytes) runs past its end"))
             })?;
             i += len;
             match id {
                 AV_EOL => break,
                 AV_TIMESTAMP => {
-                    let ts: [u8; 8] = value.try_into().map_err(|_| {
-                        protocol_error(
-                            MECH,
-                            format!("CHALLENGE MsvAvTimestamp is {len} bytes, not 8"),
-                        )
-                    })?;
+                    let ts: [u8; 8] = value
+                        .try_into()
+                        .map_err(|_| protocol_error(MECH, format!("CHALLENGE MsvAvTimestamp is {len} bytes, not 8")))?;
                     timestamp = Some(ts);
                 }
                 AV_FLAGS if len != 4 => {
-                    return Err(protocol_error(
-                        MECH,
-                        format!("CHALLENGE MsvAvFlags is {len} bytes, not 4"),
-                    ));
+                    return Err(protocol_error(MECH, format!("CHALLENGE MsvAvFlags is {len} bytes, not 4")));
                 }
                 _ => {}
             }
             av_pairs.push((id, value.to_vec()));
         }
     }
-    Ok(ChallengeMessage {
-        flags,
-        server_challenge,
-        av_pairs,
-        timestamp,
-    })
+    Ok(ChallengeMessage { flags, server_challenge, av_pairs, timestamp })
 }
 
 /// The NTLMv2 computation's outputs (MS-NLMP 3.3.2).
@@ -344,18 +301,12 @@ pub(crate) fn compute_v2(
     let lm_response = if lm_zero {
         Zeroizing::new(vec![0u8; 24])
     } else {
-        let mut lm = Zeroizing::new(
-            hmac_md5(response_key, &[&server_challenge, &client_challenge]).to_vec(),
-        );
+        let mut lm = Zeroizing::new(hmac_md5(response_key, &[&server_challenge, &client_challenge]).to_vec());
         lm.extend_from_slice(&client_challenge);
         lm
     };
     let session_base_key = hmac_md5(response_key, &[&nt_proof[..]]);
-    V2Response {
-        nt_response,
-        lm_response,
-        session_base_key,
-    }
+    V2Response { nt_response, lm_response, session_base_key }
 }
 
 /// Splits `DOMAIN\user`, `user@domain` and `user` as described in the module docs.
@@ -367,9 +318,7 @@ pub(crate) fn split_user(name: &str) -> (String, String) {
 }
 
 fn now_filetime() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let ticks = since.as_secs() * 10_000_000 + u64::from(since.subsec_nanos() / 100);
     FILETIME_UNIX_EPOCH + ticks
 }
@@ -392,11 +341,7 @@ pub(crate) struct Ntlm {
 }
 
 impl Ntlm {
-    pub(crate) fn new(
-        creds: &Credentials,
-        workstation: &str,
-        fixed: Option<Fixed>,
-    ) -> Result<Self> {
+    pub(crate) fn new(creds: &Credentials, workstation: &str, fixed: Option<Fixed>) -> Result<Self> {
         let (user, domain) = split_user(creds.username());
         if user.is_empty() {
             return Err(config_error(
@@ -443,11 +388,7 @@ impl Ntlm {
         let mic = ch.timestamp.is_some();
 
         let (client_challenge, clock, random_key) = match self.fixed {
-            Some(f) => (
-                f.client_challenge,
-                f.time,
-                Zeroizing::new(f.random_session_key),
-            ),
+            Some(f) => (f.client_challenge, f.time, Zeroizing::new(f.random_session_key)),
             None => (*random_bytes::<8>()?, now_filetime(), random_bytes::<16>()?),
         };
         let time = ch.timestamp.unwrap_or(clock.to_le_bytes());
@@ -472,14 +413,7 @@ impl Ntlm {
         av.extend_from_slice(&[0, 0, 0, 0]);
 
         let response_key = ntowfv2(&self.nt_hash, &self.user, &self.domain);
-        let r = compute_v2(
-            &response_key,
-            ch.server_challenge,
-            client_challenge,
-            time,
-            &av,
-            mic,
-        );
+        let r = compute_v2(&response_key, ch.server_challenge, client_challenge, time, &av, mic);
         // NTLMv2: KeyExchangeKey = SessionBaseKey.
         let (exported_key, encrypted_key) = if key_exch {
             let enc = rc4(&r.session_base_key[..], &random_key[..]);
@@ -493,14 +427,7 @@ impl Ntlm {
         let workstation = utf16le(&self.workstation);
         let with_version = mic || flags & NEGOTIATE_VERSION != 0;
         let header_len = 64 + if with_version { 8 } else { 0 } + if mic { 16 } else { 0 };
-        let fields: [&[u8]; 6] = [
-            &r.lm_response,
-            &r.nt_response,
-            &domain,
-            &user,
-            &workstation,
-            &encrypted_key,
-        ];
+        let fields: [&[u8]; 6] = [&r.lm_response, &r.nt_response, &domain, &user, &workstation, &encrypted_key];
         // Payload order as Windows writes it: domain, user, workstation, LM, NT, session key.
         let order = [2usize, 3, 4, 0, 1, 5];
         let mut offsets = [0u32; 6];
@@ -542,10 +469,7 @@ impl Ntlm {
 }
 
 fn too_big() -> Error {
-    protocol_error(
-        MECH,
-        "CHALLENGE TargetInfo is too large for an AUTHENTICATE message",
-    )
+    protocol_error(MECH, "CHALLENGE TargetInfo is too large for an AUTHENTICATE message")
 }
 
 impl Exchange for Ntlm {
@@ -558,13 +482,8 @@ impl Exchange for Ntlm {
     fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         match std::mem::replace(&mut self.state, State::Done) {
             State::SentNegotiate(neg) => self.authenticate(&neg, challenge),
-            State::Initial => {
-                Err(Error::internal("NTLM: challenge before NEGOTIATE").with_stage(Stage::Auth))
-            }
-            State::Done => Err(protocol_error(
-                MECH,
-                "server sent another challenge after the AUTHENTICATE message",
-            )),
+            State::Initial => Err(Error::internal("NTLM: challenge before NEGOTIATE").with_stage(Stage::Auth)),
+            State::Done => Err(protocol_error(MECH, "server sent another challenge after the AUTHENTICATE message")),
         }
     }
 }

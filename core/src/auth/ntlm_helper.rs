@@ -26,11 +26,7 @@ use super::{Mechanism, protocol_error};
 use crate::error::{Error, ErrorKind, Result, Stage};
 
 /// Samba's client helper with winbind's cached credentials.
-pub(crate) const DEFAULT_ARGV: [&str; 3] = [
-    "ntlm_auth",
-    "--helper-protocol=ntlmssp-client-1",
-    "--use-cached-creds",
-];
+pub(crate) const DEFAULT_ARGV: [&str; 3] = ["ntlm_auth", "--helper-protocol=ntlmssp-client-1", "--use-cached-creds"];
 
 /// The longest helper answer line accepted.
 const MAX_LINE: u64 = 64 * 1024;
@@ -62,11 +58,9 @@ impl Helper {
     /// given and the argv does not already name a user.
     pub(crate) fn new(mut argv: Vec<String>, username: &str, timeout: Duration) -> Result<Self> {
         if argv.first().is_none_or(String::is_empty) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "NTLM: the current-user helper command is empty",
-            )
-            .with_stage(Stage::Auth));
+            return Err(
+                Error::new(ErrorKind::Config, "NTLM: the current-user helper command is empty").with_stage(Stage::Auth)
+            );
         }
         if !username.is_empty() && !argv.iter().any(|a| a.starts_with("--username")) {
             match username.split_once('\\') {
@@ -77,13 +71,7 @@ impl Helper {
                 None => argv.push(format!("--username={username}")),
             }
         }
-        Ok(Helper {
-            argv,
-            timeout,
-            running: None,
-            state: State::Initial,
-            server_error: None,
-        })
+        Ok(Helper { argv, timeout, running: None, state: State::Initial, server_error: None })
     }
 
     fn program(&self) -> &str {
@@ -124,15 +112,9 @@ impl Helper {
             let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
                 return Err(Error::internal("NTLM helper pipes missing").with_stage(Stage::Auth));
             };
-            self.running = Some(Running {
-                child,
-                stdin,
-                stdout: BufReader::new(stdout),
-            });
+            self.running = Some(Running { child, stdin, stdout: BufReader::new(stdout) });
         }
-        self.running
-            .as_mut()
-            .ok_or_else(|| Error::internal("NTLM helper not running").with_stage(Stage::Auth))
+        self.running.as_mut().ok_or_else(|| Error::internal("NTLM helper not running").with_stage(Stage::Auth))
     }
 
     /// Sends `line` and reads one answer line, within the timeout.
@@ -145,10 +127,7 @@ impl Helper {
             running.stdin.write_all(b"\n").await?;
             running.stdin.flush().await?;
             let mut answer = Zeroizing::new(String::new());
-            (&mut running.stdout)
-                .take(MAX_LINE)
-                .read_line(&mut answer)
-                .await?;
+            (&mut running.stdout).take(MAX_LINE).read_line(&mut answer).await?;
             Ok::<_, std::io::Error>(answer)
         };
         let answer = match tokio::time::timeout(timeout, exchange).await {
@@ -156,10 +135,7 @@ impl Helper {
                 self.stop();
                 return Err(Error::new(
                     ErrorKind::Timeout,
-                    format!(
-                        "NTLM: `{program}` did not answer within {} s",
-                        timeout.as_secs_f32()
-                    ),
+                    format!("NTLM: `{program}` did not answer within {} s", timeout.as_secs_f32()),
                 )
                 .with_stage(Stage::Auth));
             }
@@ -183,10 +159,7 @@ impl Helper {
         }
         if !answer.ends_with('\n') {
             self.stop();
-            return Err(protocol_error(
-                MECH,
-                format!("`{program}` sent an over-long line"),
-            ));
+            return Err(protocol_error(MECH, format!("`{program}` sent an over-long line")));
         }
         Ok(Zeroizing::new(answer.trim_end().to_owned()))
     }
@@ -213,14 +186,11 @@ impl Helper {
         let program = self.program().to_owned();
         let (code, arg) = answer.split_once(' ').unwrap_or((answer, ""));
         if codes.contains(&code) && !arg.is_empty() {
-            let token = B64.decode(arg.trim()).map_err(|_| {
-                protocol_error(MECH, format!("`{program}` sent a token that is not base64"))
-            })?;
+            let token = B64
+                .decode(arg.trim())
+                .map_err(|_| protocol_error(MECH, format!("`{program}` sent a token that is not base64")))?;
             if !token.starts_with(b"NTLMSSP\0") {
-                return Err(protocol_error(
-                    MECH,
-                    format!("`{program}` sent a token that is not an NTLMSSP message"),
-                ));
+                return Err(protocol_error(MECH, format!("`{program}` sent a token that is not an NTLMSSP message")));
             }
             return Ok(Zeroizing::new(token));
         }
@@ -256,9 +226,7 @@ impl Helper {
 
     pub(crate) async fn initial_response(&mut self) -> Result<Zeroizing<Vec<u8>>> {
         if !matches!(self.state, State::Initial) {
-            return Err(
-                Error::internal("NTLM helper: NEGOTIATE requested twice").with_stage(Stage::Auth)
-            );
+            return Err(Error::internal("NTLM helper: NEGOTIATE requested twice").with_stage(Stage::Auth));
         }
         let answer = self.ask("YR").await?;
         let token = self.token(&answer, &["YR"])?;
@@ -268,17 +236,11 @@ impl Helper {
 
     pub(crate) async fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         if !matches!(self.state, State::SentNegotiate) {
-            return Err(protocol_error(
-                MECH,
-                "server sent another challenge after the AUTHENTICATE message",
-            ));
+            return Err(protocol_error(MECH, "server sent another challenge after the AUTHENTICATE message"));
         }
         if !challenge.starts_with(b"NTLMSSP\0") {
             self.stop();
-            return Err(protocol_error(
-                MECH,
-                "server's challenge is not an NTLMSSP message (bad signature)",
-            ));
+            return Err(protocol_error(MECH, "server's challenge is not an NTLMSSP message (bad signature)"));
         }
         let line = format!("TT {}", B64.encode(challenge));
         let answer = self.ask(&line).await?;
@@ -342,12 +304,7 @@ done
     }
 
     fn helper(script: &str, mode: &str) -> Helper {
-        Helper::new(
-            vec!["/bin/sh".into(), script.into(), mode.into()],
-            "",
-            Duration::from_secs(5),
-        )
-        .unwrap()
+        Helper::new(vec!["/bin/sh".into(), script.into(), mode.into()], "", Duration::from_secs(5)).unwrap()
     }
 
     const CHALLENGE: &[u8] = b"NTLMSSP\0\x02\0\0\0fake-challenge";
@@ -372,19 +329,11 @@ done
         let dir = tempfile::tempdir().unwrap();
         let (script, _) = fake_helper(&dir);
         for (mode, kind, text) in [
-            (
-                "bh",
-                ErrorKind::AuthUnsupported,
-                "NT_STATUS_NO_LOGON_SERVERS",
-            ),
+            ("bh", ErrorKind::AuthUnsupported, "NT_STATUS_NO_LOGON_SERVERS"),
             ("pw", ErrorKind::AuthUnsupported, "no cached credentials"),
             ("junk", ErrorKind::Protocol, "answered `HELLO`"),
             ("badb64", ErrorKind::Protocol, "not base64"),
-            (
-                "exit",
-                ErrorKind::AuthUnsupported,
-                "exited without answering",
-            ),
+            ("exit", ErrorKind::AuthUnsupported, "exited without answering"),
         ] {
             let mut h = helper(&script, mode);
             h.initial_response().await.unwrap();
@@ -399,12 +348,7 @@ done
     async fn helper_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let (script, _) = fake_helper(&dir);
-        let mut h = Helper::new(
-            vec!["/bin/sh".into(), script, "hang".into()],
-            "",
-            Duration::from_millis(300),
-        )
-        .unwrap();
+        let mut h = Helper::new(vec!["/bin/sh".into(), script, "hang".into()], "", Duration::from_millis(300)).unwrap();
         h.initial_response().await.unwrap();
         let e = h.respond(CHALLENGE).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
@@ -412,12 +356,7 @@ done
 
     #[tokio::test]
     async fn missing_binary_says_what_to_install() {
-        let mut h = Helper::new(
-            vec!["/nonexistent/ntlm_auth".into()],
-            "",
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let mut h = Helper::new(vec!["/nonexistent/ntlm_auth".into()], "", Duration::from_secs(1)).unwrap();
         let e = h.initial_response().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AuthUnsupported);
         assert!(e.message().contains("ntlm_auth"), "{e}");
@@ -427,12 +366,9 @@ done
 
     #[test]
     fn username_is_passed_on() {
-        let h = Helper::new(
-            DEFAULT_ARGV.iter().map(|s| (*s).to_owned()).collect(),
-            "CORP\\alice",
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let h =
+            Helper::new(DEFAULT_ARGV.iter().map(|s| (*s).to_owned()).collect(), "CORP\\alice", Duration::from_secs(1))
+                .unwrap();
         assert_eq!(&h.argv[3..], ["--username=alice", "--domain=CORP"]);
         assert!(Helper::new(Vec::new(), "", Duration::from_secs(1)).is_err());
     }

@@ -24,17 +24,12 @@ impl Plain {
                 "the password contains a NUL character, which PLAIN cannot carry",
             ));
         }
-        let mut message = Zeroizing::new(Vec::with_capacity(
-            2 + creds.username().len() + creds.secret().len(),
-        ));
+        let mut message = Zeroizing::new(Vec::with_capacity(2 + creds.username().len() + creds.secret().len()));
         message.push(0);
         message.extend_from_slice(creds.username().as_bytes());
         message.push(0);
         message.extend_from_slice(creds.secret().as_bytes());
-        Ok(Plain {
-            message,
-            sent: false,
-        })
+        Ok(Plain { message, sent: false })
     }
 }
 

@@ -51,34 +51,20 @@ impl Hash {
 
     fn hmac(self, key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
         match self {
-            Hash::Sha1 => Zeroizing::new(
-                hmac_new::<Hmac<Sha1>>(key)
-                    .chain_update(data)
-                    .finalize()
-                    .into_bytes()
-                    .to_vec(),
-            ),
-            Hash::Sha256 => Zeroizing::new(
-                hmac_new::<Hmac<Sha256>>(key)
-                    .chain_update(data)
-                    .finalize()
-                    .into_bytes()
-                    .to_vec(),
-            ),
+            Hash::Sha1 => {
+                Zeroizing::new(hmac_new::<Hmac<Sha1>>(key).chain_update(data).finalize().into_bytes().to_vec())
+            }
+            Hash::Sha256 => {
+                Zeroizing::new(hmac_new::<Hmac<Sha256>>(key).chain_update(data).finalize().into_bytes().to_vec())
+            }
         }
     }
 
     /// Whether `HMAC(key, data) == tag`, compared in constant time.
     fn hmac_verify(self, key: &[u8], data: &[u8], tag: &[u8]) -> bool {
         match self {
-            Hash::Sha1 => hmac_new::<Hmac<Sha1>>(key)
-                .chain_update(data)
-                .verify_slice(tag)
-                .is_ok(),
-            Hash::Sha256 => hmac_new::<Hmac<Sha256>>(key)
-                .chain_update(data)
-                .verify_slice(tag)
-                .is_ok(),
+            Hash::Sha1 => hmac_new::<Hmac<Sha1>>(key).chain_update(data).verify_slice(tag).is_ok(),
+            Hash::Sha256 => hmac_new::<Hmac<Sha256>>(key).chain_update(data).verify_slice(tag).is_ok(),
         }
     }
 
@@ -112,10 +98,7 @@ fn hmac_new<M: KeyInit>(key: &[u8]) -> M {
 enum State {
     Initial,
     SentFirst,
-    SentFinal {
-        server_key: Zeroizing<Vec<u8>>,
-        auth_message: String,
-    },
+    SentFinal { server_key: Zeroizing<Vec<u8>>, auth_message: String },
     Verified,
     Failed,
 }
@@ -135,15 +118,12 @@ impl Scram {
     /// A SCRAM client; `nonce` is for tests (a random 24-byte nonce otherwise).
     pub(crate) fn new(hash: Hash, creds: &Credentials, nonce: Option<&str>) -> Result<Self> {
         let mech = hash.mechanism();
-        let username = saslprep(creds.username())
-            .map_err(|why| config_error(mech, format!("the user name {why}")))?;
+        let username = saslprep(creds.username()).map_err(|why| config_error(mech, format!("the user name {why}")))?;
         if username.is_empty() {
             return Err(config_error(mech, "the user name is empty"));
         }
-        let password = Zeroizing::new(
-            saslprep(creds.secret())
-                .map_err(|why| config_error(mech, format!("the password {why}")))?,
-        );
+        let password =
+            Zeroizing::new(saslprep(creds.secret()).map_err(|why| config_error(mech, format!("the password {why}")))?);
         let client_nonce = match nonce {
             Some(n) => n.to_owned(),
             None => B64.encode(random_bytes::<24>()?.as_ref()),
@@ -173,8 +153,8 @@ impl Scram {
 
     fn server_first(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let mech = self.mech();
-        let text = std::str::from_utf8(challenge)
-            .map_err(|_| protocol_error(mech, "server-first-message is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(challenge).map_err(|_| protocol_error(mech, "server-first-message is not UTF-8"))?;
         if let Some(err) = text.strip_prefix("e=") {
             self.server_error = Some(err.to_owned());
             return Err(Error::new(
@@ -210,29 +190,17 @@ impl Scram {
                 "server nonce does not extend the client nonce (possible replay or broken server)",
             ));
         }
-        if !nonce
-            .bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b',')
-        {
-            return Err(protocol_error(
-                mech,
-                "server nonce contains characters outside printable ASCII",
-            ));
+        if !nonce.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',') {
+            return Err(protocol_error(mech, "server nonce contains characters outside printable ASCII"));
         }
-        let salt = B64
-            .decode(salt)
-            .map_err(|_| protocol_error(mech, "server salt (s=) is not valid base64"))?;
+        let salt = B64.decode(salt).map_err(|_| protocol_error(mech, "server salt (s=) is not valid base64"))?;
         if salt.is_empty() {
             return Err(protocol_error(mech, "server salt (s=) is empty"));
         }
-        let iterations: u32 = iterations
-            .parse()
-            .map_err(|_| protocol_error(mech, "iteration count (i=) is not a number"))?;
+        let iterations: u32 =
+            iterations.parse().map_err(|_| protocol_error(mech, "iteration count (i=) is not a number"))?;
         if iterations == 0 || iterations > MAX_ITERATIONS {
-            return Err(protocol_error(
-                mech,
-                format!("iteration count {iterations} is outside 1..={MAX_ITERATIONS}"),
-            ));
+            return Err(protocol_error(mech, format!("iteration count {iterations} is outside 1..={MAX_ITERATIONS}")));
         }
 
         let h = self.hash;
@@ -244,57 +212,35 @@ impl Scram {
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{text},{without_proof}", self.client_first_bare());
         let client_signature = h.hmac(&stored_key, auth_message.as_bytes());
-        let proof: Zeroizing<Vec<u8>> = Zeroizing::new(
-            client_key
-                .iter()
-                .zip(client_signature.iter())
-                .map(|(a, b)| a ^ b)
-                .collect(),
-        );
+        let proof: Zeroizing<Vec<u8>> =
+            Zeroizing::new(client_key.iter().zip(client_signature.iter()).map(|(a, b)| a ^ b).collect());
         let proof_b64 = Zeroizing::new(B64.encode(&proof[..]));
-        let mut out = Zeroizing::new(Vec::with_capacity(
-            without_proof.len() + 3 + proof_b64.len(),
-        ));
+        let mut out = Zeroizing::new(Vec::with_capacity(without_proof.len() + 3 + proof_b64.len()));
         out.extend_from_slice(without_proof.as_bytes());
         out.extend_from_slice(b",p=");
         out.extend_from_slice(proof_b64.as_bytes());
-        self.state = State::SentFinal {
-            server_key,
-            auth_message,
-        };
+        self.state = State::SentFinal { server_key, auth_message };
         Ok(out)
     }
 
     fn server_final(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let mech = self.mech();
-        let State::SentFinal {
-            server_key,
-            auth_message,
-        } = &self.state
-        else {
+        let State::SentFinal { server_key, auth_message } = &self.state else {
             return Err(Error::internal("SCRAM state").with_stage(Stage::Auth));
         };
-        let text = std::str::from_utf8(challenge)
-            .map_err(|_| protocol_error(mech, "server-final-message is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(challenge).map_err(|_| protocol_error(mech, "server-final-message is not UTF-8"))?;
         let first = text.split(',').next().unwrap_or("");
         if let Some(err) = first.strip_prefix("e=") {
             self.server_error = Some(err.to_owned());
-            return Err(Error::new(
-                ErrorKind::AuthFailed,
-                format!("{mech}: server rejected the proof: {err}"),
-            )
-            .with_stage(Stage::Auth));
+            return Err(Error::new(ErrorKind::AuthFailed, format!("{mech}: server rejected the proof: {err}"))
+                .with_stage(Stage::Auth));
         }
         let v = first
             .strip_prefix("v=")
             .ok_or_else(|| protocol_error(mech, "server-final-message has neither v= nor e="))?;
-        let signature = B64
-            .decode(v)
-            .map_err(|_| protocol_error(mech, "server signature (v=) is not valid base64"))?;
-        if self
-            .hash
-            .hmac_verify(server_key, auth_message.as_bytes(), &signature)
-        {
+        let signature = B64.decode(v).map_err(|_| protocol_error(mech, "server signature (v=) is not valid base64"))?;
+        if self.hash.hmac_verify(server_key, auth_message.as_bytes(), &signature) {
             self.state = State::Verified;
             Ok(Zeroizing::new(Vec::new()))
         } else {
@@ -313,32 +259,21 @@ impl Scram {
 impl Exchange for Scram {
     fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>> {
         if !matches!(self.state, State::Initial) {
-            return Err(
-                Error::internal("SCRAM initial response sent twice").with_stage(Stage::Auth)
-            );
+            return Err(Error::internal("SCRAM initial response sent twice").with_stage(Stage::Auth));
         }
         self.state = State::SentFirst;
-        Ok(Some(Zeroizing::new(
-            format!("n,,{}", self.client_first_bare()).into_bytes(),
-        )))
+        Ok(Some(Zeroizing::new(format!("n,,{}", self.client_first_bare()).into_bytes())))
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let r = match self.state {
             State::SentFirst => self.server_first(challenge),
             State::SentFinal { .. } => self.server_final(challenge),
-            State::Initial => Err(protocol_error(
-                self.mech(),
-                "server sent a challenge before the client-first message",
-            )),
-            State::Verified => Err(protocol_error(
-                self.mech(),
-                "server sent a challenge after its final message",
-            )),
-            State::Failed => Err(protocol_error(
-                self.mech(),
-                "server sent a challenge after the exchange failed",
-            )),
+            State::Initial => {
+                Err(protocol_error(self.mech(), "server sent a challenge before the client-first message"))
+            }
+            State::Verified => Err(protocol_error(self.mech(), "server sent a challenge after its final message")),
+            State::Failed => Err(protocol_error(self.mech(), "server sent a challenge after the exchange failed")),
         };
         r.map_err(|e| self.fail(e))
     }
@@ -391,9 +326,7 @@ pub(crate) fn saslprep(s: &str) -> std::result::Result<String, &'static str> {
             out.push(' ');
         } else if is_mapped_to_nothing(c) {
         } else if is_prohibited(c) {
-            return Err(
-                "contains a control, private-use or other character that SASLprep (RFC 4013) prohibits",
-            );
+            return Err("contains a control, private-use or other character that SASLprep (RFC 4013) prohibits");
         } else {
             out.push(c);
         }
@@ -403,10 +336,7 @@ pub(crate) fn saslprep(s: &str) -> std::result::Result<String, &'static str> {
 
 /// RFC 3454 table C.1.2.
 fn is_non_ascii_space(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200B}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
-    )
+    matches!(c, '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200B}' | '\u{202F}' | '\u{205F}' | '\u{3000}')
 }
 
 /// RFC 3454 table B.1.
@@ -491,13 +421,10 @@ mod tests {
         let mut s = client(Hash::Sha1, "user", "pencil", "fyko+d2lbbFgONRv9qkxdawL");
         let first = s.initial_response().unwrap().unwrap();
         assert_eq!(&first[..], b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
-        let fin = s
-            .respond(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
-            .unwrap();
+        let fin = s.respond(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096").unwrap();
         assert_eq!(
             &fin[..],
-            b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
-                .as_slice()
+            b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=".as_slice()
         );
         assert!(s.finish().is_err(), "no server signature yet");
         let empty = s.respond(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=").unwrap();
@@ -511,19 +438,13 @@ mod tests {
         let first = s.initial_response().unwrap().unwrap();
         assert_eq!(&first[..], b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
         let fin = s
-            .respond(
-                b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
-            )
+            .respond(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
             .unwrap();
         assert_eq!(
             &fin[..],
             b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=".as_slice()
         );
-        assert!(
-            s.respond(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(s.respond(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap().is_empty());
         s.finish().unwrap();
     }
 

@@ -6,11 +6,7 @@ fn creds(u: &str, p: &str) -> Credentials {
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
 
 #[test]
@@ -30,29 +26,14 @@ fn names_round_trip() {
 #[test]
 fn negotiate_prefers_the_most_secure() {
     let n = negotiate(
-        &[
-            "LOGIN",
-            "PLAIN",
-            "cram-md5",
-            "NTLM",
-            "SCRAM-SHA-1",
-            "SCRAM-SHA-256",
-            "XOAUTH2",
-            "GSSAPI",
-        ],
+        &["LOGIN", "PLAIN", "cram-md5", "NTLM", "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "GSSAPI"],
         None,
         false,
         true,
         false,
     );
     assert_eq!(n.to_try, Mechanism::PREFERENCE.to_vec());
-    assert_eq!(
-        n.skipped,
-        vec![Skipped {
-            mechanism: Mechanism::Xoauth2,
-            reason: SkipReason::NotAllowed
-        }]
-    );
+    assert_eq!(n.skipped, vec![Skipped { mechanism: Mechanism::Xoauth2, reason: SkipReason::NotAllowed }]);
     assert_eq!(n.unsupported_offered, vec!["GSSAPI".to_owned()]);
 }
 
@@ -63,14 +44,8 @@ fn negotiate_refuses_plaintext_without_tls() {
     let e = n.unsupported_error();
     assert_eq!(e.kind(), ErrorKind::AuthUnsupported);
     assert_eq!(e.stage(), Some(Stage::Auth));
-    assert_eq!(
-        e.message(),
-        "server offers only PLAIN and LOGIN, which are not sent without TLS"
-    );
-    assert_eq!(
-        e.hint(),
-        Some("enable allow_plaintext_password or use STARTTLS")
-    );
+    assert_eq!(e.message(), "server offers only PLAIN and LOGIN, which are not sent without TLS");
+    assert_eq!(e.hint(), Some("enable allow_plaintext_password or use STARTTLS"));
     // Allowed explicitly, or with TLS.
     let n = negotiate(&["PLAIN", "LOGIN"], None, false, false, true);
     assert_eq!(n.to_try, vec![Mechanism::Plain, Mechanism::Login]);
@@ -86,26 +61,14 @@ fn negotiate_with_allow_list() {
     let offered = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"];
     let allow = [Mechanism::Login, Mechanism::Xoauth2, Mechanism::CramMd5];
     let n = negotiate(&offered, Some(&allow), false, true, false);
-    assert_eq!(
-        n.to_try,
-        vec![Mechanism::CramMd5, Mechanism::Login, Mechanism::Xoauth2]
-    );
+    assert_eq!(n.to_try, vec![Mechanism::CramMd5, Mechanism::Login, Mechanism::Xoauth2]);
     let n = negotiate(&offered, Some(&allow), true, true, false);
-    assert_eq!(
-        n.to_try,
-        vec![Mechanism::Login, Mechanism::Xoauth2, Mechanism::CramMd5]
-    );
-    assert!(n.skipped.contains(&Skipped {
-        mechanism: Mechanism::Plain,
-        reason: SkipReason::NotAllowed
-    }));
+    assert_eq!(n.to_try, vec![Mechanism::Login, Mechanism::Xoauth2, Mechanism::CramMd5]);
+    assert!(n.skipped.contains(&Skipped { mechanism: Mechanism::Plain, reason: SkipReason::NotAllowed }));
     // Nothing allowed is offered.
     let n = negotiate(&["PLAIN"], Some(&[Mechanism::Ntlm]), false, false, false);
     let e = n.unsupported_error();
-    assert_eq!(
-        e.message(),
-        "server offers only PLAIN; PLAIN is not in the allowed mechanisms"
-    );
+    assert_eq!(e.message(), "server offers only PLAIN; PLAIN is not in the allowed mechanisms");
     assert_eq!(e.hint(), Some("allow one of the offered mechanisms"));
 }
 
@@ -114,18 +77,8 @@ fn unsupported_messages() {
     let e = negotiate::<&str>(&[], None, false, true, false).unsupported_error();
     assert!(e.message().contains("does not offer authentication"), "{e}");
     let e = negotiate(&["GSSAPI", "OAUTHBEARER"], None, false, true, false).unsupported_error();
-    assert_eq!(
-        e.message(),
-        "server offers only GSSAPI and OAUTHBEARER, which relaykit does not support"
-    );
-    let e = negotiate(
-        &["PLAIN", "CRAM-MD5"],
-        Some(&[Mechanism::Plain]),
-        false,
-        false,
-        false,
-    )
-    .unsupported_error();
+    assert_eq!(e.message(), "server offers only GSSAPI and OAUTHBEARER, which relaykit does not support");
+    let e = negotiate(&["PLAIN", "CRAM-MD5"], Some(&[Mechanism::Plain]), false, false, false).unsupported_error();
     assert_eq!(
         e.message(),
         "server offers only CRAM-MD5 and PLAIN; PLAIN is not sent without TLS; CRAM-MD5 is not in the allowed mechanisms"
@@ -147,8 +100,7 @@ fn debug_never_shows_secrets() {
 #[test]
 fn plain_through_sasl_client_without_sasl_ir() {
     block_on(async {
-        let mut s =
-            SaslClient::new(Mechanism::Plain, &creds("u", "p"), &AuthOptions::default()).unwrap();
+        let mut s = SaslClient::new(Mechanism::Plain, &creds("u", "p"), &AuthOptions::default()).unwrap();
         // AUTH PLAIN without an initial response: the server's empty 334 gets the message.
         assert_eq!(&s.respond(b"").await.unwrap()[..], b"\0u\0p");
         assert!(s.respond(b"").await.is_err());
@@ -162,39 +114,25 @@ fn scram_through_sasl_client_fails_without_server_signature() {
         let mut s = SaslClient::from_inner(
             Mechanism::ScramSha256,
             Inner::Scram(
-                scram::Scram::new(
-                    scram::Hash::Sha256,
-                    &creds("user", "pencil"),
-                    Some("rOprNGfwEbeRWgbNEkqO"),
-                )
-                .unwrap(),
+                scram::Scram::new(scram::Hash::Sha256, &creds("user", "pencil"), Some("rOprNGfwEbeRWgbNEkqO")).unwrap(),
             ),
         );
         s.initial_response().await.unwrap().unwrap();
-        s.respond(
-            b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
-        )
-        .await
-        .unwrap();
+        s.respond(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+            .await
+            .unwrap();
         // The server says 235 straight away, without v=.
         let e = s.finish().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AuthFailed);
-        assert!(
-            e.message()
-                .contains("without proving it knows the password")
-        );
+        assert!(e.message().contains("without proving it knows the password"));
     });
 }
 
 #[test]
 fn xoauth2_error_is_reported() {
     block_on(async {
-        let mut s = SaslClient::new(
-            Mechanism::Xoauth2,
-            &creds("u@example.com", "tok"),
-            &AuthOptions::default(),
-        )
-        .unwrap();
+        let mut s =
+            SaslClient::new(Mechanism::Xoauth2, &creds("u@example.com", "tok"), &AuthOptions::default()).unwrap();
         s.initial_response().await.unwrap().unwrap();
         assert!(s.respond(br#"{"status":"401"}"#).await.unwrap().is_empty());
         assert_eq!(s.server_error(), Some(r#"{"status":"401"}"#));
@@ -204,8 +142,7 @@ fn xoauth2_error_is_reported() {
 #[test]
 fn initial_response_twice_is_an_error() {
     block_on(async {
-        let mut s =
-            SaslClient::new(Mechanism::Login, &creds("u", "p"), &AuthOptions::default()).unwrap();
+        let mut s = SaslClient::new(Mechanism::Login, &creds("u", "p"), &AuthOptions::default()).unwrap();
         assert!(s.initial_response().await.unwrap().is_none());
         assert!(s.initial_response().await.is_err());
     });
@@ -219,13 +156,8 @@ fn arb_challenge() -> impl Strategy<Value = Vec<u8>> {
             .prop_map(String::into_bytes),
         "(v|e)=[a-zA-Z0-9+/=]{0,50}".prop_map(String::into_bytes),
         // Near-valid NTLM CHALLENGE messages: a real header with random fields.
-        (
-            proptest::collection::vec(any::<u8>(), 0..200),
-            any::<u32>(),
-            any::<u16>(),
-            any::<u16>()
-        )
-            .prop_map(|(tail, flags, len, off)| {
+        (proptest::collection::vec(any::<u8>(), 0..200), any::<u32>(), any::<u16>(), any::<u16>()).prop_map(
+            |(tail, flags, len, off)| {
                 let mut m = b"NTLMSSP\0\x02\0\0\0".to_vec();
                 m.extend_from_slice(&[0, 0, 0, 0, 0x30, 0, 0, 0]);
                 m.extend_from_slice(&flags.to_le_bytes());
@@ -235,7 +167,8 @@ fn arb_challenge() -> impl Strategy<Value = Vec<u8>> {
                 m.extend_from_slice(&u32::from(off).to_le_bytes());
                 m.extend_from_slice(&tail);
                 m
-            }),
+            }
+        ),
     ]
 }
 

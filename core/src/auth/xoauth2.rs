@@ -21,30 +21,19 @@ pub(crate) struct Xoauth2 {
 impl Xoauth2 {
     pub(crate) fn new(creds: &Credentials) -> Result<Self> {
         if creds.username().contains('\x01') {
-            return Err(config_error(
-                Mechanism::Xoauth2,
-                "the user name contains a ^A (0x01) character",
-            ));
+            return Err(config_error(Mechanism::Xoauth2, "the user name contains a ^A (0x01) character"));
         }
         if creds.secret().contains(['\x01', '\r', '\n']) {
-            return Err(config_error(
-                Mechanism::Xoauth2,
-                "the bearer token contains a control character",
-            ));
+            return Err(config_error(Mechanism::Xoauth2, "the bearer token contains a control character"));
         }
         // Sized up front so that no reallocation leaves a copy of the token behind.
-        let mut message = Zeroizing::new(Vec::with_capacity(
-            24 + creds.username().len() + creds.secret().len(),
-        ));
+        let mut message = Zeroizing::new(Vec::with_capacity(24 + creds.username().len() + creds.secret().len()));
         message.extend_from_slice(b"user=");
         message.extend_from_slice(creds.username().as_bytes());
         message.extend_from_slice(b"\x01auth=Bearer ");
         message.extend_from_slice(creds.secret().as_bytes());
         message.extend_from_slice(b"\x01\x01");
-        Ok(Xoauth2 {
-            message,
-            server_error: None,
-        })
+        Ok(Xoauth2 { message, server_error: None })
     }
 }
 
@@ -55,18 +44,11 @@ impl Exchange for Xoauth2 {
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         if self.server_error.is_some() {
-            return Err(protocol_error(
-                Mechanism::Xoauth2,
-                "server sent another challenge after its error",
-            ));
+            return Err(protocol_error(Mechanism::Xoauth2, "server sent another challenge after its error"));
         }
         let end = challenge.len().min(MAX_ERROR_LEN);
         let text = String::from_utf8_lossy(&challenge[..end]).trim().to_owned();
-        self.server_error = Some(if text.is_empty() {
-            "(empty error)".to_owned()
-        } else {
-            text
-        });
+        self.server_error = Some(if text.is_empty() { "(empty error)".to_owned() } else { text });
         Ok(Zeroizing::new(Vec::new()))
     }
 
@@ -82,16 +64,10 @@ mod tests {
 
     #[test]
     fn message_and_error() {
-        let c = Credentials::new(
-            "someuser@example.com",
-            Zeroizing::new("ya29.vF9dft4q".into()),
-        );
+        let c = Credentials::new("someuser@example.com", Zeroizing::new("ya29.vF9dft4q".into()));
         let mut x = Xoauth2::new(&c).unwrap();
         let r = x.initial_response().unwrap().unwrap();
-        assert_eq!(
-            &r[..],
-            b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4q\x01\x01"
-        );
+        assert_eq!(&r[..], b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4q\x01\x01");
         let json = br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#;
         assert!(x.respond(json).unwrap().is_empty());
         assert_eq!(x.server_error(), Some(std::str::from_utf8(json).unwrap()));

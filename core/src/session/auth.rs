@@ -17,15 +17,10 @@ use crate::error::{Error, ErrorKind, Reply, Result, Stage};
 pub trait SaslStep: Send {
     /// The initial response to send with `AUTH`, if the mechanism has one (`Some(empty)` is
     /// sent as `=`).
-    fn initial_response(
-        &mut self,
-    ) -> impl Future<Output = Result<Option<Zeroizing<Vec<u8>>>>> + Send;
+    fn initial_response(&mut self) -> impl Future<Output = Result<Option<Zeroizing<Vec<u8>>>>> + Send;
 
     /// The response to a server challenge (already base64-decoded).
-    fn respond(
-        &mut self,
-        challenge: &[u8],
-    ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>>> + Send;
+    fn respond(&mut self, challenge: &[u8]) -> impl Future<Output = Result<Zeroizing<Vec<u8>>>> + Send;
 }
 
 /// RFC 4954 §4: an AUTH line longer than this sends its initial response after an empty 334.
@@ -41,15 +36,8 @@ impl Session {
     /// Every client line of the exchange is redacted in the trace, and the write buffer is
     /// zeroed after each one.
     pub async fn auth<S: SaslStep>(&mut self, mechanism: &str, sasl: &mut S) -> Result<Reply> {
-        if mechanism.is_empty()
-            || !mechanism
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(Error::config(
-                "$.auth_mechanisms",
-                format!("{mechanism:?} is not a SASL mechanism name"),
-            ));
+        if mechanism.is_empty() || !mechanism.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(Error::config("$.auth_mechanisms", format!("{mechanism:?} is not a SASL mechanism name")));
         }
         let mech = mechanism.to_ascii_uppercase();
         let initial = self.bounded_client(sasl.initial_response()).await?;
@@ -116,11 +104,8 @@ impl Session {
             }
         }
         self.cancel_auth(&what).await;
-        Err(Error::new(
-            ErrorKind::Protocol,
-            format!("the server sent more than {MAX_STEPS} {mech} challenges"),
-        )
-        .with_stage(Stage::Auth))
+        Err(Error::new(ErrorKind::Protocol, format!("the server sent more than {MAX_STEPS} {mech} challenges"))
+            .with_stage(Stage::Auth))
     }
 
     /// Sends `*` and reads (and drops) the reply, so the session stays usable.
@@ -133,19 +118,10 @@ impl Session {
     /// Runs a SASL client step under the stage timeout (an NTLM helper process may hang).
     async fn bounded_client<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
         match tokio::time::timeout(self.cfg.timeout, f).await {
-            Ok(r) => r.map_err(|e| {
-                if e.stage().is_none() {
-                    e.with_stage(Stage::Auth)
-                } else {
-                    e
-                }
-            }),
+            Ok(r) => r.map_err(|e| if e.stage().is_none() { e.with_stage(Stage::Auth) } else { e }),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
-                format!(
-                    "the SASL client produced no response within {}",
-                    super::human(self.cfg.timeout)
-                ),
+                format!("the SASL client produced no response within {}", super::human(self.cfg.timeout)),
             )
             .with_stage(Stage::Auth)),
         }
@@ -156,11 +132,7 @@ impl Session {
 fn auth_error(mech: &str, r: Reply) -> Error {
     let enhanced = r.enhanced_code.as_deref();
     let (kind, message, hint): (ErrorKind, String, Option<&str>) = match r.code {
-        504 | 500 | 502 => (
-            ErrorKind::AuthUnsupported,
-            format!("the server does not support AUTH {mech}"),
-            None,
-        ),
+        504 | 500 | 502 => (ErrorKind::AuthUnsupported, format!("the server does not support AUTH {mech}"), None),
         534 if enhanced == Some("5.7.9") => (
             ErrorKind::AuthUnsupported,
             format!("the server considers {mech} too weak"),
@@ -176,17 +148,11 @@ fn auth_error(mech: &str, r: Reply) -> Error {
             format!("the server will not run {mech} on this connection"),
             Some("the server wants STARTTLS before AUTH: enable TLS"),
         ),
-        535 => (
-            ErrorKind::AuthFailed,
-            format!("{mech} rejected"),
-            Some("535: user name or password rejected"),
-        ),
+        535 => (ErrorKind::AuthFailed, format!("{mech} rejected"), Some("535: user name or password rejected")),
         534 => (
             ErrorKind::AuthFailed,
             format!("{mech} rejected"),
-            Some(
-                "the server wants another way to log in (an app password or OAuth2): see its text",
-            ),
+            Some("the server wants another way to log in (an app password or OAuth2): see its text"),
         ),
         454 => (
             ErrorKind::AuthFailed,
@@ -199,15 +165,9 @@ fn auth_error(mech: &str, r: Reply) -> Error {
             Some("already authenticated, or AUTH before EHLO"),
         ),
         c if c >= 400 => (ErrorKind::AuthFailed, format!("{mech} rejected"), None),
-        _ => (
-            ErrorKind::Protocol,
-            format!("unexpected reply to AUTH {mech}"),
-            None,
-        ),
+        _ => (ErrorKind::Protocol, format!("unexpected reply to AUTH {mech}"), None),
     };
-    let e = Error::new(kind, message)
-        .with_stage(Stage::Auth)
-        .with_reply(r);
+    let e = Error::new(kind, message).with_stage(Stage::Auth).with_reply(r);
     match hint {
         Some(h) => e.with_hint(h),
         None => e,
@@ -220,11 +180,7 @@ mod tests {
     use super::*;
 
     fn reply(code: u16, enhanced: Option<&str>) -> Reply {
-        Reply {
-            code,
-            enhanced_code: enhanced.map(str::to_owned),
-            text: "x".into(),
-        }
+        Reply { code, enhanced_code: enhanced.map(str::to_owned), text: "x".into() }
     }
 
     #[test]

@@ -30,11 +30,7 @@ pub fn encode_body(body: &[u8], out: &mut Vec<u8>) {
             Some(i) => {
                 out.extend_from_slice(&rest[..i]);
                 out.extend_from_slice(b"\r\n");
-                pos += i + if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
-                    2
-                } else {
-                    1
-                };
+                pos += i + if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
                 line_start = true;
             }
         }
@@ -66,11 +62,7 @@ fn find_eol(h: &[u8]) -> Option<usize> {
         }
         base += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .map(|i| base + i)
+    chunks.remainder().iter().position(|&b| b == b'\r' || b == b'\n').map(|i| base + i)
 }
 
 #[cfg(test)]
@@ -129,10 +121,7 @@ mod tests {
     fn normalises_bare_line_ends() {
         assert_eq!(enc(b"a\n.\nb"), b"a\r\n..\r\nb\r\n.\r\n");
         assert_eq!(enc(b"a\r.\r\n"), b"a\r\n..\r\n.\r\n");
-        assert_eq!(
-            enc(b"smuggle\n.\r\nMAIL FROM:<x>\r\n"),
-            b"smuggle\r\n..\r\nMAIL FROM:<x>\r\n.\r\n"
-        );
+        assert_eq!(enc(b"smuggle\n.\r\nMAIL FROM:<x>\r\n"), b"smuggle\r\n..\r\nMAIL FROM:<x>\r\n.\r\n");
         assert_eq!(enc(b"\n\n"), b"\r\n\r\n.\r\n");
     }
 

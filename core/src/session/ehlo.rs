@@ -39,10 +39,8 @@ impl Extensions {
     /// Parses a positive EHLO reply.
     pub fn from_ehlo(reply: &Reply) -> Extensions {
         let mut lines = reply.text.split('\n');
-        let mut ext = Extensions {
-            greeting: lines.next().unwrap_or_default().trim_end().to_owned(),
-            ..Extensions::default()
-        };
+        let mut ext =
+            Extensions { greeting: lines.next().unwrap_or_default().trim_end().to_owned(), ..Extensions::default() };
         for line in lines {
             let line = line.trim();
             if line.is_empty() {
@@ -53,10 +51,7 @@ impl Extensions {
             let keyword = keyword.to_ascii_uppercase();
             match keyword.as_str() {
                 "SIZE" => {
-                    ext.size = params
-                        .split_whitespace()
-                        .next()
-                        .and_then(|v| v.parse().ok());
+                    ext.size = params.split_whitespace().next().and_then(|v| v.parse().ok());
                     if ext.size == Some(0) {
                         ext.size = None;
                     }
@@ -131,12 +126,10 @@ mod tests {
 
     #[test]
     fn postfix() {
-        let e = ext(
-            "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n\
+        let e = ext("250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n\
                      250-ETRN\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=PLAIN LOGIN\r\n\
                      250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n\
-                     250 CHUNKING\r\n",
-        );
+                     250 CHUNKING\r\n");
         assert_eq!(e.greeting, "mail.example.org");
         assert_eq!(e.size, Some(10_240_000));
         assert_eq!(e.auth, ["PLAIN", "LOGIN"]);
@@ -152,11 +145,9 @@ mod tests {
 
     #[test]
     fn dovecot_submission() {
-        let e = ext(
-            "250-imap.example.org\r\n250-8BITMIME\r\n250-AUTH PLAIN SCRAM-SHA-256 SCRAM-SHA-1\r\n\
+        let e = ext("250-imap.example.org\r\n250-8BITMIME\r\n250-AUTH PLAIN SCRAM-SHA-256 SCRAM-SHA-1\r\n\
                      250-BURL imap\r\n250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n250-SIZE\r\n\
-                     250 PIPELINING\r\n",
-        );
+                     250 PIPELINING\r\n");
         assert_eq!(e.auth, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-1"]);
         assert_eq!(e.size, None);
         assert!(e.has("SIZE"));
@@ -166,12 +157,10 @@ mod tests {
 
     #[test]
     fn exchange() {
-        let e = ext(
-            "250-EX01.corp.example.com Hello [10.0.0.5]\r\n250-SIZE 37748736\r\n\
+        let e = ext("250-EX01.corp.example.com Hello [10.0.0.5]\r\n250-SIZE 37748736\r\n\
                      250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n\
                      250-AUTH GSSAPI NTLM\r\n250-8BITMIME\r\n250-BINARYMIME\r\n250-CHUNKING\r\n\
-                     250 XRDST\r\n",
-        );
+                     250 XRDST\r\n");
         assert_eq!(e.greeting, "EX01.corp.example.com Hello [10.0.0.5]");
         assert_eq!(e.size, Some(37_748_736));
         assert_eq!(e.auth, ["GSSAPI", "NTLM"]);
@@ -180,22 +169,10 @@ mod tests {
 
     #[test]
     fn gmail() {
-        let e = ext(
-            "250-smtp.gmail.com at your service, [203.0.113.7]\r\n250-SIZE 35882577\r\n\
+        let e = ext("250-smtp.gmail.com at your service, [203.0.113.7]\r\n250-SIZE 35882577\r\n\
                      250-8BITMIME\r\n250-AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH\r\n\
-                     250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n",
-        );
-        assert_eq!(
-            e.auth,
-            [
-                "LOGIN",
-                "PLAIN",
-                "XOAUTH2",
-                "PLAIN-CLIENTTOKEN",
-                "OAUTHBEARER",
-                "XOAUTH"
-            ]
-        );
+                     250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n");
+        assert_eq!(e.auth, ["LOGIN", "PLAIN", "XOAUTH2", "PLAIN-CLIENTTOKEN", "OAUTHBEARER", "XOAUTH"]);
         assert_eq!(e.size, Some(35_882_577));
     }
 

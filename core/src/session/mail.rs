@@ -98,26 +98,16 @@ enum Verdict {
 enum Pending {
     Nothing,
     Final(usize, EnvelopeReplies),
-    Cleanup {
-        idx: usize,
-        err: Error,
-        dot: bool,
-        rset: bool,
-    },
+    Cleanup { idx: usize, err: Error, dot: bool, rset: bool },
 }
 
 fn check_address(role: &str, a: &str) -> Result<String> {
     let a = a.trim();
-    let bare = a
-        .strip_prefix('<')
-        .and_then(|x| x.strip_suffix('>'))
-        .unwrap_or(a);
+    let bare = a.strip_prefix('<').and_then(|x| x.strip_suffix('>')).unwrap_or(a);
     if bare.chars().any(|c| c.is_control() || c == '<' || c == '>') {
         return Err(Error::new(
             ErrorKind::Config,
-            format!(
-                "invalid {role} address {bare:?}: it contains a control character or angle bracket"
-            ),
+            format!("invalid {role} address {bare:?}: it contains a control character or angle bracket"),
         ));
     }
     Ok(bare.to_owned())
@@ -127,10 +117,7 @@ impl Session {
     fn prepare(&self, m: &Mail<'_>) -> Result<Envelope> {
         let from = check_address("sender", m.from)?;
         if m.rcpts.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "the message has no recipients",
-            ));
+            return Err(Error::new(ErrorKind::Config, "the message has no recipients"));
         }
         let rcpts = m
             .rcpts
@@ -138,10 +125,7 @@ impl Session {
             .map(|r| {
                 let r = check_address("recipient", r)?;
                 if r.is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::Config,
-                        "a recipient address is empty",
-                    ));
+                    return Err(Error::new(ErrorKind::Config, "a recipient address is empty"));
                 }
                 Ok(r)
             })
@@ -156,10 +140,7 @@ impl Session {
             if m.body.len() as u64 > limit {
                 return Err(Error::new(
                     ErrorKind::MessageRejected,
-                    format!(
-                        "the message is {} bytes; the server accepts at most {limit}",
-                        m.body.len()
-                    ),
+                    format!("the message is {} bytes; the server accepts at most {limit}", m.body.len()),
                 )
                 .with_stage(Stage::MailFrom)
                 .with_hint("the server's SIZE limit: send smaller attachments"));
@@ -188,17 +169,13 @@ impl Session {
             }
             mail.push_str(" SMTPUTF8");
         }
-        let rcpts = rcpts
-            .into_iter()
-            .map(|r| format!("RCPT TO:<{r}>"))
-            .collect();
+        let rcpts = rcpts.into_iter().map(|r| format!("RCPT TO:<{r}>")).collect();
         Ok(Envelope { mail, rcpts })
     }
 
     fn queue_body(&mut self, body: &[u8]) {
         if self.tracer.enabled() {
-            self.tracer
-                .client(&format!("<message: {} bytes>", body.len()), self.mode);
+            self.tracer.client(&format!("<message: {} bytes>", body.len()), self.mode);
             self.tracer.client(".", self.mode);
         }
         encode_body(body, &mut self.wbuf);
@@ -218,15 +195,9 @@ impl Session {
         body: &[u8],
         params: MailParams,
     ) -> Result<MailOutcome> {
-        let mail = Mail {
-            from,
-            rcpts,
-            body,
-            params,
-        };
+        let mail = Mail { from, rcpts, body, params };
         let mut out = self.send_many(std::slice::from_ref(&mail)).await;
-        out.pop()
-            .unwrap_or_else(|| Err(Error::internal("send_many returned no result")))
+        out.pop().unwrap_or_else(|| Err(Error::internal("send_many returned no result")))
     }
 
     /// Sends several messages on this connection, one result per message in order. With
@@ -247,17 +218,10 @@ impl Session {
                 }
             }
         }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::internal("a message got no result"))))
-            .collect()
+        results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::internal("a message got no result")))).collect()
     }
 
-    async fn run_sequential(
-        &mut self,
-        mails: &[Mail<'_>],
-        results: &mut [Option<Result<MailOutcome>>],
-    ) -> Result<()> {
+    async fn run_sequential(&mut self, mails: &[Mail<'_>], results: &mut [Option<Result<MailOutcome>>]) -> Result<()> {
         for (i, m) in mails.iter().enumerate() {
             let env = match self.prepare(m) {
                 Ok(env) => env,
@@ -266,19 +230,11 @@ impl Session {
                     continue;
                 }
             };
-            let mail = self
-                .cmd_checked(&env.mail, Stage::MailFrom, "MAIL FROM")
-                .await?;
-            let mut replies = EnvelopeReplies {
-                mail,
-                rcpts: Vec::new(),
-                data: None,
-            };
+            let mail = self.cmd_checked(&env.mail, Stage::MailFrom, "MAIL FROM").await?;
+            let mut replies = EnvelopeReplies { mail, rcpts: Vec::new(), data: None };
             if replies.mail.is_positive() {
                 for line in &env.rcpts {
-                    replies
-                        .rcpts
-                        .push(self.cmd_checked(line, Stage::RcptTo, "RCPT TO").await?);
+                    replies.rcpts.push(self.cmd_checked(line, Stage::RcptTo, "RCPT TO").await?);
                 }
                 if replies.rcpts.iter().any(Reply::is_positive) {
                     replies.data = Some(self.cmd_checked("DATA", Stage::Data, "DATA").await?);
@@ -302,11 +258,7 @@ impl Session {
         Ok(())
     }
 
-    async fn run_pipelined(
-        &mut self,
-        mails: &[Mail<'_>],
-        results: &mut [Option<Result<MailOutcome>>],
-    ) -> Result<()> {
+    async fn run_pipelined(&mut self, mails: &[Mail<'_>], results: &mut [Option<Result<MailOutcome>>]) -> Result<()> {
         let mut pending = Pending::Nothing;
         let mut next = 0;
         loop {
@@ -341,12 +293,7 @@ impl Session {
                     let r = self.read_reply(Stage::Data, "the end of DATA").await?;
                     results[idx] = Some(finish(&mails[idx], replies, r));
                 }
-                Pending::Cleanup {
-                    idx,
-                    err,
-                    dot,
-                    rset,
-                } => {
+                Pending::Cleanup { idx, err, dot, rset } => {
                     self.read_cleanup(dot, rset).await?;
                     results[idx] = Some(Err(err));
                 }
@@ -368,12 +315,7 @@ impl Session {
                 }
                 Verdict::Fail { err, dot, rset } => {
                     self.queue_cleanup(dot, rset)?;
-                    Pending::Cleanup {
-                        idx: i,
-                        err,
-                        dot,
-                        rset,
-                    }
+                    Pending::Cleanup { idx: i, err, dot, rset }
                 }
             };
         }
@@ -411,23 +353,15 @@ fn judge(m: &Mail<'_>, replies: EnvelopeReplies) -> Verdict {
     let data_354 = replies.data.as_ref().is_some_and(|d| d.code == 354);
     if !replies.mail.is_positive() {
         return Verdict::Fail {
-            err: Error::new(
-                ErrorKind::SenderRejected,
-                format!("the server refused the sender <{}>", m.from.trim()),
-            )
-            .with_stage(Stage::MailFrom)
-            .with_reply(replies.mail),
+            err: Error::new(ErrorKind::SenderRejected, format!("the server refused the sender <{}>", m.from.trim()))
+                .with_stage(Stage::MailFrom)
+                .with_reply(replies.mail),
             dot: data_354,
             rset: false,
         };
     }
     if !replies.rcpts.iter().any(Reply::is_positive) {
-        let list: Vec<String> = m
-            .rcpts
-            .iter()
-            .zip(&replies.rcpts)
-            .map(|(a, r)| format!("{a} ({r})"))
-            .collect();
+        let list: Vec<String> = m.rcpts.iter().zip(&replies.rcpts).map(|(a, r)| format!("{a} ({r})")).collect();
         let first = replies.rcpts.first().cloned();
         let mut err = Error::new(
             ErrorKind::RecipientRejected,
@@ -437,47 +371,29 @@ fn judge(m: &Mail<'_>, replies: EnvelopeReplies) -> Verdict {
         if let Some(r) = first {
             err = err.with_reply(r);
         }
-        return Verdict::Fail {
-            err,
-            dot: data_354,
-            rset: true,
-        };
+        return Verdict::Fail { err, dot: data_354, rset: true };
     }
     if !data_354 {
-        let mut err = Error::new(ErrorKind::MessageRejected, "the server refused DATA")
-            .with_stage(Stage::Data);
+        let mut err = Error::new(ErrorKind::MessageRejected, "the server refused DATA").with_stage(Stage::Data);
         if let Some(r) = replies.data {
             err = err.with_reply(r);
         }
-        return Verdict::Fail {
-            err,
-            dot: false,
-            rset: true,
-        };
+        return Verdict::Fail { err, dot: false, rset: true };
     }
     Verdict::Body(replies)
 }
 
 fn finish(m: &Mail<'_>, replies: EnvelopeReplies, data: Reply) -> Result<MailOutcome> {
     if !data.is_positive() {
-        return Err(
-            Error::new(ErrorKind::MessageRejected, "the server refused the message")
-                .with_stage(Stage::Data)
-                .with_reply(data),
-        );
+        return Err(Error::new(ErrorKind::MessageRejected, "the server refused the message")
+            .with_stage(Stage::Data)
+            .with_reply(data));
     }
     let recipients = m
         .rcpts
         .iter()
         .zip(replies.rcpts)
-        .map(|(address, reply)| RecipientReply {
-            address: address.clone(),
-            reply,
-        })
+        .map(|(address, reply)| RecipientReply { address: address.clone(), reply })
         .collect();
-    Ok(MailOutcome {
-        mail_from: replies.mail,
-        recipients,
-        data,
-    })
+    Ok(MailOutcome { mail_from: replies.mail, recipients, data })
 }

@@ -114,19 +114,13 @@ impl SessionConfig {
     /// The host without IPv6 brackets.
     pub fn bare_host(&self) -> &str {
         let h = self.host.trim();
-        h.strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(h)
+        h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(h)
     }
 
     /// `host:port`, with brackets around an IPv6 address.
     pub fn authority(&self) -> String {
         let h = self.bare_host();
-        if h.contains(':') {
-            format!("[{h}]:{}", self.port)
-        } else {
-            format!("{h}:{}", self.port)
-        }
+        if h.contains(':') { format!("[{h}]:{}", self.port) } else { format!("{h}:{}", self.port) }
     }
 }
 
@@ -209,11 +203,9 @@ impl Session {
                 .with_stage(Stage::Dns));
             }
             Ok(Err(e)) => {
-                return Err(
-                    Error::new(ErrorKind::Dns, format!("could not resolve {host}: {e}"))
-                        .with_stage(Stage::Dns)
-                        .with_hint("check the server name and this machine's DNS settings"),
-                );
+                return Err(Error::new(ErrorKind::Dns, format!("could not resolve {host}: {e}"))
+                    .with_stage(Stage::Dns)
+                    .with_hint("check the server name and this machine's DNS settings"));
             }
             Ok(Ok(a)) => a,
         };
@@ -224,10 +216,7 @@ impl Session {
             }
         }
         if out.is_empty() {
-            return Err(
-                Error::new(ErrorKind::Dns, format!("{host} has no addresses"))
-                    .with_stage(Stage::Dns),
-            );
+            return Err(Error::new(ErrorKind::Dns, format!("{host} has no addresses")).with_stage(Stage::Dns));
         }
         Ok(out)
     }
@@ -251,8 +240,7 @@ impl Session {
             match tokio::time::timeout(budget, TcpStream::connect(addr)).await {
                 Ok(Ok(tcp)) => {
                     tcp.set_nodelay(true).map_err(|e| {
-                        Error::new(ErrorKind::Io, format!("setting TCP_NODELAY: {e}"))
-                            .with_stage(Stage::Connect)
+                        Error::new(ErrorKind::Io, format!("setting TCP_NODELAY: {e}")).with_stage(Stage::Connect)
                     })?;
                     let local = tcp.local_addr().ok();
                     return Ok(Session::new(cfg, Stream::Plain(tcp), *addr, local));
@@ -266,38 +254,24 @@ impl Session {
         }
         let who = cfg.authority();
         if addrs.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Connect,
-                format!("no addresses to connect to for {who}"),
-            )
-            .with_stage(Stage::Connect));
+            return Err(Error::new(ErrorKind::Connect, format!("no addresses to connect to for {who}"))
+                .with_stage(Stage::Connect));
         }
         let detail = failures.join("; ");
         if timed_out && failures.iter().all(|f| f.contains("no answer within")) {
             return Err(Error::new(
                 ErrorKind::Timeout,
-                format!(
-                    "could not connect to {who} within {} ({detail})",
-                    human(cfg.timeout)
-                ),
+                format!("could not connect to {who} within {} ({detail})", human(cfg.timeout)),
             )
             .with_stage(Stage::Connect)
             .with_hint("a firewall may be dropping the connection, or the port is wrong"));
         }
-        Err(Error::new(
-            ErrorKind::Connect,
-            format!("could not connect to {who} ({detail})"),
-        )
-        .with_stage(Stage::Connect)
-        .with_hint("check the server name and port, and that the server is running"))
+        Err(Error::new(ErrorKind::Connect, format!("could not connect to {who} ({detail})"))
+            .with_stage(Stage::Connect)
+            .with_hint("check the server name and port, and that the server is running"))
     }
 
-    fn new(
-        cfg: SessionConfig,
-        stream: Stream,
-        peer: SocketAddr,
-        local: Option<SocketAddr>,
-    ) -> Self {
+    fn new(cfg: SessionConfig, stream: Stream, peer: SocketAddr, local: Option<SocketAddr>) -> Self {
         let tracer = Tracer::new(cfg.trace.clone());
         Session {
             cfg,
@@ -366,9 +340,7 @@ impl Session {
     /// by the timeout.
     pub async fn tls_handshake(&mut self) -> Result<&TlsInfo> {
         if !matches!(self.stream, Stream::Plain(_)) {
-            return Err(
-                Error::new(ErrorKind::Protocol, "TLS is already active").with_stage(Stage::Tls)
-            );
+            return Err(Error::new(ErrorKind::Protocol, "TLS is already active").with_stage(Stage::Tls));
         }
         let mode = match (self.cfg.tls_verify, self.cfg.tls_mode) {
             (false, _) => Verification::Disabled,
@@ -378,10 +350,7 @@ impl Session {
         let trust = if let Some(t) = &self.trust {
             t.clone()
         } else {
-            let extra = tls::extra_cas(
-                self.cfg.tls_ca_pem.as_deref(),
-                self.cfg.tls_ca_file.as_deref(),
-            )?;
+            let extra = tls::extra_cas(self.cfg.tls_ca_pem.as_deref(), self.cfg.tls_ca_file.as_deref())?;
             let t = tls::trust(&extra)?;
             self.trust = Some(t.clone());
             t
@@ -392,17 +361,11 @@ impl Session {
             return Err(Error::internal("stream changed during the TLS check"));
         };
         let connector = tokio_rustls::TlsConnector::from(config);
-        let tls = match tokio::time::timeout(self.cfg.timeout, connector.connect(name.clone(), tcp))
-            .await
-        {
+        let tls = match tokio::time::timeout(self.cfg.timeout, connector.connect(name.clone(), tcp)).await {
             Err(_) => {
                 let mut e = Error::new(
                     ErrorKind::Timeout,
-                    format!(
-                        "no TLS handshake with {} within {}",
-                        self.cfg.authority(),
-                        human(self.cfg.timeout)
-                    ),
+                    format!("no TLS handshake with {} within {}", self.cfg.authority(), human(self.cfg.timeout)),
                 )
                 .with_stage(Stage::Tls);
                 if self.cfg.tls_mode == TlsMode::Implicit {
@@ -414,11 +377,7 @@ impl Session {
                 return Err(e);
             }
             Ok(Err(e)) => {
-                return Err(tls::handshake_error(
-                    &e,
-                    self.cfg.bare_host(),
-                    self.cfg.port,
-                ));
+                return Err(tls::handshake_error(&e, self.cfg.bare_host(), self.cfg.port));
             }
             Ok(Ok(s)) => s,
         };
@@ -433,9 +392,7 @@ impl Session {
             Verification::Disabled => (
                 false,
                 Some(match trust.check(chain, &name) {
-                    Ok(()) => {
-                        "not checked (tls_verify is off); the certificate would verify".to_owned()
-                    }
+                    Ok(()) => "not checked (tls_verify is off); the certificate would verify".to_owned(),
                     Err(e) => format!("not checked (tls_verify is off); it would fail: {e}"),
                 }),
             ),
@@ -457,12 +414,10 @@ impl Session {
                 421 => "the server is busy or shutting down (421): try again later",
                 _ => "the server did not greet with 220",
             };
-            return Err(
-                Error::new(ErrorKind::Protocol, "the server refused the session")
-                    .with_stage(Stage::Greeting)
-                    .with_reply(r)
-                    .with_hint(hint),
-            );
+            return Err(Error::new(ErrorKind::Protocol, "the server refused the session")
+                .with_stage(Stage::Greeting)
+                .with_reply(r)
+                .with_hint(hint));
         }
         Ok(self.greeting.insert(r))
     }
@@ -482,15 +437,11 @@ impl Session {
     /// EHLO, falling back to HELO when the server does not know EHLO (500/502).
     pub async fn ehlo(&mut self) -> Result<&Extensions> {
         let name = self.helo_arg();
-        let r = self
-            .cmd_checked(&format!("EHLO {name}"), Stage::Ehlo, "EHLO")
-            .await?;
+        let r = self.cmd_checked(&format!("EHLO {name}"), Stage::Ehlo, "EHLO").await?;
         let ext = if r.code == 250 {
             Extensions::from_ehlo(&r)
         } else if r.code == 500 || r.code == 502 {
-            let h = self
-                .cmd_checked(&format!("HELO {name}"), Stage::Ehlo, "HELO")
-                .await?;
+            let h = self.cmd_checked(&format!("HELO {name}"), Stage::Ehlo, "HELO").await?;
             if h.code != 250 {
                 return Err(ehlo_error("HELO", h));
             }
@@ -518,10 +469,7 @@ impl Session {
             if required {
                 return Err(Error::new(
                     ErrorKind::Tls,
-                    format!(
-                        "{} does not offer STARTTLS, and the profile requires TLS",
-                        self.cfg.authority()
-                    ),
+                    format!("{} does not offer STARTTLS, and the profile requires TLS", self.cfg.authority()),
                 )
                 .with_stage(Stage::Tls)
                 .with_hint(
@@ -557,11 +505,7 @@ impl Session {
     /// Sends any command line and returns the server's reply, whatever its code. The stage for
     /// errors is inferred from the verb. AUTH arguments are redacted in the trace.
     pub async fn command(&mut self, line: &str) -> Result<Reply> {
-        let verb = line
-            .split(' ')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
+        let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
         let stage = match verb.as_str() {
             "EHLO" | "HELO" => Stage::Ehlo,
             "STARTTLS" => Stage::Tls,
@@ -643,14 +587,10 @@ impl Session {
         }
         match result {
             Ok(()) => Ok(()),
-            Err(None) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("could not send {what} within {}", human(t)),
-            )
-            .at(stage)),
-            Err(Some(e)) => {
-                Err(Error::new(ErrorKind::Io, format!("sending {what} failed: {e}")).at(stage))
+            Err(None) => {
+                Err(Error::new(ErrorKind::Timeout, format!("could not send {what} within {}", human(t))).at(stage))
             }
+            Err(Some(e)) => Err(Error::new(ErrorKind::Io, format!("sending {what} failed: {e}")).at(stage)),
         }
     }
 
@@ -667,15 +607,11 @@ impl Session {
     fn timeout_error(&self, stage: Option<Stage>, what: &str) -> Error {
         let t = human(self.cfg.timeout);
         if stage == Some(Stage::Greeting) {
-            let mut e = Error::new(
-                ErrorKind::Timeout,
-                format!("no greeting from {} within {t}", self.cfg.authority()),
-            )
-            .at(stage);
+            let mut e = Error::new(ErrorKind::Timeout, format!("no greeting from {} within {t}", self.cfg.authority()))
+                .at(stage);
             if !self.is_tls() {
                 e = e.with_hint(if self.cfg.port == 465 {
-                    "port 465 expects implicit TLS: set encrypted_connection / tls_mode implicit"
-                        .to_owned()
+                    "port 465 expects implicit TLS: set encrypted_connection / tls_mode implicit".to_owned()
                 } else {
                     "the server sent no greeting: if this port expects implicit TLS, set \
                      encrypted_connection / tls_mode implicit; otherwise the server or a \
@@ -703,16 +639,9 @@ impl Session {
                 Ok(None) => {}
                 Err(e) => {
                     let looks_tls = self.rbuf.get(self.rpos) == Some(&0x16);
-                    let subject = if stage == Some(Stage::Greeting) {
-                        "greeting".to_owned()
-                    } else {
-                        format!("reply to {what}")
-                    };
-                    let mut err = Error::new(
-                        ErrorKind::Protocol,
-                        format!("the {subject} is not SMTP: {e}"),
-                    )
-                    .at(stage);
+                    let subject =
+                        if stage == Some(Stage::Greeting) { "greeting".to_owned() } else { format!("reply to {what}") };
+                    let mut err = Error::new(ErrorKind::Protocol, format!("the {subject} is not SMTP: {e}")).at(stage);
                     if looks_tls && !self.is_tls() {
                         err = err.with_hint(
                             "the server speaks TLS on this port: set encrypted_connection / tls_mode implicit",
@@ -726,19 +655,13 @@ impl Session {
                 self.rpos = 0;
             }
             self.rbuf.reserve(4096);
-            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("reading the reply to {what} failed: {e}"),
-                )
-                .at(stage)
-            })?;
+            let n =
+                self.stream.read_buf(&mut self.rbuf).await.map_err(|e| {
+                    Error::new(ErrorKind::Io, format!("reading the reply to {what} failed: {e}")).at(stage)
+                })?;
             if n == 0 {
-                let subject = if stage == Some(Stage::Greeting) {
-                    "greeting".to_owned()
-                } else {
-                    format!("reply to {what}")
-                };
+                let subject =
+                    if stage == Some(Stage::Greeting) { "greeting".to_owned() } else { format!("reply to {what}") };
                 return Err(Error::new(
                     ErrorKind::Protocol,
                     format!("the server closed the connection instead of sending the {subject}"),
@@ -749,12 +672,7 @@ impl Session {
     }
 
     /// Sends one command and reads its reply (any code).
-    async fn cmd_checked(
-        &mut self,
-        line: &str,
-        stage: impl Into<Option<Stage>>,
-        what: &str,
-    ) -> Result<Reply> {
+    async fn cmd_checked(&mut self, line: &str, stage: impl Into<Option<Stage>>, what: &str) -> Result<Reply> {
         let stage = stage.into();
         self.queue(line)?;
         self.flush(stage, what).await?;
@@ -783,10 +701,7 @@ fn ehlo_error(verb: &str, r: Reply) -> Error {
         "the server refused the greeting: check helo_name (some servers want a fully qualified \
          host name)"
     };
-    Error::new(ErrorKind::Protocol, format!("{verb} rejected"))
-        .with_stage(Stage::Ehlo)
-        .with_reply(r)
-        .with_hint(hint)
+    Error::new(ErrorKind::Protocol, format!("{verb} rejected")).with_stage(Stage::Ehlo).with_reply(r).with_hint(hint)
 }
 
 #[cfg(test)]
@@ -815,25 +730,16 @@ mod tests {
     #[tokio::test]
     async fn resolve_ip_literals_without_dns() {
         let c = SessionConfig::new("[::1]", 2525, TlsMode::Plain);
-        assert_eq!(
-            Session::resolve(&c).await.unwrap(),
-            ["[::1]:2525".parse().unwrap()]
-        );
+        assert_eq!(Session::resolve(&c).await.unwrap(), ["[::1]:2525".parse().unwrap()]);
         let c = SessionConfig::new("", 25, TlsMode::Plain);
-        assert_eq!(
-            Session::resolve(&c).await.unwrap_err().kind(),
-            ErrorKind::Config
-        );
+        assert_eq!(Session::resolve(&c).await.unwrap_err().kind(), ErrorKind::Config);
     }
 
     #[tokio::test]
     async fn resolve_failure_is_dns() {
         let c = SessionConfig::new("no-such-host.invalid", 25, TlsMode::Plain);
         let e = Session::resolve(&c).await.unwrap_err();
-        assert!(
-            matches!(e.kind(), ErrorKind::Dns | ErrorKind::Timeout),
-            "{e}"
-        );
+        assert!(matches!(e.kind(), ErrorKind::Dns | ErrorKind::Timeout), "{e}");
         assert_eq!(e.stage(), Some(Stage::Dns));
     }
 
@@ -846,10 +752,7 @@ mod tests {
         let c = SessionConfig::new("127.0.0.1", addr.port(), TlsMode::Plain);
         let e = Session::connect(c, &[addr]).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Connect);
-        assert!(
-            e.message().contains(&format!("127.0.0.1:{}", addr.port())),
-            "{e}"
-        );
+        assert!(e.message().contains(&format!("127.0.0.1:{}", addr.port())), "{e}");
         assert!(e.message().to_lowercase().contains("refused"), "{e}");
     }
 }

@@ -114,11 +114,7 @@ fn build(code: u16, lines: &[&[u8]]) -> Reply {
         }
         text.push_str(&String::from_utf8_lossy(l));
     }
-    Reply {
-        code,
-        enhanced_code: enhanced.map(|e| String::from_utf8_lossy(e).into_owned()),
-        text,
-    }
+    Reply { code, enhanced_code: enhanced.map(|e| String::from_utf8_lossy(e).into_owned()), text }
 }
 
 /// The `X.Y.Z` at the start of `text` (RFC 3463: class 2, 4 or 5, then 1–3 digits twice),
@@ -175,9 +171,7 @@ mod tests {
 
     #[test]
     fn multi_line_strips_repeated_enhanced_code() {
-        let r = one(
-            "550-5.7.1 Message rejected\r\n550-5.7.1 see https://x.example/why\r\n550 5.7.1 bye\r\n",
-        );
+        let r = one("550-5.7.1 Message rejected\r\n550-5.7.1 see https://x.example/why\r\n550 5.7.1 bye\r\n");
         assert_eq!(r.enhanced_code.as_deref(), Some("5.7.1"));
         assert_eq!(r.text, "Message rejected\nsee https://x.example/why\nbye");
     }
@@ -211,30 +205,12 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!(
-            parse_reply(b"hello\r\n"),
-            Err(ParseError::BadLine(_))
-        ));
-        assert!(matches!(
-            parse_reply(b"25\r\n"),
-            Err(ParseError::BadLine(_))
-        ));
-        assert!(matches!(
-            parse_reply(b"150 x\r\n"),
-            Err(ParseError::BadLine(_))
-        ));
-        assert!(matches!(
-            parse_reply(b"250x\r\n"),
-            Err(ParseError::BadLine(_))
-        ));
-        assert!(matches!(
-            parse_reply(b"\x16\x03\x03\x00\x2a\x02\r\n"),
-            Err(ParseError::BadLine(_))
-        ));
-        assert_eq!(
-            parse_reply(b"250-a\r\n251 b\r\n"),
-            Err(ParseError::InconsistentCodes(250, 251))
-        );
+        assert!(matches!(parse_reply(b"hello\r\n"), Err(ParseError::BadLine(_))));
+        assert!(matches!(parse_reply(b"25\r\n"), Err(ParseError::BadLine(_))));
+        assert!(matches!(parse_reply(b"150 x\r\n"), Err(ParseError::BadLine(_))));
+        assert!(matches!(parse_reply(b"250x\r\n"), Err(ParseError::BadLine(_))));
+        assert!(matches!(parse_reply(b"\x16\x03\x03\x00\x2a\x02\r\n"), Err(ParseError::BadLine(_))));
+        assert_eq!(parse_reply(b"250-a\r\n251 b\r\n"), Err(ParseError::InconsistentCodes(250, 251)));
     }
 
     #[test]

@@ -52,43 +52,25 @@ pub(crate) enum Verification {
 }
 
 /// Extra trust anchors from the profile: PEM text and/or a PEM file.
-pub(crate) fn extra_cas(
-    pem: Option<&[u8]>,
-    file: Option<&std::path::Path>,
-) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn extra_cas(pem: Option<&[u8]>, file: Option<&std::path::Path>) -> Result<Vec<CertificateDer<'static>>> {
     let mut out = Vec::new();
     if let Some(pem) = pem {
         let certs = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::config("$.tls_ca_pem", format!("not PEM certificates: {e}")))?;
         if certs.is_empty() {
-            return Err(Error::config(
-                "$.tls_ca_pem",
-                "contains no CERTIFICATE block",
-            ));
+            return Err(Error::config("$.tls_ca_pem", "contains no CERTIFICATE block"));
         }
         out.extend(certs);
     }
     if let Some(path) = file {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::config(
-                "$.tls_ca_file",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::config("$.tls_ca_file", format!("cannot read {}: {e}", path.display())))?;
         let certs = CertificateDer::pem_slice_iter(&bytes)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                Error::config(
-                    "$.tls_ca_file",
-                    format!("{}: not PEM certificates: {e}", path.display()),
-                )
-            })?;
+            .map_err(|e| Error::config("$.tls_ca_file", format!("{}: not PEM certificates: {e}", path.display())))?;
         if certs.is_empty() {
-            return Err(Error::config(
-                "$.tls_ca_file",
-                format!("{} contains no CERTIFICATE block", path.display()),
-            ));
+            return Err(Error::config("$.tls_ca_file", format!("{} contains no CERTIFICATE block", path.display())));
         }
         out.extend(certs);
     }
@@ -97,8 +79,7 @@ pub(crate) fn extra_cas(
 
 fn provider() -> Arc<CryptoProvider> {
     static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
+    P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
 }
 
 /// The platform's trust store, loaded once. Load errors are tolerated (webpki-roots remain).
@@ -127,31 +108,21 @@ pub(crate) fn trust(extra: &[CertificateDer<'static>]) -> Result<Arc<Trust>> {
     // Keyed by the exact DER bytes: no hash collision can hand one profile another's anchors.
     let key: Vec<Vec<u8>> = extra.iter().map(|c| c.as_ref().to_vec()).collect();
     let cache = CACHE.get_or_init(Cache::default);
-    if let Some(t) = cache
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&key)
-    {
+    if let Some(t) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
         return Ok(t.clone());
     }
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     roots.add_parsable_certificates(native_roots().iter().cloned());
     for (i, ca) in extra.iter().enumerate() {
-        roots.add(ca.clone()).map_err(|e| {
-            Error::config(
-                "$.tls_ca_pem",
-                format!("certificate {} is not a usable CA: {e}", i + 1),
-            )
-        })?;
+        roots
+            .add(ca.clone())
+            .map_err(|e| Error::config("$.tls_ca_pem", format!("certificate {} is not a usable CA: {e}", i + 1)))?;
     }
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .map_err(|e| Error::internal(format!("building the certificate verifier: {e}")))?;
-    let t = Arc::new(Trust {
-        verifier,
-        strict: OnceLock::new(),
-    });
+    let t = Arc::new(Trust { verifier, strict: OnceLock::new() });
     let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
     Ok(map.entry(key).or_insert(t).clone())
 }
@@ -164,11 +135,7 @@ impl Trust {
                 if let Some(c) = self.strict.get() {
                     return Ok(c.clone());
                 }
-                let c = Arc::new(
-                    base_builder()?
-                        .with_webpki_verifier(self.verifier.clone())
-                        .with_no_client_auth(),
-                );
+                let c = Arc::new(base_builder()?.with_webpki_verifier(self.verifier.clone()).with_no_client_auth());
                 Ok(self.strict.get_or_init(|| c).clone())
             }
             Verification::Disabled | Verification::Opportunistic => lenient_config(),
@@ -185,9 +152,7 @@ impl Trust {
         let Some((end, intermediates)) = chain.split_first() else {
             return Err(rustls::Error::NoCertificatesPresented);
         };
-        self.verifier
-            .verify_server_cert(end, intermediates, name, &[], UnixTime::now())
-            .map(|_| ())
+        self.verifier.verify_server_cert(end, intermediates, name, &[], UnixTime::now()).map(|_| ())
     }
 }
 
@@ -204,15 +169,8 @@ fn lenient_config() -> Result<Arc<ClientConfig>> {
     if let Some(c) = L.get() {
         return Ok(c.clone());
     }
-    let verifier = Arc::new(AcceptAnyCert {
-        algorithms: provider().signature_verification_algorithms,
-    });
-    let c = Arc::new(
-        base_builder()?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-    );
+    let verifier = Arc::new(AcceptAnyCert { algorithms: provider().signature_verification_algorithms });
+    let c = Arc::new(base_builder()?.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth());
     Ok(L.get_or_init(|| c).clone())
 }
 
@@ -261,20 +219,12 @@ impl ServerCertVerifier for AcceptAnyCert {
 
 /// The server name for SNI and verification: a DNS name or an IP address (brackets removed).
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
-    ServerName::try_from(host.to_owned()).map_err(|e| {
-        Error::config(
-            "$.server",
-            format!("{host:?} is not a valid TLS server name: {e}"),
-        )
-    })
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| Error::config("$.server", format!("{host:?} is not a valid TLS server name: {e}")))
 }
 
 /// Reads the negotiated parameters and the certificate fields.
-pub(crate) fn info(
-    conn: &rustls::ClientConnection,
-    verified: bool,
-    verify_error: Option<String>,
-) -> TlsInfo {
+pub(crate) fn info(conn: &rustls::ClientConnection, verified: bool, verify_error: Option<String>) -> TlsInfo {
     let version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
@@ -322,12 +272,7 @@ pub(crate) fn rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, sod / 60 % 60, sod % 60)
 }
 
 /// The hint for a certificate that did not verify.
@@ -342,9 +287,9 @@ pub(crate) fn certificate_hint(err: &rustls::Error, host: &str) -> Option<String
              tls_verify false if you accept an unverified connection"
                 .to_owned()
         }
-        C::NotValidForName | C::NotValidForNameContext { .. } => format!(
-            "the certificate is not valid for {host:?}: use the host name the certificate names"
-        ),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            format!("the certificate is not valid for {host:?}: use the host name the certificate names")
+        }
         C::Expired | C::ExpiredContext { .. } => {
             "the server's certificate has expired: ask its administrator to renew it".to_owned()
         }
@@ -359,11 +304,8 @@ pub(crate) fn certificate_hint(err: &rustls::Error, host: &str) -> Option<String
 pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16) -> Error {
     let tls = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     let Some(tls) = tls else {
-        let e = Error::new(
-            ErrorKind::Tls,
-            format!("TLS handshake with {host}:{port} failed: {io}"),
-        )
-        .with_stage(Stage::Tls);
+        let e =
+            Error::new(ErrorKind::Tls, format!("TLS handshake with {host}:{port} failed: {io}")).with_stage(Stage::Tls);
         return if io.kind() == std::io::ErrorKind::UnexpectedEof {
             e.with_hint(
                 "the server closed the connection during the TLS handshake: check that this \
@@ -373,11 +315,8 @@ pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16) -> Err
             e
         };
     };
-    let e = Error::new(
-        ErrorKind::Tls,
-        format!("TLS handshake with {host}:{port} failed: {tls}"),
-    )
-    .with_stage(Stage::Tls);
+    let e =
+        Error::new(ErrorKind::Tls, format!("TLS handshake with {host}:{port} failed: {tls}")).with_stage(Stage::Tls);
     if let Some(h) = certificate_hint(tls, host) {
         return e.with_hint(h);
     }
@@ -410,14 +349,8 @@ mod tests {
 
     #[test]
     fn server_names() {
-        assert!(matches!(
-            server_name("mail.example.com"),
-            Ok(ServerName::DnsName(_))
-        ));
-        assert!(matches!(
-            server_name("192.0.2.1"),
-            Ok(ServerName::IpAddress(_))
-        ));
+        assert!(matches!(server_name("mail.example.com"), Ok(ServerName::DnsName(_))));
+        assert!(matches!(server_name("192.0.2.1"), Ok(ServerName::IpAddress(_))));
         assert!(matches!(server_name("::1"), Ok(ServerName::IpAddress(_))));
         assert!(server_name("bad name!").is_err());
     }

@@ -69,11 +69,7 @@ pub(crate) enum Mode {
 /// during an AUTH exchange every line but the `*` cancel is hidden.
 pub(crate) fn redact_client(line: &str, mode: Mode) -> String {
     if mode == Mode::Auth {
-        return if line == "*" {
-            "*".into()
-        } else {
-            "<redacted>".into()
-        };
+        return if line == "*" { "*".into() } else { "<redacted>".into() };
     }
     let mut words = line.splitn(3, ' ');
     let verb = words.next().unwrap_or_default();
@@ -123,10 +119,7 @@ impl Tracer {
         for line in raw.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if !line.is_empty() {
-                self.emit(
-                    Direction::Server,
-                    String::from_utf8_lossy(line).into_owned(),
-                );
+                self.emit(Direction::Server, String::from_utf8_lossy(line).into_owned());
             }
         }
     }
@@ -139,26 +132,14 @@ mod tests {
 
     #[test]
     fn auth_lines_are_redacted() {
-        assert_eq!(
-            redact_client("AUTH PLAIN AHVzZXIAcGFzcw==", Mode::Normal),
-            "AUTH PLAIN <redacted>"
-        );
-        assert_eq!(
-            redact_client("auth login dXNlcg==", Mode::Normal),
-            "auth login <redacted>"
-        );
+        assert_eq!(redact_client("AUTH PLAIN AHVzZXIAcGFzcw==", Mode::Normal), "AUTH PLAIN <redacted>");
+        assert_eq!(redact_client("auth login dXNlcg==", Mode::Normal), "auth login <redacted>");
         assert_eq!(redact_client("AUTH LOGIN", Mode::Normal), "AUTH LOGIN");
-        assert_eq!(
-            redact_client("AUTH XOAUTH2 =", Mode::Normal),
-            "AUTH XOAUTH2 <redacted>"
-        );
+        assert_eq!(redact_client("AUTH XOAUTH2 =", Mode::Normal), "AUTH XOAUTH2 <redacted>");
         assert_eq!(redact_client("cGFzc3dvcmQ=", Mode::Auth), "<redacted>");
         assert_eq!(redact_client("", Mode::Auth), "<redacted>");
         assert_eq!(redact_client("*", Mode::Auth), "*");
-        assert_eq!(
-            redact_client("MAIL FROM:<a@b>", Mode::Normal),
-            "MAIL FROM:<a@b>"
-        );
+        assert_eq!(redact_client("MAIL FROM:<a@b>", Mode::Normal), "MAIL FROM:<a@b>");
     }
 
     #[test]
@@ -170,9 +151,6 @@ mod tests {
         })));
         t.server(b"250-a\r\n250 b\r\n");
         t.client("AUTH PLAIN secret", Mode::Normal);
-        assert_eq!(
-            *got.lock().unwrap(),
-            ["S: 250-a", "S: 250 b", "C: AUTH PLAIN <redacted>"]
-        );
+        assert_eq!(*got.lock().unwrap(), ["S: 250-a", "S: 250 b", "C: AUTH PLAIN <redacted>"]);
     }
 }

@@ -4,10 +4,7 @@ use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 const SERVER_CHALLENGE: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
@@ -20,14 +17,12 @@ const SPEC_FLAGS: u32 = 0xe28a_8233;
 /// MS-NLMP §4.2.4.2: the CHALLENGE_MESSAGE (TargetName "Server", TargetInfo with
 /// MsvAvNbDomainName "Domain" and MsvAvNbComputerName "Server", Version 6.0.6000).
 fn spec_challenge() -> Vec<u8> {
-    hex(
-        "4e544c4d53535000 02000000 0c000c00 38000000 33828ae2 0123456789abcdef
+    hex("4e544c4d53535000 02000000 0c000c00 38000000 33828ae2 0123456789abcdef
          0000000000000000 24002400 44000000 0600701700000000f
          530065007200760065007200
          02000c0044006f006d00610069006e00 01000c00530065007200760065007200 00000000"
-            .replace("0600701700000000f", "060070170000000f")
-            .as_str(),
-    )
+        .replace("0600701700000000f", "060070170000000f")
+        .as_str())
 }
 
 fn spec_target_info() -> Vec<u8> {
@@ -37,10 +32,7 @@ fn spec_target_info() -> Vec<u8> {
 #[test]
 fn nt_hash_vectors() {
     // §4.2.2.1.2 NTOWFv1("Password"); and the well-known hash of the empty password.
-    assert_eq!(
-        nt_hash("Password")[..],
-        hex("a4f49c406510bdcab6824ee7c30fd852")[..]
-    );
+    assert_eq!(nt_hash("Password")[..], hex("a4f49c406510bdcab6824ee7c30fd852")[..]);
     assert_eq!(nt_hash("")[..], hex("31d6cfe0d16ae931b73c59d7e0c089c0")[..]);
 }
 
@@ -57,38 +49,19 @@ fn ntowfv2_vector() {
 #[test]
 fn compute_v2_vectors() {
     let k = ntowfv2(&nt_hash("Password"), "User", "Domain");
-    let r = compute_v2(
-        &k,
-        SERVER_CHALLENGE,
-        CLIENT_CHALLENGE,
-        [0; 8],
-        &spec_target_info(),
-        false,
-    );
+    let r = compute_v2(&k, SERVER_CHALLENGE, CLIENT_CHALLENGE, [0; 8], &spec_target_info(), false);
     // §4.2.4.2.2 NTLMv2 response: NTProofStr then temp.
-    assert_eq!(
-        r.nt_response[..16],
-        hex("68cd0ab851e51c96aabc927bebef6a1c")[..]
-    );
+    assert_eq!(r.nt_response[..16], hex("68cd0ab851e51c96aabc927bebef6a1c")[..]);
     let temp = hex("0101000000000000 0000000000000000 aaaaaaaaaaaaaaaa 00000000
          02000c0044006f006d00610069006e00 01000c00530065007200760065007200 00000000
          00000000");
     assert_eq!(r.nt_response[16..], temp[..]);
     // §4.2.4.2.1 LMv2 response.
-    assert_eq!(
-        r.lm_response[..],
-        hex("86c35097ac9cec102554764a57cccc19 aaaaaaaaaaaaaaaa")[..]
-    );
+    assert_eq!(r.lm_response[..], hex("86c35097ac9cec102554764a57cccc19 aaaaaaaaaaaaaaaa")[..]);
     // §4.2.4.1.2 session base key (= KeyExchangeKey for NTLMv2).
-    assert_eq!(
-        r.session_base_key[..],
-        hex("8de40ccadbc14a82f15cb0ad0de95ca3")[..]
-    );
+    assert_eq!(r.session_base_key[..], hex("8de40ccadbc14a82f15cb0ad0de95ca3")[..]);
     // §4.2.4.2.3 encrypted session key = RC4K(KeyExchangeKey, RandomSessionKey).
-    assert_eq!(
-        rc4(&r.session_base_key[..], &RANDOM_SESSION_KEY)[..],
-        hex("c5dad2544fc9799094ce1ce90bc9d03e")[..]
-    );
+    assert_eq!(rc4(&r.session_base_key[..], &RANDOM_SESSION_KEY)[..], hex("c5dad2544fc9799094ce1ce90bc9d03e")[..]);
 }
 
 fn spec_client() -> Ntlm {
@@ -96,11 +69,7 @@ fn spec_client() -> Ntlm {
     let mut n = Ntlm::new(
         &creds,
         "COMPUTER",
-        Some(Fixed {
-            client_challenge: CLIENT_CHALLENGE,
-            time: 0,
-            random_session_key: RANDOM_SESSION_KEY,
-        }),
+        Some(Fixed { client_challenge: CLIENT_CHALLENGE, time: 0, random_session_key: RANDOM_SESSION_KEY }),
     )
     .unwrap();
     n.client_flags = SPEC_FLAGS;
@@ -177,11 +146,7 @@ fn timestamp_means_zero_lm_and_a_valid_mic() {
     let mut n = Ntlm::new(
         &creds,
         "WS",
-        Some(Fixed {
-            client_challenge: CLIENT_CHALLENGE,
-            time: 0,
-            random_session_key: RANDOM_SESSION_KEY,
-        }),
+        Some(Fixed { client_challenge: CLIENT_CHALLENGE, time: 0, random_session_key: RANDOM_SESSION_KEY }),
     )
     .unwrap();
     let neg = n.initial_response().unwrap().unwrap();
@@ -215,11 +180,7 @@ fn timestamp_means_zero_lm_and_a_valid_mic() {
     let expect = hmac_md5(&RANDOM_SESSION_KEY, &[&neg, &chal, &zeroed]);
     assert_eq!(mic, &expect[..]);
     assert_eq!(&msg[64..72], &CLIENT_VERSION);
-    assert_eq!(
-        read_u32(&msg, 32),
-        Some(88),
-        "payload after Version and MIC"
-    );
+    assert_eq!(read_u32(&msg, 32), Some(88), "payload after Version and MIC");
 }
 
 #[test]
@@ -235,18 +196,9 @@ fn without_key_exch_the_session_key_is_not_sent() {
 fn user_forms() {
     assert_eq!(split_user("user"), ("user".into(), String::new()));
     assert_eq!(split_user("DOM\\user"), ("user".into(), "DOM".into()));
-    assert_eq!(
-        split_user("user@example.com"),
-        ("user@example.com".into(), String::new())
-    );
+    assert_eq!(split_user("user@example.com"), ("user@example.com".into(), String::new()));
     assert_eq!(upper_simple("straße"), "STRAßE");
-    let e = Ntlm::new(
-        &Credentials::new("DOM\\", Zeroizing::new("p".into())),
-        "",
-        None,
-    )
-    .err()
-    .unwrap();
+    let e = Ntlm::new(&Credentials::new("DOM\\", Zeroizing::new("p".into())), "", None).err().unwrap();
     assert_eq!(e.kind(), crate::ErrorKind::Config);
 }
 
@@ -256,14 +208,7 @@ fn malformed_challenges_are_protocol_errors() {
     let mut cases: Vec<(Vec<u8>, &str)> = vec![
         (Vec::new(), "shorter"),
         (good[..31].to_vec(), "shorter"),
-        (
-            b"NTLMSSQ\0\x02\0\0\0"
-                .iter()
-                .copied()
-                .chain([0; 40])
-                .collect(),
-            "signature",
-        ),
+        (b"NTLMSSQ\0\x02\0\0\0".iter().copied().chain([0; 40]).collect(), "signature"),
     ];
     let mut wrong_type = good.clone();
     wrong_type[8] = 3;
