@@ -34,6 +34,12 @@ cargo test --workspace --locked
 step "C ABI tests (ASan+UBSan, then valgrind)"
 bash tests/c/run.sh
 
+step "Python binding (wheel in a fresh venv, stubtest, mypy --strict, pytest)"
+bash bindings-python/run_tests.sh
+
+step "Node binding (napi addon, tsc --noEmit, node --test)"
+bash bindings-node/run_tests.sh
+
 step "demo"
 cargo run --quiet --locked -p relaykit --example demo >/dev/null
 
