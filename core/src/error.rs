@@ -251,6 +251,12 @@ impl Error {
         self
     }
 
+    /// The same error with another message (kind, stage, reply and hint kept).
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -2,6 +2,7 @@
 //! Test and Send. One core for C, Python and Node.
 
 pub mod auth;
+mod engine;
 pub mod error;
 pub mod session;
 
@@ -15,6 +16,9 @@ pub mod rrt;
 pub mod runtime;
 pub mod secret;
 
+pub use engine::{RelayCheckRequest, SendOptions, TestOptions, send, send_async, test, test_async};
+pub use message::{Attachment, Message};
 pub use profile::{Profile, ProfileBuilder};
+pub use report::{SendResult, TestReport};
 pub use rrt::RrtContext;
 pub use secret::{Keyring, SecretString};
