@@ -28,7 +28,14 @@ fi
 cbindgen --quiet --config ffi/cbindgen.toml --crate relaykit-ffi --output target/relaykit.h.check
 diff -u include/relaykit.h target/relaykit.h.check || { echo "include/relaykit.h is stale: regenerate it with cbindgen"; exit 1; }
 
-step "unit, vector and property tests"
+step "real SMTP servers (install, start on loopback)"
+export RELAYKIT_STATE="${RELAYKIT_STATE:-$PWD/tests/.state}"
+bash tests/servers/install.sh
+trap 'bash tests/servers/stop.sh >/dev/null 2>&1 || true' EXIT
+bash tests/servers/start.sh
+bash tests/servers/smoke.sh | tail -1
+
+step "unit, vector, property, real-server and conformance tests"
 cargo test --workspace --locked
 
 step "C ABI tests (ASan+UBSan, then valgrind)"

@@ -168,8 +168,7 @@ fn run_case(case: &Value) -> Result<Value, String> {
     let options = case.get("options").cloned().unwrap_or(Value::Null);
     let outcome = match case["action"].as_str() {
         Some("test") => {
-            let r = TestOptions::from_json_value(&options)
-                .and_then(|o| relaykit::test(&profile, &keyring, &ctx, &o));
+            let r = TestOptions::from_json_value(&options).and_then(|o| relaykit::test(&profile, &keyring, &ctx, &o));
             match r {
                 Ok(report) => json!({"status": "ok", "report": report.to_json_value()}),
                 Err(e) => json!({"status": "error", "error": e.to_json_value()}),
