@@ -2,12 +2,14 @@
 //! logic of its own; the public API is the Python package `relaykit`, which re-exports these
 //! classes and defines the exceptions.
 //!
-//! Test and Send will come as `test`/`send` (blocking, through [`runtime::block_on`]) and
-//! `test_async`/`send_async` (awaitables) when the core has them.
+//! Test and Send are `_test`/`_send` (blocking, through [`runtime::block_on`]) and
+//! `_test_async`/`_send_async` (asyncio futures, through [`runtime::spawn_future`]); the package
+//! wraps them into `relaykit.test`, `send`, `test_async` and `send_async`.
 
 use pyo3::prelude::*;
 
 mod convert;
+mod engine;
 mod error;
 mod message;
 mod profile;
@@ -18,7 +20,6 @@ mod secret;
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    runtime::init();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<profile::PyProfile>()?;
     m.add_class::<secret::PyKeyring>()?;
@@ -28,6 +29,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<message::PreparedMessage>()?;
     m.add_function(wrap_pyfunction!(secret::encrypt_with_nonce, m)?)?;
     m.add_function(wrap_pyfunction!(error::error_classes, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::test, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::test_async, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::send, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::send_async, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::sleep, m)?)?;
     Ok(())
 }

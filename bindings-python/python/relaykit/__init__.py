@@ -1,7 +1,9 @@
 """relaykit: SMTP server profiles with encrypted passwords and runtime replacement tags.
 
-One Rust core does the work; this package translates it. Test and Send (``test``/``send`` and
-``test_async``/``send_async``) come with the core's SMTP engine.
+One Rust core does the work; this package translates it. ``test``/``send`` block (with the GIL
+released, so other threads run); ``test_async``/``send_async`` are their asyncio forms. The
+protocol trace (AUTH payloads redacted) and relaykit's events go to the ``logging`` logger
+``relaykit`` at DEBUG.
 
 >>> import relaykit
 >>> keyring = relaykit.Keyring.generate()
@@ -14,6 +16,12 @@ One Rust core does the work; this package translates it. Test and Send (``test``
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Optional, Union
+
+from . import _native
 from ._native import (
     Attachment,
     Keyring,
@@ -41,9 +49,36 @@ from .errors import (
     SmtpTimeoutError,
     TlsError,
 )
+from .results import (
+    AuthAttempt,
+    AuthInfo,
+    Rejection,
+    RelayCheck,
+    SendResult,
+    ServerInfo,
+    Stage,
+    TestReport,
+    TlsInfo,
+    _report,
+    _result,
+)
 
 __all__ = [
     "Attachment",
+    "AuthAttempt",
+    "AuthInfo",
+    "Rejection",
+    "RelayCheck",
+    "SendResult",
+    "ServerInfo",
+    "Stage",
+    "TestReport",
+    "TlsInfo",
+    "TraceCallback",
+    "send",
+    "send_async",
+    "test",
+    "test_async",
     "AuthFailedError",
     "AuthUnsupportedError",
     "ConfigError",
@@ -74,3 +109,154 @@ def encrypt_password(profile: Profile, plaintext: str, keyring: Keyring) -> None
     """Gives ``profile`` the envelope of ``plaintext`` under the keyring's newest key and marks
     its password encrypted (§8). The plaintext is literal: tags in it are never expanded."""
     profile.encrypt_password(plaintext, keyring)
+
+
+TraceCallback = Callable[[str, str], Any]
+"""``trace(direction, line)``: ``direction`` is ``"C"`` (relaykit sent the line) or ``"S"``
+(the server did); ``line`` has no CRLF and AUTH payloads are already ``<redacted>``."""
+
+RelayCheckArg = Union[tuple[str, str], Sequence[str], Mapping[str, str], None]
+
+log = logging.getLogger("relaykit")
+
+
+def _tracer(trace: Optional[TraceCallback]) -> Optional[TraceCallback]:
+    """The callback the core calls: the caller's, plus the ``relaykit`` logger when it logs
+    DEBUG (decided per call, so a silent logger costs nothing)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return trace
+
+    def both(direction: str, line: str) -> None:
+        log.debug("%s: %s", direction, line)
+        if trace is not None:
+            trace(direction, line)
+
+    return both
+
+
+def _test_options(relay_check: RelayCheckArg, ntlm_helper: Optional[Sequence[str]]) -> dict[str, Any]:
+    # A (from, to) pair becomes the JSON form; anything else goes as it is and the core says
+    # what is wrong with it (naming `options.relay_check`).
+    options: dict[str, Any] = {}
+    if isinstance(relay_check, (tuple, list)) and len(relay_check) == 2:
+        options["relay_check"] = {"from": relay_check[0], "to": relay_check[1]}
+    elif isinstance(relay_check, Mapping):
+        options["relay_check"] = dict(relay_check)
+    elif relay_check is not None:
+        options["relay_check"] = relay_check
+    if ntlm_helper is not None:
+        options["ntlm_helper"] = list(ntlm_helper)
+    return options
+
+
+def _send_options(ntlm_helper: Optional[Sequence[str]]) -> dict[str, Any]:
+    return {} if ntlm_helper is None else {"ntlm_helper": list(ntlm_helper)}
+
+
+def _log_report(profile: Profile, report: TestReport) -> TestReport:
+    if report.ok:
+        log.debug("Test of %s:%d: ok (%s)", profile.server, profile.effective_port,
+                  ", ".join(f"{s.name} {s.ms:.1f} ms" for s in report.stages))
+    else:
+        log.debug("Test of %s:%d failed: %s", profile.server, profile.effective_port, report.error)
+    return report
+
+
+def _log_result(profile: Profile, result: SendResult) -> SendResult:
+    log.debug("Send via %s:%d: %s accepted, %s rejected, %s", profile.server, profile.effective_port,
+              len(result.accepted), len(result.rejected), result.reply)
+    return result
+
+
+def _log_send_error(profile: Profile, e: RelayKitError) -> None:
+    log.debug("Send via %s:%d failed: %s", profile.server, profile.effective_port, e)
+
+
+def test(
+    profile: Profile,
+    *,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    relay_check: RelayCheckArg = None,
+    trace: Optional[TraceCallback] = None,
+    ntlm_helper: Optional[Sequence[str]] = None,
+) -> TestReport:
+    """Tests the profile's server (the dialog's Test button, §5): connect, greeting, EHLO, TLS,
+    AUTH when required, the relay check when ``relay_check=(from, to)`` (or
+    ``{"from": ..., "to": ...}``) is given (MAIL FROM/RCPT TO, then RSET: nothing is sent),
+    QUIT. Blocks with the GIL released; Ctrl-C cancels it.
+
+    A failure on the server's side is *in* the report (``report.ok is False``,
+    ``report.error``); invalid input (profile, tags, password envelope, options) raises
+    ``ConfigError``, ``RrtError`` or ``CryptoError``. ``keyring`` decrypts an encrypted
+    password; ``context`` expands the tags. ``trace(direction, line)`` sees the protocol,
+    redacted, and is called on a relaykit thread. ``ntlm_helper`` replaces the command of
+    current-user NTLM.
+    """
+    text, error = _native._test(profile, keyring, context, _test_options(relay_check, ntlm_helper),
+                                _tracer(trace))
+    return _log_report(profile, _report(text, error))
+
+
+def send(
+    profile: Profile,
+    message: Message,
+    *,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    trace: Optional[TraceCallback] = None,
+    ntlm_helper: Optional[Sequence[str]] = None,
+) -> SendResult:
+    """Sends ``message`` through the profile's server (§6). Blocks with the GIL released;
+    Ctrl-C cancels it.
+
+    Returns what the server accepted and refused (a partly refused recipient list is not an
+    error). Raises the exception of the failure's kind (§7) with ``.stage``, ``.code``,
+    ``.enhanced_code``, ``.message`` and ``.hint``, e.g. ``AuthFailedError`` with
+    ``code == 535``; ``RecipientRejectedError`` when no recipient was accepted. ``context``
+    also expands tags in the message when it asks for that.
+    """
+    try:
+        text = _native._send(profile, message, keyring, context, _send_options(ntlm_helper), _tracer(trace))
+    except RelayKitError as e:
+        _log_send_error(profile, e)
+        raise
+    return _log_result(profile, _result(text))
+
+
+async def test_async(
+    profile: Profile,
+    *,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    relay_check: RelayCheckArg = None,
+    trace: Optional[TraceCallback] = None,
+    ntlm_helper: Optional[Sequence[str]] = None,
+) -> TestReport:
+    """:func:`test` for asyncio: runs on relaykit's own I/O threads, never blocks the event
+    loop; cancelling the awaiting task cancels the Test."""
+    loop = asyncio.get_running_loop()
+    text, error = await _native._test_async(loop, profile, keyring, context,
+                                            _test_options(relay_check, ntlm_helper), _tracer(trace))
+    return _log_report(profile, _report(text, error))
+
+
+async def send_async(
+    profile: Profile,
+    message: Message,
+    *,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    trace: Optional[TraceCallback] = None,
+    ntlm_helper: Optional[Sequence[str]] = None,
+) -> SendResult:
+    """:func:`send` for asyncio: runs on relaykit's own I/O threads, never blocks the event
+    loop; cancelling the awaiting task cancels the Send."""
+    loop = asyncio.get_running_loop()
+    try:
+        text = await _native._send_async(loop, profile, message, keyring, context, _send_options(ntlm_helper),
+                                         _tracer(trace))
+    except RelayKitError as e:
+        _log_send_error(profile, e)
+        raise
+    return _log_result(profile, _result(text))

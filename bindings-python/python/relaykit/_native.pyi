@@ -1,8 +1,11 @@
 """Type stubs of the native module ``relaykit._native`` (checked with ``mypy.stubtest``)."""
 
+import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Optional, Union, final
+
+from .errors import RelayKitError
 
 __version__: Final[str]
 __all__ = [
@@ -15,11 +18,17 @@ __all__ = [
     "PreparedMessage",
     "_encrypt_with_nonce",
     "_error_classes",
+    "_send",
+    "_send_async",
     "_sleep",
+    "_test",
+    "_test_async",
 ]
 
 _Path = Union[str, "os.PathLike[str]"]
 _Bytes = Union[bytes, bytearray]
+_Trace = Optional[Callable[[str, str], Any]]
+_Options = Optional[Mapping[str, Any]]
 
 @final
 class Profile:
@@ -275,3 +284,37 @@ def _encrypt_with_nonce(
 ) -> str: ...
 def _error_classes() -> list[tuple[str, str]]: ...
 def _sleep(ms: int) -> None: ...
+
+# Test and Send; the package wraps them (relaykit.test, send, test_async, send_async).
+def _test(
+    profile: Profile,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    options: _Options = None,
+    trace: _Trace = None,
+) -> tuple[str, Optional[RelayKitError]]: ...
+def _test_async(
+    event_loop: asyncio.AbstractEventLoop,
+    profile: Profile,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    options: _Options = None,
+    trace: _Trace = None,
+) -> asyncio.Future[tuple[str, Optional[RelayKitError]]]: ...
+def _send(
+    profile: Profile,
+    message: Message,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    options: _Options = None,
+    trace: _Trace = None,
+) -> str: ...
+def _send_async(
+    event_loop: asyncio.AbstractEventLoop,
+    profile: Profile,
+    message: Message,
+    keyring: Optional[Keyring] = None,
+    context: Optional[RrtContext] = None,
+    options: _Options = None,
+    trace: _Trace = None,
+) -> asyncio.Future[str]: ...

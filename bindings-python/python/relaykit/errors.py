@@ -7,7 +7,7 @@ up by name; messages never contain a password, a protected value or key material
 
 from __future__ import annotations
 
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 __all__ = [
     "RelayKitError",
@@ -62,6 +62,21 @@ class RelayKitError(Exception):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error's JSON form (§8), as in a Test report and the conformance outcome:
+        ``{"kind", "stage", "code", "enhanced_code", "message", "hint"}``, absent keys absent."""
+        d: dict[str, Any] = {"kind": self.kind}
+        if self.stage is not None:
+            d["stage"] = self.stage
+        if self.code is not None:
+            d["code"] = self.code
+            if self.enhanced_code is not None:
+                d["enhanced_code"] = self.enhanced_code
+        d["message"] = self.message
+        if self.hint is not None:
+            d["hint"] = self.hint
+        return d
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
