@@ -40,3 +40,32 @@ def build(tmp: pathlib.Path) -> str:
         print(e.kind, e.stage, e.hint)
     print(key_id, changed, port, user)
     return profile.to_json()
+
+
+def check(profile: relaykit.Profile, msg: relaykit.Message, keyring: relaykit.Keyring) -> list[str]:
+    lines: list[str] = []
+    report: relaykit.TestReport = relaykit.test(profile, keyring=keyring, relay_check=("a@example.com", "b@example.com"),
+                                                trace=lambda direction, line: lines.append(f"{direction}: {line}"))
+    if not report.ok and report.error is not None:
+        code: int | None = report.error.code
+        print(report.error.kind, report.error.stage, code, report.error.hint)
+    for stage in report.stages:
+        ms: float = stage.ms
+        print(stage.name, stage.ok, ms)
+    if report.tls is not None and report.auth is not None:
+        print(report.tls.verified, report.auth.mechanism, [a.code for a in report.auth.attempts])
+    try:
+        result: relaykit.SendResult = relaykit.send(profile, msg, keyring=keyring)
+        print(result.accepted, [(r.address, r.code, r.enhanced_code, r.message) for r in result.rejected])
+        print(result.message_id, result.reply, result.to_json(), report.to_dict()["ok"])
+    except relaykit.AuthFailedError as e:
+        print(e.code, e.stage, e.hint, e.to_dict())
+    return lines
+
+
+async def check_async(profile: relaykit.Profile, msgs: list[relaykit.Message]) -> list[relaykit.SendResult]:
+    import asyncio
+
+    report = await relaykit.test_async(profile, relay_check={"from": "a@example.com", "to": "b@example.com"})
+    print(report.ok)
+    return list(await asyncio.gather(*(relaykit.send_async(profile, m) for m in msgs)))
