@@ -81,7 +81,7 @@ def test_relay_check_as_dict_and_refused_relay() -> None:
     assert r.ok is False and r.error is None
     assert r.relay is not None and not r.relay.ok and r.relay.reply.startswith("554 5.7.1")
     assert [s.name for s in r.stages if not s.ok] == ["rcpt_to"]
-    assert any("STARTTLS" in w for w in r.warnings) is False  # starttls="never": nothing to warn
+    assert not any("STARTTLS" in w for w in r.warnings)  # starttls="never": nothing to warn about
 
 
 def test_wrong_password_is_in_the_report() -> None:
@@ -292,22 +292,23 @@ def test_async_errors_and_invalid_input() -> None:
 
 def test_async_cancel_aborts_the_send() -> None:
     with silent_listener() as (listener, port):
-        listener.settimeout(5)
+        listener.setblocking(False)
 
         async def main() -> float:
+            loop = asyncio.get_running_loop()
             task = asyncio.ensure_future(relaykit.send_async(relaykit.Profile("127.0.0.1", port=port), hello()))
-            await asyncio.sleep(0.2)  # the connection is made; the greeting never comes
-            start = time.monotonic()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            return time.monotonic() - start
+            conn, _ = await asyncio.wait_for(loop.sock_accept(listener), 5)  # relaykit connected...
+            with conn:
+                start = time.monotonic()
+                task.cancel()  # ...and waits for a greeting that never comes
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                elapsed = time.monotonic() - start
+                # The aborted task dropped its connection (not after the 30 s timeout).
+                assert await asyncio.wait_for(loop.sock_recv(conn, 1), 5) == b""
+            return elapsed
 
         assert asyncio.run(main()) < 0.5
-        conn, _ = listener.accept()  # the connection relaykit made...
-        conn.settimeout(5)
-        with conn:
-            assert conn.recv(1) == b""  # ...was closed by the aborted task, not after a 30 s timeout
 
 
 def test_the_event_loop_is_not_blocked() -> None:
@@ -413,14 +414,26 @@ def test_threads_send_in_parallel() -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_interrupts_a_blocking_send() -> None:
-    with silent_listener() as (_, port):
-        timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
-        start = time.monotonic()
-        timer.start()
+    with silent_listener() as (listener, port):
+        listener.settimeout(5)
+        interrupted_at: list[float] = []
+        accepted: list[socket.socket] = []
+
+        def interrupt_once_connected() -> None:
+            conn, _ = listener.accept()  # relaykit is connected and waits for the greeting
+            accepted.append(conn)
+            interrupted_at.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        t = threading.Thread(target=interrupt_once_connected)
+        t.start()
         with pytest.raises(KeyboardInterrupt):
             relaykit.send(relaykit.Profile("127.0.0.1", port=port, timeout_secs=30), hello())
-        assert time.monotonic() - start < 1.2
-        timer.join()
+        raised_at = time.monotonic()
+        t.join(5)
+        for conn in accepted:
+            conn.close()
+    assert interrupted_at and raised_at - interrupted_at[0] < 1.0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -450,6 +463,24 @@ def test_trace_callback_sees_the_protocol() -> None:
     assert lines[0][0] == "S" and lines[0][1].startswith("220")
     assert ("C", "QUIT") in lines
     assert any(d == "C" and line.startswith("AUTH ") for d, line in lines)
+
+
+def test_a_failing_trace_callback_does_not_break_the_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    unraisable: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(u.exc_value))
+    nested: list[BaseException] = []
+
+    def bad(direction: str, line: str) -> None:
+        if line.startswith("220"):
+            try:  # a blocking call on relaykit's own thread would deadlock it: refused
+                relaykit.test(aiosmtpd())
+            except relaykit.RelayKitError as e:
+                nested.append(e)
+        raise RuntimeError("trace callback failed")
+
+    assert relaykit.send(aiosmtpd(), hello(), trace=bad).accepted
+    assert unraisable and all(isinstance(e, RuntimeError) for e in unraisable)
+    assert len(nested) == 1 and isinstance(nested[0], relaykit.InternalError)
 
 
 def _b64(s: str) -> str:
