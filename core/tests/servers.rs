@@ -486,3 +486,17 @@ fn test_report_for_each_role_field_by_field() {
         assert!(rep.warnings.is_empty(), "{who}: {:?}", rep.warnings);
     }
 }
+
+/// A non-ASCII address needs SMTPUTF8, which Postfix offers; it arrives. (A server without
+/// SMTPUTF8 is refused before MAIL: every real server here offers it, so the fake-server tests
+/// cover that.)
+#[test]
+fn utf8_addresses_use_smtputf8_where_offered() {
+    let mid = unique("smtputf8");
+    let rcpt = format!("jörg-{}@{}", std::process::id(), var("RK_DOMAIN"));
+    let mut m = rich_message(&mid, b"x".to_vec());
+    m.to = vec![rcpt.clone()];
+    let r = send(&profile("RK_DOVECOT_STARTTLS_PORT", &tls_starttls()), &m).unwrap();
+    assert_eq!(r.accepted, vec![rcpt]);
+    wait_for_file(Path::new(var("RK_DOVECOT_MAIL_DIR")), &mid);
+}
