@@ -71,6 +71,15 @@ fn helper_from_json(v: Option<&Value>) -> Result<Option<Vec<String>>> {
     }
 }
 
+/// The options object (`None` for `null`), with every key checked against `known`.
+fn options_object<'v>(v: &'v Value, known: &[&str]) -> Result<Option<&'v serde_json::Map<String, Value>>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Object(o) => check_keys(o, known).map(|()| Some(o)),
+        _ => Err(Error::config("options", "expected an object")),
+    }
+}
+
 fn check_keys(obj: &serde_json::Map<String, Value>, known: &[&str]) -> Result<()> {
     for k in obj.keys() {
         if !known.contains(&k.as_str()) {
@@ -84,12 +93,9 @@ impl TestOptions {
     /// Options from their JSON form: `{"relay_check": {"from": "...", "to": "..."},
     /// "ntlm_helper": ["ntlm_auth", "..."]}`; `null` gives the defaults.
     pub fn from_json_value(v: &Value) -> Result<TestOptions> {
-        let obj = match v {
-            Value::Null => return Ok(TestOptions::default()),
-            Value::Object(o) => o,
-            _ => return Err(Error::config("options", "expected an object")),
+        let Some(obj) = options_object(v, &["relay_check", "ntlm_helper"])? else {
+            return Ok(TestOptions::default());
         };
-        check_keys(obj, &["relay_check", "ntlm_helper"])?;
         let relay_check = match obj.get("relay_check") {
             None | Some(Value::Null) => None,
             Some(Value::Object(r)) => {
@@ -111,12 +117,7 @@ impl TestOptions {
 impl SendOptions {
     /// Options from their JSON form: `{"ntlm_helper": [...]}`; `null` gives the defaults.
     pub fn from_json_value(v: &Value) -> Result<SendOptions> {
-        let obj = match v {
-            Value::Null => return Ok(SendOptions::default()),
-            Value::Object(o) => o,
-            _ => return Err(Error::config("options", "expected an object")),
-        };
-        check_keys(obj, &["ntlm_helper"])?;
+        let Some(obj) = options_object(v, &["ntlm_helper"])? else { return Ok(SendOptions::default()) };
         Ok(SendOptions { trace: None, ntlm_helper: helper_from_json(obj.get("ntlm_helper"))? })
     }
 }
@@ -486,4 +487,39 @@ pub fn send(
     options: &SendOptions,
 ) -> Result<SendResult> {
     crate::runtime::block_on(send_async(profile, keyring, ctx, message, options))?
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn options_from_json_name_the_field_at_fault() {
+        let o = TestOptions::from_json_value(&json!({"relay_check": {"from": "a@x.test", "to": "b@x.test"}})).unwrap();
+        assert_eq!(o.relay_check.unwrap().to, "b@x.test");
+        assert!(TestOptions::from_json_value(&Value::Null).unwrap().relay_check.is_none());
+        let e = TestOptions::from_json_value(&json!({"relay": true})).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().starts_with("options.relay: unknown option"), "{e}");
+        let e = TestOptions::from_json_value(&json!({"relay_check": {"from": "a@x.test"}})).unwrap_err();
+        assert!(e.message().starts_with("options.relay_check.to: is required"), "{e}");
+        let e = SendOptions::from_json_value(&json!({"ntlm_helper": "ntlm_auth"})).unwrap_err();
+        assert!(e.message().starts_with("options.ntlm_helper:"), "{e}");
+        let e = SendOptions::from_json_value(&json!([1])).unwrap_err();
+        assert!(e.message().starts_with("options: expected an object"), "{e}");
+    }
+
+    #[test]
+    fn a_relay_check_address_with_crlf_is_refused_before_connecting() {
+        // Port 9 on a documentation address: connecting would fail differently (and slowly).
+        let p = Profile::from_json(r#"{"server": "192.0.2.1", "port": 9, "timeout_secs": 1}"#).unwrap();
+        let o = TestOptions {
+            relay_check: Some(RelayCheckRequest { from: "a@x.test".into(), to: "b@x.test\r\nRCPT TO:<c@y>".into() }),
+            ..TestOptions::default()
+        };
+        let e = test(&p, &Keyring::new(), &RrtContext::new(), &o).unwrap_err();
+        assert!(e.message().starts_with("options.relay_check.to:"), "{e}");
+    }
 }

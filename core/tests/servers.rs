@@ -5,7 +5,7 @@
 //! The conformance cases (`tests/conformance/cases`) cover outcomes per role; these tests cover
 //! what needs more than an outcome: the bytes that arrived, the trace, and timings.
 
-#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc, clippy::too_many_lines, clippy::items_after_statements)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -331,4 +331,172 @@ fn the_trace_never_shows_a_secret_for_any_mechanism() {
             }
         }
     }
+}
+
+/// A Test report for each server role, field by field.
+#[test]
+fn test_report_for_each_role_field_by_field() {
+    struct Role {
+        port: &'static str,
+        extra: Value,
+        user: (&'static str, &'static str),
+        stages: &'static [&'static str],
+        offered: &'static [&'static str],
+        used: &'static str,
+        tls: bool,
+        size_limit: Option<u64>,
+    }
+    let plain = json!({"allow_plaintext_password": true});
+    let implicit = json!({"encrypted_connection": true, "tls_mode": "implicit", "tls_ca_file": var("RK_CA_FILE")});
+    const P: &[&str] = &["dns", "connect", "greeting", "ehlo", "auth", "quit"];
+    const S: &[&str] = &["dns", "connect", "greeting", "ehlo", "tls", "ehlo", "auth", "quit"];
+    const I: &[&str] = &["dns", "connect", "tls", "greeting", "ehlo", "auth", "quit"];
+    const DOVECOT: &[&str] = &["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"];
+    const CYRUS: &[&str] = &["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM"];
+    let ntlm_user: &'static str =
+        Box::leak(format!("{}\\{}", var("RK_NTLM_DOMAIN"), var("RK_NTLM_USER")).into_boxed_str());
+    let cyrus_user: &'static str =
+        Box::leak(format!("{}\\{}", var("RK_NTLM_DOMAIN"), var("RK_CYRUS_USER")).into_boxed_str());
+    let limit = Some(31_457_280);
+    let roles = [
+        Role {
+            port: "RK_DOVECOT_PLAIN_PORT",
+            extra: plain.clone(),
+            user: (var("RK_USER"), var("RK_PASS")),
+            stages: P,
+            offered: DOVECOT,
+            used: "SCRAM-SHA-256",
+            tls: false,
+            size_limit: limit,
+        },
+        Role {
+            port: "RK_DOVECOT_STARTTLS_PORT",
+            extra: tls_starttls(),
+            user: (var("RK_USER"), var("RK_PASS")),
+            stages: S,
+            offered: DOVECOT,
+            used: "SCRAM-SHA-256",
+            tls: true,
+            size_limit: limit,
+        },
+        Role {
+            port: "RK_DOVECOT_IMPLICIT_PORT",
+            extra: implicit.clone(),
+            user: (var("RK_USER"), var("RK_PASS")),
+            stages: I,
+            offered: DOVECOT,
+            used: "SCRAM-SHA-256",
+            tls: true,
+            size_limit: limit,
+        },
+        Role {
+            port: "RK_CYRUS_PLAIN_PORT",
+            extra: plain.clone(),
+            user: (cyrus_user, var("RK_CYRUS_PASS")),
+            stages: P,
+            offered: CYRUS,
+            used: "NTLM",
+            tls: false,
+            size_limit: limit,
+        },
+        Role {
+            port: "RK_CYRUS_STARTTLS_PORT",
+            extra: tls_starttls(),
+            user: (cyrus_user, var("RK_CYRUS_PASS")),
+            stages: S,
+            offered: CYRUS,
+            used: "NTLM",
+            tls: true,
+            size_limit: limit,
+        },
+        Role {
+            port: "RK_MAILDEV_PLAIN_PORT",
+            extra: plain.clone(),
+            user: (var("RK_MAILDEV_USER"), var("RK_MAILDEV_PASS")),
+            stages: P,
+            offered: &["LOGIN", "PLAIN"],
+            used: "PLAIN",
+            tls: false,
+            size_limit: Some(52_428_800),
+        },
+        Role {
+            port: "RK_MAILDEV_TLS_PORT",
+            extra: implicit,
+            user: (var("RK_MAILDEV_USER"), var("RK_MAILDEV_PASS")),
+            stages: I,
+            offered: &["LOGIN", "PLAIN"],
+            used: "PLAIN",
+            tls: true,
+            size_limit: Some(52_428_800),
+        },
+        Role {
+            port: "RK_AIOSMTPD_PORT",
+            extra: plain.clone(),
+            user: (var("RK_USER"), var("RK_PASS")),
+            stages: P,
+            offered: &["CRAM-MD5", "LOGIN", "PLAIN"],
+            used: "CRAM-MD5",
+            tls: false,
+            size_limit: Some(33_554_432),
+        },
+        Role {
+            port: "RK_NTLM_PORT",
+            extra: plain,
+            user: (ntlm_user, var("RK_NTLM_PASS")),
+            stages: P,
+            offered: &["NTLM"],
+            used: "NTLM",
+            tls: false,
+            size_limit: Some(33_554_432),
+        },
+    ];
+    for r in roles {
+        let mut extra = r.extra.clone();
+        extra["username"] = r.user.0.into();
+        extra["password"] = r.user.1.into();
+        let p = profile(r.port, &extra);
+        let rep = relaykit::test(&p, &Keyring::new(), &RrtContext::new(), &TestOptions::default()).unwrap();
+        let who = r.port;
+        assert!(rep.ok && rep.error.is_none(), "{who}: {:?}", rep.error);
+        let names: Vec<&str> = rep.stages.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(names, r.stages, "{who}");
+        assert!(rep.stages.iter().all(|s| s.ok && s.ms >= 0.0 && s.ms < 10_000.0), "{who}");
+        let server = rep.server.as_ref().unwrap();
+        assert!(!server.banner.is_empty(), "{who}");
+        let mut offered = server.auth_mechanisms.clone();
+        offered.sort();
+        let mut want: Vec<String> = r.offered.iter().map(|s| (*s).to_owned()).collect();
+        want.sort();
+        assert_eq!(offered, want, "{who}");
+        assert_eq!(server.size_limit, r.size_limit, "{who}");
+        assert!(server.extensions.iter().any(|e| e.starts_with("AUTH ")), "{who}");
+        let auth = rep.auth.as_ref().unwrap();
+        assert_eq!(auth.mechanism.as_deref(), Some(r.used), "{who}");
+        assert_eq!(auth.attempts.len(), 1, "{who}");
+        match (&rep.tls, r.tls) {
+            (Some(t), true) => {
+                assert_eq!(t.version, "TLSv1.3", "{who}");
+                assert!(t.verified && t.verify_error.is_none(), "{who}");
+                assert!(t.subject.contains("CN=localhost") && t.issuer.contains("relaykit test CA"), "{who}");
+                assert!(t.cipher.starts_with("TLS13_") && t.not_after.ends_with('Z'), "{who}");
+            }
+            (None, false) => {}
+            (t, want) => panic!("{who}: tls {t:?}, expected TLS {want}"),
+        }
+        assert!(rep.warnings.is_empty(), "{who}: {:?}", rep.warnings);
+    }
+}
+
+/// A non-ASCII address needs SMTPUTF8, which Postfix offers; it arrives. (A server without
+/// SMTPUTF8 is refused before MAIL: every real server here offers it, so the fake-server tests
+/// cover that.)
+#[test]
+fn utf8_addresses_use_smtputf8_where_offered() {
+    let mid = unique("smtputf8");
+    let rcpt = format!("jörg-{}@{}", std::process::id(), var("RK_DOMAIN"));
+    let mut m = rich_message(&mid, b"x".to_vec());
+    m.to = vec![rcpt.clone()];
+    let r = send(&profile("RK_DOVECOT_STARTTLS_PORT", &tls_starttls()), &m).unwrap();
+    assert_eq!(r.accepted, vec![rcpt]);
+    wait_for_file(Path::new(var("RK_DOVECOT_MAIL_DIR")), &mid);
 }

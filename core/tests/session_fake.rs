@@ -4,7 +4,8 @@
 //! and each test says why: either the fault cannot be produced by a real server on demand (a
 //! server that never answers, speaks the wrong protocol on a port, sends 354 with no valid
 //! recipient), or the point is the exact bytes and their grouping on the wire (pipelining),
-//! which a real server does not let us observe; the real-server suite comes later.
+//! which a real server does not let us observe. The real-server suite is `servers.rs` and the
+//! conformance cases.
 //!
 //! Every wait is bounded: the fake server's reads by `SERVER_WAIT`, the client by its
 //! configured timeout, and each test as a whole by `TEST_WAIT`. No sleeps.
@@ -1008,4 +1009,47 @@ async fn bench_one_connection() {
         rate(many),
         many.as_secs_f64() * 1e6 / n as f64
     );
+}
+
+/// The engine's fallback (§4): a server that advertises CRAM-MD5 but cannot do it (504) — a
+/// misconfiguration no real server here can be made to show on demand — gets PLAIN next, and
+/// both attempts are in the report, in order.
+#[tokio::test]
+async fn engine_falls_back_to_the_next_mechanism_and_reports_every_attempt() {
+    let f = fake(
+        vec![
+            Send("220 fake ESMTP\r\n"),
+            Expect("EHLO "),
+            Send("250-fake\r\n250 AUTH CRAM-MD5 PLAIN\r\n"),
+            Expect("AUTH CRAM-MD5"),
+            Send("504 5.5.4 CRAM-MD5 is not available\r\n"),
+            Expect("AUTH PLAIN "),
+            Send("235 2.7.0 Authentication successful\r\n"),
+            Expect("QUIT"),
+            Send("221 2.0.0 Bye\r\n"),
+        ],
+        None,
+        false,
+    )
+    .await;
+    let profile = relaykit::Profile::from_json_value(&serde_json::json!({
+        "server": "127.0.0.1", "port": f.port, "starttls": "never", "timeout_secs": 2,
+        "requires_authentication": true, "username": "u", "password": "p", "allow_plaintext_password": true,
+    }))
+    .unwrap();
+    let report = bounded(relaykit::test_async(
+        &profile,
+        &relaykit::Keyring::new(),
+        &relaykit::RrtContext::new(),
+        &relaykit::TestOptions::default(),
+    ))
+    .await
+    .unwrap();
+    f.log().await;
+    assert!(report.ok, "{:?}", report.error);
+    let auth = report.auth.unwrap();
+    assert_eq!(auth.mechanism.as_deref(), Some("PLAIN"));
+    let tried: Vec<(&str, bool, Option<u16>)> =
+        auth.attempts.iter().map(|a| (a.mechanism.as_str(), a.ok, a.code)).collect();
+    assert_eq!(tried, [("CRAM-MD5", false, Some(504)), ("PLAIN", true, Some(235))]);
 }
