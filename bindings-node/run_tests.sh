@@ -47,7 +47,7 @@ step "typescript example (tsc --noEmit)"
 npx tsc --noEmit -p .
 
 step "node tests"
-node --test test/
+node --test test/*.test.mjs
 
 echo
 echo "node: all checks passed"

@@ -231,6 +231,14 @@ fn settle(deferred: JsDeferred<Done, Resolver>, resolver: Resolver, trace: Optio
     }
 }
 
+/// A Promise already rejected with `error`: invalid input rejects like a failure does, as from
+/// an `async` function.
+fn rejected(env: &Env, error: napi::Error) -> napi::Result<Object<'_>> {
+    let (deferred, promise) = env.create_deferred::<Done, Resolver>()?;
+    deferred.reject(error);
+    Ok(promise)
+}
+
 /// Tests the profile (§5): connect, greeting, EHLO, TLS, AUTH, optionally a relay check, QUIT.
 /// Resolves with a `TestReport`: a server-side failure is in it (`ok: false`, `error`). Rejects
 /// only for invalid input (a `CONFIG`, `RRT` or `CRYPTO` error), e.g. a missing key.
@@ -239,9 +247,16 @@ fn settle(deferred: JsDeferred<Done, Resolver>, resolver: Resolver, trace: Optio
     ts_return_type = "Promise<TestReport>"
 )]
 pub fn test<'e>(env: &'e Env, profile: &Profile, options: Option<Object<'e>>) -> napi::Result<Object<'e>> {
-    let o = read_options(env, options, &["keyring", "context", "relayCheck", "trace", "ntlmHelper"])?;
-    let mut core_options = relaykit::TestOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
-    core_options.trace = o.trace.as_ref().map(Trace::sink);
+    let read = || -> napi::Result<_> {
+        let o = read_options(env, options, &["keyring", "context", "relayCheck", "trace", "ntlmHelper"])?;
+        let mut core_options = relaykit::TestOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
+        core_options.trace = o.trace.as_ref().map(Trace::sink);
+        Ok((o, core_options))
+    };
+    let (o, core_options) = match read() {
+        Ok(x) => x,
+        Err(e) => return rejected(env, e),
+    };
     let profile = profile.inner.clone();
     let (keyring, context) = (o.keyring, o.context);
     spawn(env, o.trace, async move {
@@ -262,10 +277,17 @@ pub fn send<'e>(
     message: MessageInput,
     options: Option<Object<'e>>,
 ) -> napi::Result<Object<'e>> {
-    let message = message.into_core(*env)?;
-    let o = read_options(env, options, &["keyring", "context", "trace", "ntlmHelper"])?;
-    let mut core_options = relaykit::SendOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
-    core_options.trace = o.trace.as_ref().map(Trace::sink);
+    let read = || -> napi::Result<_> {
+        let message = message.into_core(*env)?;
+        let o = read_options(env, options, &["keyring", "context", "trace", "ntlmHelper"])?;
+        let mut core_options = relaykit::SendOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
+        core_options.trace = o.trace.as_ref().map(Trace::sink);
+        Ok((message, o, core_options))
+    };
+    let (message, o, core_options) = match read() {
+        Ok(x) => x,
+        Err(e) => return rejected(env, e),
+    };
     let profile = profile.inner.clone();
     let (keyring, context) = (o.keyring, o.context);
     spawn(env, o.trace, async move {
