@@ -274,11 +274,11 @@ pub fn test<'e>(env: &'e Env, profile: &Profile, options: Option<Object<'e>>) ->
 pub fn send<'e>(
     env: &'e Env,
     profile: &Profile,
-    message: MessageInput,
+    message: Object<'e>,
     options: Option<Object<'e>>,
 ) -> napi::Result<Object<'e>> {
     let read = || -> napi::Result<_> {
-        let message = message.into_core(*env)?;
+        let message = MessageInput::from_object(*env, &message)?.into_core(*env)?;
         let o = read_options(env, options, &["keyring", "context", "trace", "ntlmHelper"])?;
         let mut core_options = relaykit::SendOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
         core_options.trace = o.trace.as_ref().map(Trace::sink);
