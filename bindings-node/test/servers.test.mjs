@@ -413,4 +413,15 @@ describe('module formats', { skip }, () => {
     )
     assert.equal(JSON.parse(stdout).ok, true)
   })
+
+  test('a trace function that throws is an uncaught exception, as from a listener', async () => {
+    const code = `${script("require('relaykit')").replace('test(p)', "test(p, { trace: () => { throw new Error('trace boom') } })")}`
+    const e = await run(process.execPath, ['-e', code], {
+      cwd: new URL('..', import.meta.url),
+      env: env(),
+      timeout: 30000,
+    }).then(() => assert.fail('expected the process to fail'), (err) => err)
+    assert.equal(e.code, 1)
+    assert.match(e.stderr, /trace boom/)
+  })
 })
