@@ -841,3 +841,5 @@ module.exports.RrtContext = nativeBinding.RrtContext
 module.exports._errorCodes = nativeBinding._errorCodes
 module.exports.encryptPassword = nativeBinding.encryptPassword
 module.exports.prepareMessage = nativeBinding.prepareMessage
+module.exports.send = nativeBinding.send
+module.exports.test = nativeBinding.test

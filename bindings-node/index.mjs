@@ -10,6 +10,8 @@ export const {
   RrtContext,
   encryptPassword,
   prepareMessage,
+  send,
+  test,
   _errorCodes,
   __napiBindingTarget,
 } = binding

@@ -1,6 +1,17 @@
 // How a Node.js service uses relaykit. Type-checked by `tsc --noEmit` in run_tests.sh.
-import { Keyring, Profile, RrtContext, encryptPassword, prepareMessage } from 'relaykit'
-import type { MessageInput, ProfileOptions, RelayKitErrorFields } from 'relaykit'
+import { Keyring, Profile, RrtContext, encryptPassword, prepareMessage, send, test } from 'relaykit'
+import type {
+  ErrorJSON,
+  MessageInput,
+  ProfileOptions,
+  RelayKitErrorFields,
+  SendOptions,
+  SendResult,
+  SendResultJSON,
+  TestOptions,
+  TestReport,
+  TestReportJSON,
+} from 'relaykit'
 
 // A profile from camelCase options, as a settings form would give them.
 const options: ProfileOptions = {
@@ -54,4 +65,40 @@ try {
   }
 }
 
-console.log(port, shown, saved.length, user, prepared.recipients, bytes.length)
+// Test and Send return Promises; the work runs off the event loop.
+async function testAndSend(): Promise<void> {
+  const testOptions: TestOptions = {
+    keyring,
+    context: ctx,
+    relayCheck: { from: 'billing@example.com', to: 'customer@example.org' },
+    trace: (direction: 'C' | 'S', line: string) => console.debug(direction, line),
+  }
+  const report: TestReport = await test(profile, testOptions)
+  if (!report.ok && report.error) {
+    // In the report, `code` is the §7 kind like a thrown Error's; `smtpCode` the reply code.
+    const { code, stage, smtpCode, enhancedCode, hint } = report.error
+    console.error(code === 'AUTH_FAILED', stage, smtpCode, enhancedCode, hint)
+  }
+  const size: number | null = report.server?.sizeLimit ?? null
+  const mechanisms: string[] = report.server?.authMechanisms ?? []
+  const expires: string | undefined = report.tls?.notAfter
+  const used: string | null | undefined = report.auth?.mechanism
+  const firstAttempt: number | null | undefined = report.auth?.attempts[0]?.smtpCode
+  const stageNames = report.stages.map((s) => `${s.name} ${s.ok} ${s.ms.toFixed(1)} ms`)
+  const json: TestReportJSON = report.toJSON() // §8 snake_case: json.server?.size_limit
+  console.log(size, mechanisms, expires, used, firstAttempt, stageNames, json.server?.size_limit)
+
+  const sendOptions: SendOptions = { keyring, context: ctx }
+  try {
+    const result: SendResult = await send(profile, message, sendOptions)
+    const refused = result.rejected.map((r) => `${r.address}: ${r.smtpCode} ${r.enhancedCode ?? ''} ${r.message}`)
+    const wire: SendResultJSON = result.toJSON()
+    console.log(result.accepted, refused, result.messageId, result.reply, wire.message_id)
+  } catch (e) {
+    const err = e as Error & RelayKitErrorFields
+    const asJson: ErrorJSON = err.toJSON() // {kind, stage, code: 535, enhanced_code, message, hint}
+    if (err.code === 'AUTH_FAILED' && err.smtpCode === 535) console.error(err.stage, err.hint, asJson.enhanced_code)
+  }
+}
+
+console.log(port, shown, saved.length, user, prepared.recipients, bytes.length, typeof testAndSend)

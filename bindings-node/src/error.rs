@@ -1,5 +1,7 @@
 //! The one place a core error becomes a JavaScript `Error`: `code` is the §7 kind in upper snake
-//! case (`'AUTH_FAILED'`), plus `kind`, `stage`, `smtpCode`, `enhancedCode`, `smtpText` and `hint`.
+//! case (`'AUTH_FAILED'`), plus `kind`, `stage`, `smtpCode`, `enhancedCode`, `smtpText` and `hint`,
+//! and a non-enumerable `toJSON()` giving the §8 error JSON (`{kind, stage, code, enhanced_code,
+//! message, hint}`).
 
 use napi::bindgen_prelude::{JsObjectValue, JsValue};
 use napi::{Env, JsError};
@@ -43,6 +45,7 @@ fn build(env: Env, e: &Error) -> napi::Result<napi::Error> {
     obj.set_named_property("enhancedCode", e.enhanced_code())?;
     obj.set_named_property("smtpText", e.reply().map(|r| r.text.as_str()))?;
     obj.set_named_property("hint", e.hint())?;
+    crate::report::attach_to_json(env, &mut obj, e.to_json_value())?;
     Ok(napi::Error::from(obj.to_unknown()))
 }
 

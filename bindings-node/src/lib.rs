@@ -4,8 +4,9 @@
 //! Names are camelCase on the JavaScript side. The saved profile format (`Profile.fromJSON`,
 //! `toJSON()`) stays snake_case, the same file in every language.
 //!
-//! Test and Send come with the core's engine: they will be `async fn`s here, run on napi's tokio
-//! runtime and returning Promises (see README.md).
+//! `test()` and `send()` return Promises and run on the core's tokio runtime (`engine.rs`);
+//! their results are plain objects with camelCase keys and a `toJSON()` giving the §8 JSON
+//! (`report.rs`).
 
 // napi hands every argument over by value (a JavaScript string arrives as an owned `String`),
 // so a binding function cannot borrow what it does not keep.
@@ -14,8 +15,10 @@
 // so the exported items look unused there.
 #![cfg_attr(test, allow(dead_code))]
 
+mod engine;
 mod error;
 mod keyring;
 mod message;
 mod profile;
+mod report;
 mod rrt;

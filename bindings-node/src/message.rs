@@ -2,7 +2,7 @@
 //! runs the core's `Message::prepare` (RRT expansion, header-injection refusal, MIME building).
 
 use napi::Env;
-use napi::bindgen_prelude::{Buffer, Either, Uint8Array};
+use napi::bindgen_prelude::{Buffer, Either, FromNapiValue, JsValue, Object, Uint8Array};
 use napi_derive::napi;
 use relaykit::message::{Attachment, Content, Message};
 use serde_json::Value;
@@ -124,6 +124,60 @@ fn headers(env: Env, v: Option<Value>) -> napi::Result<Vec<(String, String)>> {
     }
 }
 
+const MESSAGE_KEYS: [&str; 15] = [
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "replyTo",
+    "subject",
+    "text",
+    "html",
+    "attachments",
+    "inline",
+    "headers",
+    "messageId",
+    "envelopeFrom",
+    "raw",
+    "expandRrts",
+];
+const ATTACHMENT_KEYS: [&str; 4] = ["filename", "contentType", "content", "path"];
+const INLINE_KEYS: [&str; 5] = ["contentId", "filename", "contentType", "content", "path"];
+
+/// Refuses a key `known` does not list, as the core refuses one in the message JSON: a
+/// misspelt `replyto` or a snake_case `reply_to` would otherwise be dropped without a word.
+fn check_keys(env: Env, obj: &Object<'_>, path: &str, known: &[&str]) -> napi::Result<()> {
+    for key in Object::keys(obj)? {
+        if !known.contains(&key.as_str()) {
+            let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            return Err(relaykit::Error::config(
+                &format!("message.{at}"),
+                format!("unknown key (known: {})", known.join(", ")),
+            ))
+            .js(env);
+        }
+    }
+    Ok(())
+}
+
+impl MessageInput {
+    /// The message object a function was given, its keys checked (here and in its parts)
+    /// before napi's conversion, which would skip an unknown key.
+    pub(crate) fn from_object(env: Env, obj: &Object<'_>) -> napi::Result<Self> {
+        check_keys(env, obj, "", &MESSAGE_KEYS)?;
+        for (list, known) in [("attachments", &ATTACHMENT_KEYS[..]), ("inline", &INLINE_KEYS[..])] {
+            // Not a list of objects: the conversion below says what is wrong.
+            if let Ok(Some(parts)) = obj.get::<Vec<Object<'_>>>(list) {
+                for (i, part) in parts.iter().enumerate() {
+                    check_keys(env, part, &format!("{list}[{i}]"), known)?;
+                }
+            }
+        }
+        // SAFETY: `obj` is a live object of this call's environment.
+        unsafe { MessageInput::from_napi_value(env.raw(), obj.raw()) }
+    }
+}
+
 impl MessageInput {
     pub(crate) fn into_core(self, env: Env) -> napi::Result<Message> {
         let mut m = Message::new(self.from);
@@ -162,9 +216,9 @@ impl MessageInput {
 /// Expands RRTs in the message fields (with `context`, or a context holding only the process
 /// environment), refuses header injection, builds the MIME structure and returns the envelope
 /// and the bytes that Send will transmit.
-#[napi]
-pub fn prepare_message(env: Env, message: MessageInput, context: Option<&RrtContext>) -> napi::Result<PreparedMessage> {
-    let m = message.into_core(env)?;
+#[napi(ts_args_type = "message: MessageInput, context?: RrtContext | undefined | null")]
+pub fn prepare_message(env: Env, message: Object<'_>, context: Option<&RrtContext>) -> napi::Result<PreparedMessage> {
+    let m = MessageInput::from_object(env, &message)?.into_core(env)?;
     let fallback;
     let ctx = if let Some(c) = context {
         &c.inner

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { RrtContext, prepareMessage } from 'relaykit'
+import { Profile, RrtContext, prepareMessage, send } from 'relaykit'
 
 function thrown(fn) {
   try {
@@ -106,4 +106,16 @@ test('header injection and bad parts are CONFIG errors', () => {
   e = thrown(() => prepareMessage({ from: 'a@example.com' }))
   assert.equal(e.code, 'CONFIG')
   assert.match(e.message, /no recipient/)
+})
+
+test('an unknown message key is a CONFIG error naming it, in prepareMessage and send', async () => {
+  for (const [message, path] of [
+    [{ from: 'a@example.com', to: 'b@example.com', reply_to: 'c@example.com' }, 'message.reply_to'],
+    [{ from: 'a@example.com', to: 'b@example.com', attachments: [{ filename: 'x', data: 'y' }] }, 'message.attachments[0].data'],
+    [{ from: 'a@example.com', to: 'b@example.com', inline: [{ contentId: 'c', content: 'y', cid: 'z' }] }, 'message.inline[0].cid'],
+  ]) {
+    assert.throws(() => prepareMessage(message), (e) => e.code === 'CONFIG' && e.message.includes(path))
+    // send rejects before connecting (nothing listens on port 1).
+    await assert.rejects(send(new Profile({ server: '127.0.0.1', port: 1 }), message), (e) => e.code === 'CONFIG' && e.message.includes(path))
+  }
 })
