@@ -129,6 +129,9 @@ fn main() -> Res<()> {
 fn find(dir: &Path, needle: &str) -> Option<PathBuf> {
     for e in std::fs::read_dir(dir).ok()?.flatten() {
         let p = e.path();
+        if p.file_name().is_some_and(|n| n == "tmp") {
+            continue; // Maildir's tmp/: files there are still being written
+        }
         if p.is_dir() {
             if let Some(f) = find(&p, needle) {
                 return Some(f);

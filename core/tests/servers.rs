@@ -82,7 +82,10 @@ fn wait_for_file(dir: &Path, needle: &str) -> Vec<u8> {
         let mut files = Vec::new();
         walk(dir, &mut files);
         for f in files {
-            if f.extension().is_some_and(|x| x == "json") {
+            // Only finished files: not metadata, not aiosmtpd's `.tmp` files, not Maildir's
+            // `tmp/` (both are renamed into place when complete).
+            let in_tmp = f.parent().and_then(Path::file_name).is_some_and(|d| d == "tmp");
+            if in_tmp || f.extension().is_some_and(|x| x == "json" || x == "tmp") {
                 continue;
             }
             if let Ok(bytes) = std::fs::read(&f) {
