@@ -175,10 +175,62 @@ typedef struct rk_message rk_message;
 typedef struct rk_profile rk_profile;
 
 /**
+ * The result of a Test (a `relaykit::TestReport`). A server-side failure is *in* the report:
+ * `rk_report_ok` is false and `rk_report_error` describes it. Immutable: safe to read from
+ * several threads at once. Free with `rk_report_free`.
+ */
+typedef struct rk_report rk_report;
+
+/**
  * Runtime replacement tag values (a `relaykit::RrtContext`). Safe to share between threads for
  * reading (Test, Send); setting values needs exclusive use.
  */
 typedef struct rk_rrt_context rk_rrt_context;
+
+/**
+ * The result of a successful Send (a `relaykit::SendResult`): the recipients accepted and
+ * refused, the Message-ID and the server's final reply. Immutable: safe to read from several
+ * threads at once. Free with `rk_send_result_free`.
+ */
+typedef struct rk_send_result rk_send_result;
+
+/**
+ * Receives one line of the SMTP conversation: `direction` is `"C"` (relaykit sent it) or
+ * `"S"` (the server sent it); `line` has no line ending. AUTH payloads and passwords are
+ * already replaced by `<redacted>`. Both strings are valid only during the call. Called on
+ * the thread running the Test or Send (a relaykit thread for the `_async` forms), possibly on
+ * several threads at once, so it must be thread-safe and quick.
+ */
+typedef void (*rk_trace_callback)(void *user, const char *direction, const char *line);
+
+/**
+ * Receives the outcome of `rk_test_async`, exactly once, on a relaykit thread.
+ *
+ * - `user`: the pointer given to `rk_test_async`.
+ * - `status`: `RK_OK` when the Test ran (then check `rk_report_ok`), else why it could not.
+ * - `report`: on `RK_OK` a new report that **the callback owns** and must free with
+ *   `rk_report_free` (now or later, on any thread); NULL otherwise.
+ * - `error`: on failure the error detail, **borrowed**: valid only until the callback
+ *   returns (read it with the `rk_error_*` accessors; do not free it); NULL on `RK_OK`.
+ *
+ * The callback must not make blocking relaykit calls (`rk_test`, `rk_send`): they fail with
+ * `RK_INTERNAL` there. It may start further `_async` calls.
+ */
+typedef void (*rk_test_callback)(void *user,
+                                 rk_status status,
+                                 rk_report *report,
+                                 const rk_error *error);
+
+/**
+ * Receives the outcome of `rk_send_async`, exactly once, on a relaykit thread. As for
+ * `rk_test_callback`: on `RK_OK`, `result` is new and **owned by the callback** (free it with
+ * `rk_send_result_free`) and `error` is NULL; otherwise `result` is NULL and `error` is
+ * borrowed for the duration of the call.
+ */
+typedef void (*rk_send_callback)(void *user,
+                                 rk_status status,
+                                 rk_send_result *result,
+                                 const rk_error *error);
 
 #ifdef __cplusplus
 extern "C" {
@@ -188,6 +240,230 @@ extern "C" {
  * The relaykit version as a static NUL-terminated string (do not free).
  */
 const char *rk_version(void);
+
+/**
+ * Sets the process-wide trace callback (NULL turns tracing off). Every Test and Send that
+ * starts afterwards reports each line of its SMTP conversation to `cb` with `user`; one that
+ * is already running keeps the callback it started with. `user` must stay valid until the
+ * callback is replaced and every call that started before has finished.
+ */
+rk_status rk_set_trace_callback(rk_trace_callback cb, void *user);
+
+/**
+ * Tests the profile (the dialog's Test button): resolve, connect, greeting, EHLO, TLS, AUTH
+ * when required, the relay check when asked for, QUIT. **Blocks** until done (each stage is
+ * bounded by the profile's `timeout_secs`).
+ *
+ * `keyring` (NULL: an empty keyring) decrypts an encrypted password; `ctx` (NULL: only
+ * `~WIN::NAME~` tags) expands RRTs; `options_json` (NULL: defaults) is
+ * `{"relay_check": {"from": "...", "to": "..."}, "ntlm_helper": ["ntlm_auth", "..."]}`.
+ *
+ * Returns `RK_OK` with a new report in `*report_out` (free with `rk_report_free`) whenever
+ * the Test ran, **also when the server failed it**: check `rk_report_ok`. Any other status
+ * means the input was invalid (`RK_CONFIG`, `RK_RRT`, `RK_CRYPTO`, `RK_INVALID_ARGUMENT`).
+ * Must not be called from inside an `_async` callback.
+ */
+rk_status rk_test(const rk_profile *profile,
+                  const rk_keyring *keyring,
+                  const rk_rrt_context *ctx,
+                  const char *options_json,
+                  rk_report **report_out);
+
+/**
+ * Sends `message` through the profile's server. **Blocks** until the server has answered
+ * the end of DATA (each stage is bounded by the profile's `timeout_secs`).
+ *
+ * `keyring`, `ctx` as for `rk_test`; `options_json` (NULL: defaults) is
+ * `{"ntlm_helper": [...]}`. RRTs in the message fields are expanded with `ctx`.
+ *
+ * Returns `RK_OK` with a new result in `*result_out` (free with `rk_send_result_free`) when
+ * the server accepted the message for at least one recipient; refused recipients are listed
+ * in the result. Otherwise the status is the error kind (`RK_AUTH_FAILED`, `RK_CONNECT`,
+ * `RK_RECIPIENT_REJECTED`, …) and `rk_last_error()` has the stage, reply code and hint.
+ * Must not be called from inside an `_async` callback.
+ */
+rk_status rk_send(const rk_profile *profile,
+                  const rk_keyring *keyring,
+                  const rk_rrt_context *ctx,
+                  const rk_message *message,
+                  const char *options_json,
+                  rk_send_result **result_out);
+
+/**
+ * The callback form of `rk_test` for hosts that cannot block. Checks the arguments, copies
+ * the profile, keyring and context (so they may be freed as soon as this returns), starts the
+ * Test on relaykit's runtime and returns at once.
+ *
+ * On `RK_OK`, `cb` will be called exactly once with `user`, on a relaykit thread (see
+ * `rk_test_callback` for who owns what). On any other status (NULL `profile` or `cb`, bad
+ * `options_json`) nothing was started and `cb` is never called.
+ */
+rk_status rk_test_async(const rk_profile *profile,
+                        const rk_keyring *keyring,
+                        const rk_rrt_context *ctx,
+                        const char *options_json,
+                        rk_test_callback cb,
+                        void *user);
+
+/**
+ * The callback form of `rk_send`. Checks the arguments, copies the profile, keyring, context
+ * and message (so they may be freed as soon as this returns), starts the Send on relaykit's
+ * runtime and returns at once.
+ *
+ * On `RK_OK`, `cb` will be called exactly once with `user`, on a relaykit thread (see
+ * `rk_send_callback`). On any other status nothing was started and `cb` is never called.
+ */
+rk_status rk_send_async(const rk_profile *profile,
+                        const rk_keyring *keyring,
+                        const rk_rrt_context *ctx,
+                        const rk_message *message,
+                        const char *options_json,
+                        rk_send_callback cb,
+                        void *user);
+
+/**
+ * Whether every stage succeeded (false for a NULL report).
+ */
+bool rk_report_ok(const rk_report *report);
+
+/**
+ * Writes the report's JSON (§8: `ok`, `stages`, `server`, `tls`, `auth`, `relay`,
+ * `warnings`, `error`) to `*json_out`; free it with `rk_string_free`.
+ */
+rk_status rk_report_json(const rk_report *report, char **json_out);
+
+/**
+ * The failure, or NULL when the Test succeeded: read it with `rk_error_kind`,
+ * `rk_error_stage` (the failed stage), `rk_error_code`, `rk_error_hint`, … Owned by the
+ * report: valid until `rk_report_free`; do not free it.
+ */
+const rk_error *rk_report_error(const rk_report *report);
+
+/**
+ * The authentication mechanism that succeeded (`"SCRAM-SHA-256"`), or NULL when none did or
+ * none was required. Owned by the report.
+ */
+const char *rk_report_auth_mechanism(const rk_report *report);
+
+/**
+ * The TLS version (`"TLSv1.3"`), or NULL when TLS was not used. Owned by the report.
+ */
+const char *rk_report_tls_version(const rk_report *report);
+
+/**
+ * The TLS cipher suite, or NULL when TLS was not used. Owned by the report.
+ */
+const char *rk_report_tls_cipher(const rk_report *report);
+
+/**
+ * Whether the server's certificate and host name verified (false when TLS was not used).
+ */
+bool rk_report_tls_verified(const rk_report *report);
+
+/**
+ * The server's 220 greeting text, or NULL when it was not reached. Owned by the report.
+ */
+const char *rk_report_banner(const rk_report *report);
+
+/**
+ * The number of stages run (0 for a NULL report).
+ */
+size_t rk_report_stage_count(const rk_report *report);
+
+/**
+ * The name of stage `index` (`"resolve"`, `"connect"`, `"greeting"`, `"ehlo"`, `"tls"`,
+ * `"auth"`, …), or NULL when out of range. Owned by the report.
+ */
+const char *rk_report_stage_name(const rk_report *report, size_t index);
+
+/**
+ * Whether stage `index` succeeded (false when out of range).
+ */
+bool rk_report_stage_ok(const rk_report *report, size_t index);
+
+/**
+ * The milliseconds stage `index` took (-1 when out of range).
+ */
+double rk_report_stage_ms(const rk_report *report, size_t index);
+
+/**
+ * The number of warnings (things that worked but deserve attention).
+ */
+size_t rk_report_warning_count(const rk_report *report);
+
+/**
+ * Warning `index`, or NULL when out of range. Owned by the report.
+ */
+const char *rk_report_warning(const rk_report *report, size_t index);
+
+/**
+ * Frees a report and every string it owns. NULL is allowed.
+ */
+void rk_report_free(rk_report *report);
+
+/**
+ * The number of recipients the server accepted.
+ */
+size_t rk_send_result_accepted_count(const rk_send_result *result);
+
+/**
+ * Accepted recipient `index`, or NULL when out of range. Owned by the result.
+ */
+const char *rk_send_result_accepted(const rk_send_result *result, size_t index);
+
+/**
+ * The number of recipients the server refused (the message went to the others).
+ */
+size_t rk_send_result_rejected_count(const rk_send_result *result);
+
+/**
+ * Refused recipient `index`'s address, or NULL when out of range. Owned by the result.
+ */
+const char *rk_send_result_rejected_address(const rk_send_result *result, size_t index);
+
+/**
+ * The reply code the server gave refused recipient `index` (0 when out of range).
+ */
+uint16_t rk_send_result_rejected_code(const rk_send_result *result, size_t index);
+
+/**
+ * The enhanced status code (`"5.1.1"`) for refused recipient `index`, or NULL. Owned by
+ * the result.
+ */
+const char *rk_send_result_rejected_enhanced_code(const rk_send_result *result, size_t index);
+
+/**
+ * The server's text for refused recipient `index`, or NULL when out of range. Owned by the
+ * result.
+ */
+const char *rk_send_result_rejected_message(const rk_send_result *result, size_t index);
+
+/**
+ * The Message-ID header sent (`"<...>"`), or NULL for a raw message without one. Owned by
+ * the result.
+ */
+const char *rk_send_result_message_id(const rk_send_result *result);
+
+/**
+ * The server's final reply (`"250 2.0.0 Ok: queued as 4XyZ"`). Owned by the result.
+ */
+const char *rk_send_result_reply(const rk_send_result *result);
+
+/**
+ * The final reply's code (250), or 0 for a NULL result.
+ */
+uint16_t rk_send_result_reply_code(const rk_send_result *result);
+
+/**
+ * Writes the result's JSON (§8: `accepted`, `rejected`, `message_id`, `reply`) to
+ * `*json_out`; free it with `rk_string_free`.
+ */
+rk_status rk_send_result_json(const rk_send_result *result, char **json_out);
+
+/**
+ * Frees a send result and every string it owns. NULL is allowed.
+ */
+void rk_send_result_free(rk_send_result *result);
 
 /**
  * The last error of this thread, or NULL when the last call succeeded. The pointer is valid
@@ -399,6 +675,24 @@ rk_status rk_rrt_context_set(rk_rrt_context *ctx,
                              const char *value);
 
 /**
+ * Registers a protected value for `~id::%$name%~` (kept encrypted in memory, never shown);
+ * the same as `rk_rrt_context_set(ctx, RK_RRT_PROTECTED, …)`.
+ */
+rk_status rk_rrt_context_set_protected(rk_rrt_context *ctx,
+                                       const char *id,
+                                       const char *name,
+                                       const char *value);
+
+/**
+ * Registers a restricted value for `~id::%@name%~` (protected, accepted only in the
+ * password); the same as `rk_rrt_context_set(ctx, RK_RRT_RESTRICTED, …)`.
+ */
+rk_status rk_rrt_context_set_restricted(rk_rrt_context *ctx,
+                                        const char *id,
+                                        const char *name,
+                                        const char *value);
+
+/**
  * Frees an RRT context (its protected values are zeroized). NULL is allowed.
  */
 void rk_rrt_context_free(rk_rrt_context *ctx);
@@ -430,6 +724,28 @@ rk_status rk_message_new_raw(const char *envelope_from,
 rk_status rk_message_add_recipient(rk_message *message,
                                    rk_recipient_kind kind,
                                    const char *address);
+
+/**
+ * Sets the author (`addr` or `Name <addr>`; RRTs allowed), also the envelope sender unless
+ * `rk_message_set_envelope_from` sets one.
+ */
+rk_status rk_message_set_from(rk_message *message, const char *from);
+
+/**
+ * Sets the envelope sender (MAIL FROM) when it differs from the author (NULL: use the author).
+ */
+rk_status rk_message_set_envelope_from(rk_message *message, const char *address);
+
+/**
+ * Sets the Message-ID (with or without angle brackets; NULL: generate one when sending).
+ */
+rk_status rk_message_set_message_id(rk_message *message, const char *message_id);
+
+/**
+ * Whether RRTs in the message fields are expanded when sending (on by default; never in raw
+ * bytes or attachments).
+ */
+rk_status rk_message_set_expand_rrts(rk_message *message, bool on);
 
 /**
  * Sets the subject.

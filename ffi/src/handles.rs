@@ -381,6 +381,30 @@ pub extern "C" fn rk_rrt_context_set(
     })
 }
 
+/// Registers a protected value for `~id::%$name%~` (kept encrypted in memory, never shown);
+/// the same as `rk_rrt_context_set(ctx, RK_RRT_PROTECTED, …)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_rrt_context_set_protected(
+    ctx: *mut rk_rrt_context,
+    id: *const c_char,
+    name: *const c_char,
+    value: *const c_char,
+) -> rk_status {
+    rk_rrt_context_set(ctx, rk_rrt_kind::RK_RRT_PROTECTED, id, name, value)
+}
+
+/// Registers a restricted value for `~id::%@name%~` (protected, accepted only in the
+/// password); the same as `rk_rrt_context_set(ctx, RK_RRT_RESTRICTED, …)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_rrt_context_set_restricted(
+    ctx: *mut rk_rrt_context,
+    id: *const c_char,
+    name: *const c_char,
+    value: *const c_char,
+) -> rk_status {
+    rk_rrt_context_set(ctx, rk_rrt_kind::RK_RRT_RESTRICTED, id, name, value)
+}
+
 /// Frees an RRT context (its protected values are zeroized). NULL is allowed.
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_rrt_context_free(ctx: *mut rk_rrt_context) {
@@ -469,6 +493,44 @@ pub extern "C" fn rk_message_add_recipient(
             rk_recipient_kind::RK_RCPT_BCC => m.bcc.push(a),
             rk_recipient_kind::RK_RCPT_REPLY_TO => m.reply_to.push(a),
         }
+        Ok(())
+    })
+}
+
+/// Sets the author (`addr` or `Name <addr>`; RRTs allowed), also the envelope sender unless
+/// `rk_message_set_envelope_from` sets one.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_message_set_from(message: *mut rk_message, from: *const c_char) -> rk_status {
+    with_message(message, |m| {
+        arg_str(from, "from")?.clone_into(&mut m.from);
+        Ok(())
+    })
+}
+
+/// Sets the envelope sender (MAIL FROM) when it differs from the author (NULL: use the author).
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_message_set_envelope_from(message: *mut rk_message, address: *const c_char) -> rk_status {
+    with_message(message, |m| {
+        m.envelope_from = arg_opt_str(address, "address")?.map(str::to_owned);
+        Ok(())
+    })
+}
+
+/// Sets the Message-ID (with or without angle brackets; NULL: generate one when sending).
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_message_set_message_id(message: *mut rk_message, message_id: *const c_char) -> rk_status {
+    with_message(message, |m| {
+        m.message_id = arg_opt_str(message_id, "message_id")?.map(str::to_owned);
+        Ok(())
+    })
+}
+
+/// Whether RRTs in the message fields are expanded when sending (on by default; never in raw
+/// bytes or attachments).
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_message_set_expand_rrts(message: *mut rk_message, on: bool) -> rk_status {
+    with_message(message, |m| {
+        m.expand_rrts = on;
         Ok(())
     })
 }

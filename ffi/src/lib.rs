@@ -12,9 +12,11 @@
 // `error` before use, which is what this lint asks for.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod engine;
 mod error;
 mod handles;
 
+pub use engine::*;
 pub use error::*;
 pub use handles::*;
 

@@ -1,0 +1,76 @@
+// The C++17 header without a network: RAII moves, exceptions carrying the error detail.
+// Built with g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror under ASan+UBSan by tests/c/run.sh.
+#include <cstdio>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "relaykit.hpp"
+
+static int passed, failed;
+#define CHECK(c)                                                      \
+  do {                                                                \
+    if (c) {                                                          \
+      passed++;                                                       \
+    } else {                                                          \
+      failed++;                                                       \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+    }                                                                 \
+  } while (0)
+
+static_assert(!std::is_copy_constructible<relaykit::profile>::value, "handles are move-only");
+static_assert(!std::is_copy_assignable<relaykit::keyring>::value, "handles are move-only");
+static_assert(std::is_nothrow_move_constructible<relaykit::message>::value, "moves do not throw");
+
+int main() {
+  CHECK(relaykit::version() == rk_version());
+
+  relaykit::profile p = relaykit::profile::from_json(R"({"server": "smtp.example.com", "port": 587})");
+  CHECK(p.port() == 587);
+  relaykit::profile q = std::move(p);
+  CHECK(p.get() == nullptr);  // NOLINT: moved-from is empty by design
+  CHECK(q.port() == 587);
+  p = relaykit::profile("other.example.com");
+  CHECK(p.port() == 25);
+
+  try {
+    relaykit::profile::from_json(R"({"server": "x", "prot": 1})");
+    CHECK(false);
+  } catch (const relaykit::error &e) {
+    CHECK(e.status() == RK_CONFIG);
+    CHECK(e.kind() == "config");
+    CHECK(std::string(e.what()).find("$.prot") != std::string::npos);
+    CHECK(e.code() == 0);
+    CHECK(e.json().find("\"kind\":\"config\"") != std::string::npos);
+  }
+
+  relaykit::keyring keys;
+  std::string kid = keys.generate_key();
+  CHECK(!kid.empty());
+  q.set_authentication("user@example.com").encrypt_password("s3cret", keys);
+  CHECK(q.password_encrypted());
+  CHECK(q.to_json().find("s3cret") == std::string::npos);
+
+  relaykit::rrt_context ctx;
+  ctx.set("ACC", "Host", "smtp.example.com").set_protected("ACC", "$pin", "1234");
+  try {
+    ctx.set("", "x", "y");
+    CHECK(false);
+  } catch (const relaykit::error &e) {
+    CHECK(e.kind() == "rrt" || e.kind() == "config");
+  }
+
+  relaykit::message m("a@example.com");
+  m.to("b@example.com").cc("c@example.com").subject("s").text("t").attach("x.bin", "", std::string("\0\1\2", 3));
+  try {
+    // Invalid input fails before any connection: a missing key for the encrypted password.
+    relaykit::keyring empty;
+    relaykit::test(q, empty);
+    CHECK(false);
+  } catch (const relaykit::error &e) {
+    CHECK(e.kind() == "crypto");
+  }
+
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
