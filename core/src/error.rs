@@ -1,12 +1,29 @@
 //! One error type for all of relaykit: a kind from §7 of the specification, a message that names
 //! the field, tag, key id or stage involved, and the SMTP reply where there was one.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What went wrong, in the one list every binding shares. Each kind has a stable snake_case
-/// name ([`ErrorKind::as_str`]) that the bindings and the JSON forms use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
+/// name ([`ErrorKind::as_str`], [`std::str::FromStr`]) that the bindings and the JSON forms use.
+///
+/// Not `#[non_exhaustive]`: the bindings are path dependencies in this workspace, and each maps
+/// every kind in an exhaustive `match`, so a new kind fails their build until it is mapped.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
     /// The profile or an option is invalid (the message names the JSON path).
     Config,
@@ -42,48 +59,11 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order of §7.
-    pub const ALL: [ErrorKind; 15] = [
-        ErrorKind::Config,
-        ErrorKind::Rrt,
-        ErrorKind::Crypto,
-        ErrorKind::Dns,
-        ErrorKind::Connect,
-        ErrorKind::Timeout,
-        ErrorKind::Tls,
-        ErrorKind::Protocol,
-        ErrorKind::AuthUnsupported,
-        ErrorKind::AuthFailed,
-        ErrorKind::SenderRejected,
-        ErrorKind::RecipientRejected,
-        ErrorKind::MessageRejected,
-        ErrorKind::Io,
-        ErrorKind::Internal,
-    ];
+    pub const ALL: &'static [ErrorKind] = <ErrorKind as strum::VariantArray>::VARIANTS;
 
     /// The stable snake_case name, e.g. `"auth_failed"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Config => "config",
-            ErrorKind::Rrt => "rrt",
-            ErrorKind::Crypto => "crypto",
-            ErrorKind::Dns => "dns",
-            ErrorKind::Connect => "connect",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Tls => "tls",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::AuthUnsupported => "auth_unsupported",
-            ErrorKind::AuthFailed => "auth_failed",
-            ErrorKind::SenderRejected => "sender_rejected",
-            ErrorKind::RecipientRejected => "recipient_rejected",
-            ErrorKind::MessageRejected => "message_rejected",
-            ErrorKind::Io => "io",
-            ErrorKind::Internal => "internal",
-        }
-    }
-
-    /// The kind with the given snake_case name.
-    pub fn from_name(name: &str) -> Option<ErrorKind> {
-        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -94,8 +74,21 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A stage of a Test or a Send, as named in reports and errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Stage {
     /// Turning the profile, keyring and RRT context into effective settings.
     Resolve,
@@ -124,22 +117,12 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in the order a session meets them.
+    pub const ALL: &'static [Stage] = <Stage as strum::VariantArray>::VARIANTS;
+
     /// The stable snake_case name, e.g. `"mail_from"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Stage::Resolve => "resolve",
-            Stage::Dns => "dns",
-            Stage::Connect => "connect",
-            Stage::Tls => "tls",
-            Stage::Greeting => "greeting",
-            Stage::Ehlo => "ehlo",
-            Stage::Auth => "auth",
-            Stage::MailFrom => "mail_from",
-            Stage::RcptTo => "rcpt_to",
-            Stage::Data => "data",
-            Stage::Rset => "rset",
-            Stage::Quit => "quit",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -198,7 +181,7 @@ impl fmt::Display for Reply {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
-    message: String,
+    detail: String,
     stage: Option<Stage>,
     reply: Option<Reply>,
     hint: Option<String>,
@@ -207,7 +190,7 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), stage: None, reply: None, hint: None }
+        Error { kind, detail: message.into(), stage: None, reply: None, hint: None }
     }
 
     /// A configuration error about the JSON path `path` (e.g. `$.port`).
@@ -251,9 +234,9 @@ impl Error {
         self
     }
 
-    /// The same error with another message (kind, stage, reply and hint kept).
-    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
+    /// The same error with another detail (kind, stage, reply and hint kept).
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
         self
     }
 
@@ -262,9 +245,20 @@ impl Error {
         self.kind
     }
 
-    /// The message (without stage, reply or hint).
-    pub fn message(&self) -> &str {
-        &self.message
+    /// The message every binding shows as the error's `message` and §8's JSON carries: what
+    /// went wrong, naming the field, tag or stage, followed by the server's reply where there
+    /// was one (`PLAIN rejected: server replied 535 5.7.8 bad`). Without kind, stage or hint,
+    /// which have fields of their own.
+    pub fn message(&self) -> Cow<'_, str> {
+        match &self.reply {
+            Some(r) => Cow::Owned(format!("{}: server replied {r}", self.detail)),
+            None => Cow::Borrowed(&self.detail),
+        }
+    }
+
+    /// What went wrong without the server's reply (the first part of [`Error::message`]).
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     /// The stage, where the error happened during a Test or Send.
@@ -294,37 +288,43 @@ impl Error {
 
     /// The §8 JSON form of the error: `{"kind", "stage", "code", "enhanced_code", "message", "hint"}`.
     pub fn to_json_value(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        m.insert("kind".into(), self.kind.as_str().into());
-        if let Some(s) = self.stage {
-            m.insert("stage".into(), s.as_str().into());
-        }
-        if let Some(r) = &self.reply {
-            m.insert("code".into(), r.code.into());
-            if let Some(e) = &r.enhanced_code {
-                m.insert("enhanced_code".into(), e.clone().into());
-            }
-        }
-        m.insert("message".into(), self.full_message().into());
-        if let Some(h) = &self.hint {
-            m.insert("hint".into(), h.clone().into());
-        }
-        serde_json::Value::Object(m)
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
+}
 
-    /// The message followed by the server's reply text, if any.
-    pub fn full_message(&self) -> String {
-        match &self.reply {
-            Some(r) => format!("{}: server replied {r}", self.message),
-            None => self.message.clone(),
+/// The §8 JSON form of an [`Error`]; absent parts are absent keys.
+#[derive(serde::Serialize)]
+struct ErrorJson<'a> {
+    kind: ErrorKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<Stage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enhanced_code: Option<&'a str>,
+    message: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
+}
+
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        ErrorJson {
+            kind: self.kind,
+            stage: self.stage,
+            code: self.code(),
+            enhanced_code: self.enhanced_code(),
+            message: self.message(),
+            hint: self.hint(),
         }
+        .serialize(serializer)
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
+        d.field("kind", &self.kind).field("detail", &self.detail);
         if let Some(s) = self.stage {
             d.field("stage", &s);
         }
@@ -344,7 +344,7 @@ impl fmt::Display for Error {
         if let Some(s) = self.stage {
             write!(f, " at {s}")?;
         }
-        write!(f, ": {}", self.full_message())?;
+        write!(f, ": {}", self.message())?;
         if let Some(h) = &self.hint {
             write!(f, " (hint: {h})")?;
         }
@@ -364,11 +364,14 @@ mod tests {
     #[test]
     fn kind_names_round_trip_and_are_unique() {
         let mut seen = std::collections::HashSet::new();
-        for k in ErrorKind::ALL {
+        for &k in ErrorKind::ALL {
             assert!(seen.insert(k.as_str()), "duplicate name {k}");
-            assert_eq!(ErrorKind::from_name(k.as_str()), Some(k));
+            assert_eq!(k.as_str().parse::<ErrorKind>(), Ok(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
-        assert_eq!(ErrorKind::from_name("nope"), None);
+        assert!("nope".parse::<ErrorKind>().is_err());
+        assert_eq!(ErrorKind::ALL.len(), 15);
+        assert_eq!(Stage::MailFrom.as_str(), "mail_from");
     }
 
     #[test]

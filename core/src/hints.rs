@@ -1,7 +1,8 @@
 //! Hints a person can act on, from what failed, where, and how the profile was set up (§5).
 
 use crate::error::{Error, ErrorKind, Stage};
-use crate::resolve::{Settings, TlsPolicy};
+use crate::resolve::Settings;
+use crate::session::TlsMode;
 
 /// What the connection knew when it failed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,13 +28,11 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
         (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => {
             Some(format!("{host}:{port} cannot be reached: check the server, the port, and any firewall between"))
         }
-        (ErrorKind::Timeout, Some(Stage::Greeting)) if s.tls != TlsPolicy::Implicit => Some(format!(
+        (ErrorKind::Timeout, Some(Stage::Greeting)) if s.tls != TlsMode::Implicit => Some(format!(
             "no greeting on port {port}: the port may expect implicit TLS (port 465 does): set \
              encrypted_connection with tls_mode implicit"
         )),
-        (ErrorKind::Tls | ErrorKind::Timeout, Some(Stage::Tls))
-            if s.tls == TlsPolicy::Implicit && looks_plain(&text) =>
-        {
+        (ErrorKind::Tls | ErrorKind::Timeout, Some(Stage::Tls)) if s.tls == TlsMode::Implicit && looks_plain(&text) => {
             Some(format!(
                 "the server speaks plain SMTP on port {port}, not implicit TLS: use STARTTLS \
                  (tls_mode starttls) or the implicit-TLS port 465"
@@ -47,7 +46,7 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
                  (or, for a test server only, set tls_verify false)"
             ))
         }
-        (ErrorKind::Tls, _) if s.tls == TlsPolicy::StarttlsRequired && !cx.starttls_offered => Some(format!(
+        (ErrorKind::Tls, _) if s.tls == TlsMode::StartTlsRequired && !cx.starttls_offered => Some(format!(
             "the server on port {port} does not offer STARTTLS: use its implicit-TLS port (465) with \
              tls_mode implicit, or clear encrypted_connection"
         )),

@@ -4,10 +4,14 @@
 pub mod auth;
 mod engine;
 pub mod error;
+pub mod options;
+mod probe;
+mod send;
 pub mod session;
 
 pub use error::{Error, ErrorKind, Reply, Result, Stage};
 pub mod hints;
+mod json;
 pub mod message;
 pub mod profile;
 pub mod report;
@@ -16,9 +20,11 @@ pub mod rrt;
 pub mod runtime;
 pub mod secret;
 
-pub use engine::{RelayCheckRequest, SendOptions, TestOptions, send, send_async, test, test_async};
 pub use message::{Attachment, Message};
+pub use options::{RelayCheckRequest, SendOptions, TestOptions};
+pub use probe::{test, test_async};
 pub use profile::{Profile, ProfileBuilder};
 pub use report::{SendResult, TestReport};
 pub use rrt::RrtContext;
 pub use secret::{Keyring, SecretString};
+pub use send::{send, send_async};

@@ -1,22 +1,32 @@
-//! What Test and Send return, with the one JSON form of §8 that every language produces.
+//! What Test and Send return. Their §8 JSON form, the same from every language, is derived
+//! here with serde and nowhere else: the bindings hand this JSON over (Python) or rename its
+//! keys (Node), and never restate a field.
 
-use serde_json::{Map, Value, json};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use crate::error::{Error, Reply, Stage};
+pub use crate::session::TlsInfo as TlsReport;
 
 /// One stage of a Test: its name, whether it succeeded, and how long it took.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StageReport {
     /// The stage.
+    #[serde(rename = "name")]
     pub stage: Stage,
     /// Whether it succeeded.
     pub ok: bool,
-    /// Milliseconds it took.
+    /// Milliseconds it took (written with microsecond precision).
+    #[serde(serialize_with = "micros")]
     pub ms: f64,
 }
 
+fn micros<S: Serializer>(ms: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((ms * 1000.0).round() / 1000.0)
+}
+
 /// What the server said about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ServerInfo {
     /// The 220 greeting text.
     pub banner: String,
@@ -28,28 +38,8 @@ pub struct ServerInfo {
     pub auth_mechanisms: Vec<String>,
 }
 
-/// The TLS connection, as negotiated.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TlsReport {
-    /// `TLSv1.3` or `TLSv1.2`.
-    pub version: String,
-    /// The cipher suite.
-    pub cipher: String,
-    /// The certificate's subject.
-    pub subject: String,
-    /// The certificate's issuer.
-    pub issuer: String,
-    /// The certificate's expiry, RFC 3339 UTC.
-    pub not_after: String,
-    /// Whether the certificate and host name verified.
-    pub verified: bool,
-    /// Why verification failed, where it did and the connection went on (opportunistic TLS or
-    /// `tls_verify: false`).
-    pub verify_error: Option<String>,
-}
-
 /// One authentication attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthAttempt {
     /// The mechanism name.
     pub mechanism: String,
@@ -58,11 +48,12 @@ pub struct AuthAttempt {
     /// The server's reply code, if it sent one.
     pub code: Option<u16>,
     /// The server's reply or the local reason, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
 /// Authentication: the mechanism that worked and every attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct AuthReport {
     /// The mechanism that succeeded.
     pub mechanism: Option<String>,
@@ -71,7 +62,7 @@ pub struct AuthReport {
 }
 
 /// The relay check (MAIL FROM / RCPT TO, then RSET).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RelayCheck {
     /// The sender tried.
     pub from: String,
@@ -85,7 +76,7 @@ pub struct RelayCheck {
 
 /// The result of a Test (the dialog's Test button). A server-side failure is in the report
 /// (`ok: false` and `error`); only invalid input makes Test return `Err`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TestReport {
     /// Whether every stage succeeded.
     pub ok: bool,
@@ -98,6 +89,7 @@ pub struct TestReport {
     /// Authentication, when required.
     pub auth: Option<AuthReport>,
     /// The relay check, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayCheck>,
     /// Things that worked but deserve attention (e.g. an unverified certificate).
     pub warnings: Vec<String>,
@@ -105,62 +97,15 @@ pub struct TestReport {
     pub error: Option<Error>,
 }
 
-fn opt<T: Into<Value>>(v: Option<T>) -> Value {
-    v.map_or(Value::Null, Into::into)
-}
-
 impl TestReport {
     /// The §8 JSON form.
     pub fn to_json_value(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("ok".into(), self.ok.into());
-        m.insert(
-            "stages".into(),
-            self.stages
-                .iter()
-                .map(|s| json!({"name": s.stage.as_str(), "ok": s.ok, "ms": (s.ms * 1000.0).round() / 1000.0}))
-                .collect(),
-        );
-        m.insert(
-            "server".into(),
-            self.server.as_ref().map_or(Value::Null, |s| {
-                json!({"banner": s.banner, "extensions": s.extensions, "size_limit": opt(s.size_limit),
-                       "auth_mechanisms": s.auth_mechanisms})
-            }),
-        );
-        m.insert(
-            "tls".into(),
-            self.tls.as_ref().map_or(Value::Null, |t| {
-                let mut v = json!({"version": t.version, "cipher": t.cipher, "subject": t.subject, "issuer": t.issuer,
-                                   "not_after": t.not_after, "verified": t.verified});
-                if let Some(e) = &t.verify_error {
-                    v["verify_error"] = e.clone().into();
-                }
-                v
-            }),
-        );
-        m.insert(
-            "auth".into(),
-            self.auth.as_ref().map_or(Value::Null, |a| {
-                json!({"mechanism": opt(a.mechanism.clone()),
-                       "attempts": a.attempts.iter().map(|t| {
-                           let mut v = json!({"mechanism": t.mechanism, "ok": t.ok, "code": opt(t.code)});
-                           if let Some(msg) = &t.message { v["message"] = msg.clone().into(); }
-                           v
-                       }).collect::<Vec<_>>()})
-            }),
-        );
-        if let Some(r) = &self.relay {
-            m.insert("relay".into(), json!({"from": r.from, "to": r.to, "ok": r.ok, "reply": r.reply}));
-        }
-        m.insert("warnings".into(), self.warnings.clone().into());
-        m.insert("error".into(), self.error.as_ref().map_or(Value::Null, Error::to_json_value));
-        Value::Object(m)
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The §8 JSON form as text.
     pub fn to_json(&self) -> String {
-        self.to_json_value().to_string()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -173,8 +118,28 @@ pub struct Rejection {
     pub reply: Reply,
 }
 
+/// §8 writes a rejection flat: `{"address", "code", "enhanced_code", "message"}`.
+impl Serialize for Rejection {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            address: &'a str,
+            code: u16,
+            enhanced_code: Option<&'a str>,
+            message: &'a str,
+        }
+        Flat {
+            address: &self.address,
+            code: self.reply.code,
+            enhanced_code: self.reply.enhanced_code.as_deref(),
+            message: &self.reply.text,
+        }
+        .serialize(s)
+    }
+}
+
 /// The result of a Send: what the server accepted and refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SendResult {
     /// Recipients the server accepted.
     pub accepted: Vec<String>,
@@ -182,25 +147,23 @@ pub struct SendResult {
     pub rejected: Vec<Rejection>,
     /// The Message-ID header of the message.
     pub message_id: Option<String>,
-    /// The server's final reply (usually with the queue id).
+    /// The server's final reply (usually with the queue id), written as one line.
+    #[serde(serialize_with = "serialize_display")]
     pub reply: Reply,
+}
+
+fn serialize_display<T: std::fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 impl SendResult {
     /// The §8 JSON form.
     pub fn to_json_value(&self) -> Value {
-        json!({
-            "accepted": self.accepted,
-            "rejected": self.rejected.iter().map(|r| json!({
-                "address": r.address, "code": r.reply.code, "enhanced_code": opt(r.reply.enhanced_code.clone()),
-                "message": r.reply.text})).collect::<Vec<_>>(),
-            "message_id": opt(self.message_id.clone()),
-            "reply": self.reply.to_string(),
-        })
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The §8 JSON form as text.
     pub fn to_json(&self) -> String {
-        self.to_json_value().to_string()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }

@@ -5,35 +5,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
+
+use crate::auth::Mechanism;
 use crate::error::{Error, Result, Stage};
-use crate::profile::{AuthOrder, Host, MECHANISM_NAMES, Password, Profile, StarttlsPolicy, TlsMode, parse_host};
+use crate::profile::{AuthOrder, Host, Password, Profile, StarttlsPolicy, TlsChoice, parse_host};
 use crate::rrt::{Field, RrtContext};
 use crate::secret::{Keyring, SecretString};
-
-/// How the connection is secured, decided from the profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsPolicy {
-    /// TLS from the first byte; certificate verified unless `tls_verify` is false.
-    Implicit,
-    /// STARTTLS, required: a server that does not offer it is an error.
-    StarttlsRequired,
-    /// STARTTLS when offered; an unverifiable certificate is tolerated and reported (RFC 7435).
-    StarttlsOpportunistic,
-    /// No TLS.
-    Plain,
-}
-
-impl TlsPolicy {
-    /// A stable name for reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsPolicy::Implicit => "implicit",
-            TlsPolicy::StarttlsRequired => "starttls",
-            TlsPolicy::StarttlsOpportunistic => "opportunistic",
-            TlsPolicy::Plain => "plain",
-        }
-    }
-}
+use crate::session::{SessionConfig, TlsMode, TraceSink, tls};
 
 /// Who to authenticate as.
 #[derive(Clone)]
@@ -69,9 +48,10 @@ impl fmt::Debug for Identity {
 pub struct AuthSettings {
     /// Who to authenticate as.
     pub identity: Identity,
-    /// The mechanism names to consider, in the order to try them (before intersecting with
-    /// what the server offers).
-    pub mechanisms: Vec<&'static str>,
+    /// The profile's allow-list in its own order, or `None` for every mechanism of §4.
+    pub allowed: Option<Vec<Mechanism>>,
+    /// Try `allowed` in its own order (`auth_order: as_listed`) rather than §4's.
+    pub as_listed: bool,
     /// Permit PLAIN and LOGIN without TLS.
     pub allow_plaintext_password: bool,
 }
@@ -83,12 +63,12 @@ pub struct Settings {
     pub host: Host,
     /// The port in effect.
     pub port: u16,
-    /// How TLS is used.
-    pub tls: TlsPolicy,
-    /// Verify certificates (for [`TlsPolicy::StarttlsOpportunistic`], a failure is only reported).
+    /// How TLS is used, decided from `encrypted_connection`, `tls_mode`, `starttls` and the port.
+    pub tls: TlsMode,
+    /// Verify certificates (for [`TlsMode::StartTlsOpportunistic`], a failure is only reported).
     pub tls_verify: bool,
-    /// Extra trust anchors, PEM, from `tls_ca_file` and `tls_ca_pem`.
-    pub ca_pem: Vec<Vec<u8>>,
+    /// Extra trust anchors from `tls_ca_file` and `tls_ca_pem`, parsed and checked.
+    pub trust_anchors: Vec<CertificateDer<'static>>,
     /// The EHLO argument.
     pub helo_name: String,
     /// The bound on each stage.
@@ -97,21 +77,44 @@ pub struct Settings {
     pub auth: Option<AuthSettings>,
 }
 
+impl AuthSettings {
+    /// The mechanisms to consider, in the order of the profile's choice (before intersecting
+    /// with what the server offers and the rules of §4).
+    pub fn mechanisms(&self) -> Vec<Mechanism> {
+        match &self.allowed {
+            None => Mechanism::PREFERENCE.to_vec(),
+            Some(list) if self.as_listed => list.clone(),
+            Some(list) => Mechanism::ALL.into_iter().filter(|m| list.contains(m)).collect(),
+        }
+    }
+}
+
 impl Settings {
+    /// The session layer's configuration for these settings.
+    pub fn session_config(&self, trace: Option<TraceSink>) -> SessionConfig {
+        SessionConfig {
+            host: self.host.to_string(),
+            port: self.port,
+            tls_mode: self.tls,
+            tls_verify: self.tls_verify,
+            trust_anchors: self.trust_anchors.clone(),
+            helo_name: self.helo_name.clone(),
+            timeout: self.timeout,
+            trace,
+        }
+    }
+
     /// A one-line description with the password masked, for demos and logs.
     pub fn describe(&self) -> String {
         let auth = match &self.auth {
             None => "no authentication".to_owned(),
             Some(AuthSettings { identity: Identity::NtlmCurrentUser, .. }) => "NTLM as the current user".to_owned(),
-            Some(AuthSettings {
-                identity: Identity::Password { username, username_sensitive, .. },
-                mechanisms,
-                ..
-            }) => {
+            Some(a @ AuthSettings { identity: Identity::Password { username, username_sensitive, .. }, .. }) => {
+                let via: Vec<&str> = a.mechanisms().iter().map(|m| m.name()).collect();
                 format!(
                     "user {} with password ******** via {}",
                     if *username_sensitive { "<protected>" } else { username },
-                    mechanisms.join(", ")
+                    via.join(", ")
                 )
             }
         };
@@ -162,27 +165,25 @@ impl Profile {
         let port = self.effective_port();
         let tls = if self.encrypted_connection {
             match self.tls_mode.unwrap_or_default() {
-                TlsMode::Implicit => TlsPolicy::Implicit,
-                TlsMode::Auto if port == 465 => TlsPolicy::Implicit,
-                TlsMode::Starttls | TlsMode::Auto => TlsPolicy::StarttlsRequired,
+                TlsChoice::Implicit => TlsMode::Implicit,
+                TlsChoice::Auto if port == 465 => TlsMode::Implicit,
+                TlsChoice::Starttls | TlsChoice::Auto => TlsMode::StartTlsRequired,
             }
         } else {
             match self.starttls.unwrap_or_default() {
-                StarttlsPolicy::Opportunistic => TlsPolicy::StarttlsOpportunistic,
-                StarttlsPolicy::Never => TlsPolicy::Plain,
+                StarttlsPolicy::Opportunistic => TlsMode::StartTlsOpportunistic,
+                StarttlsPolicy::Never => TlsMode::Plain,
             }
         };
-        let mut ca_pem = Vec::new();
+        // The one place the CA file is read: its errors name `$.tls_ca_file`.
+        let mut trust_anchors = Vec::new();
         if let Some(path) = &self.tls_ca_file {
             let bytes =
                 std::fs::read(path).map_err(|e| Error::config("$.tls_ca_file", format!("cannot read {path}: {e}")))?;
-            if !bytes.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                return Err(Error::config("$.tls_ca_file", format!("{path} contains no PEM certificate")));
-            }
-            ca_pem.push(bytes);
+            trust_anchors.extend(tls::trust_anchors(&bytes, "$.tls_ca_file", path)?);
         }
         if let Some(pem) = &self.tls_ca_pem {
-            ca_pem.push(pem.as_bytes().to_vec());
+            trust_anchors.extend(tls::trust_anchors(pem.as_bytes(), "$.tls_ca_pem", "")?);
         }
         let auth = if self.requires_authentication { Some(self.resolve_auth(keyring, ctx)?) } else { None };
         Ok(Settings {
@@ -190,7 +191,7 @@ impl Profile {
             port,
             tls,
             tls_verify: self.tls_verify,
-            ca_pem,
+            trust_anchors,
             helo_name: self.helo_name.clone().unwrap_or_else(local_hostname),
             timeout: Duration::from_secs_f64(self.timeout_secs),
             auth,
@@ -198,22 +199,10 @@ impl Profile {
     }
 
     fn resolve_auth(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<AuthSettings> {
-        let mut mechanisms: Vec<&'static str> = match &self.auth_mechanisms {
-            None => MECHANISM_NAMES.iter().copied().filter(|m| *m != "XOAUTH2").collect(),
-            Some(list) => {
-                let upper: Vec<String> = list.iter().map(|n| n.to_ascii_uppercase()).collect();
-                match self.auth_order {
-                    AuthOrder::Preference => {
-                        MECHANISM_NAMES.iter().copied().filter(|m| upper.iter().any(|u| u == m)).collect()
-                    }
-                    AuthOrder::AsListed => {
-                        upper.iter().filter_map(|u| MECHANISM_NAMES.iter().copied().find(|m| m == u)).collect()
-                    }
-                }
-            }
-        };
+        let mut allowed: Option<Vec<Mechanism>> =
+            self.auth_mechanisms.as_ref().map(|l| l.iter().filter_map(|n| Mechanism::from_name(n)).collect());
         let identity = if self.use_ntlm_current_user {
-            mechanisms.retain(|m| *m == "NTLM");
+            allowed = Some(vec![Mechanism::Ntlm]);
             Identity::NtlmCurrentUser
         } else {
             let (username, username_sensitive) =
@@ -232,6 +221,11 @@ impl Profile {
             };
             Identity::Password { username, username_sensitive, password }
         };
-        Ok(AuthSettings { identity, mechanisms, allow_plaintext_password: self.allow_plaintext_password })
+        Ok(AuthSettings {
+            identity,
+            allowed,
+            as_listed: self.auth_order == AuthOrder::AsListed,
+            allow_plaintext_password: self.allow_plaintext_password,
+        })
     }
 }

@@ -1,9 +1,10 @@
 //! Profile, secrets and resolution: the properties of §1–§3 the vectors cannot express.
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use relaykit::profile::{AuthOrder, Password, StarttlsPolicy, TlsMode};
-use relaykit::resolve::{Identity, TlsPolicy};
+use relaykit::profile::{AuthOrder, Password, StarttlsPolicy, TlsChoice};
+use relaykit::resolve::Identity;
 use relaykit::rrt::RrtContext;
+use relaykit::session::TlsMode;
 use relaykit::{ErrorKind, Keyring, Profile, Stage};
 
 const PLAINTEXT: &str = "Sup3r-secret-pw";
@@ -20,26 +21,26 @@ fn tls_policy_follows_the_dialog() {
     let c = empty_ctx();
     let policy = |p: Profile| p.resolve(&k, &c).unwrap();
     let s = policy(Profile::new("smtp.example.com"));
-    assert_eq!((s.port, s.tls), (25, TlsPolicy::StarttlsOpportunistic));
+    assert_eq!((s.port, s.tls), (25, TlsMode::StartTlsOpportunistic));
     let s = policy(Profile::builder("smtp.example.com").encrypted_connection(true).build().unwrap());
-    assert_eq!((s.port, s.tls), (465, TlsPolicy::Implicit));
+    assert_eq!((s.port, s.tls), (465, TlsMode::Implicit));
     let s = policy(Profile::builder("smtp.example.com").encrypted_connection(true).port(587).build().unwrap());
-    assert_eq!((s.port, s.tls), (587, TlsPolicy::StarttlsRequired));
+    assert_eq!((s.port, s.tls), (587, TlsMode::StartTlsRequired));
     let s = policy(
         Profile::builder("smtp.example.com")
             .encrypted_connection(true)
             .port(2465)
-            .tls_mode(TlsMode::Implicit)
+            .tls_mode(TlsChoice::Implicit)
             .build()
             .unwrap(),
     );
-    assert_eq!((s.port, s.tls), (2465, TlsPolicy::Implicit));
+    assert_eq!((s.port, s.tls), (2465, TlsMode::Implicit));
     let s = policy(
-        Profile::builder("smtp.example.com").encrypted_connection(true).tls_mode(TlsMode::Starttls).build().unwrap(),
+        Profile::builder("smtp.example.com").encrypted_connection(true).tls_mode(TlsChoice::Starttls).build().unwrap(),
     );
-    assert_eq!((s.port, s.tls), (465, TlsPolicy::StarttlsRequired));
+    assert_eq!((s.port, s.tls), (465, TlsMode::StartTlsRequired));
     let s = policy(Profile::builder("smtp.example.com").starttls(StarttlsPolicy::Never).build().unwrap());
-    assert_eq!(s.tls, TlsPolicy::Plain);
+    assert_eq!(s.tls, TlsMode::Plain);
     assert!(s.tls_verify);
     assert_eq!(s.timeout.as_secs(), 30);
     assert!(s.auth.is_none());
@@ -50,7 +51,7 @@ fn builder_validates() {
     let e = Profile::builder("smtp.example.com").port(0).build().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.message().starts_with("$.port:"), "{e}");
-    let e = Profile::builder("smtp.example.com").tls_mode(TlsMode::Implicit).build().unwrap_err();
+    let e = Profile::builder("smtp.example.com").tls_mode(TlsChoice::Implicit).build().unwrap_err();
     assert!(e.message().starts_with("$.tls_mode:"), "{e}");
     let e = Profile::builder("bad host").build().unwrap_err();
     assert!(e.message().starts_with("$.server:"), "{e}");
@@ -237,7 +238,9 @@ fn key_files_must_be_private_and_owned_by_the_user() {
 fn auth_settings_follow_the_allow_list_and_order() {
     let k = Keyring::new();
     let c = empty_ctx();
-    let mechs = |p: Profile| p.resolve(&k, &c).unwrap().auth.unwrap().mechanisms;
+    let mechs = |p: Profile| -> Vec<&str> {
+        p.resolve(&k, &c).unwrap().auth.unwrap().mechanisms().iter().map(|m| m.name()).collect()
+    };
     let base = || Profile::builder("smtp.example.com").credentials("alice", "pw");
     // All supported, most secure first; XOAUTH2 only when listed.
     assert_eq!(mechs(base().build().unwrap()), ["SCRAM-SHA-256", "SCRAM-SHA-1", "NTLM", "CRAM-MD5", "PLAIN", "LOGIN"]);
@@ -252,7 +255,7 @@ fn auth_settings_follow_the_allow_list_and_order() {
     let s = Profile::builder("smtp.example.com").ntlm_current_user().build().unwrap().resolve(&k, &c).unwrap();
     let auth = s.auth.unwrap();
     assert!(matches!(auth.identity, Identity::NtlmCurrentUser));
-    assert_eq!(auth.mechanisms, ["NTLM"]);
+    assert_eq!(auth.mechanisms(), [relaykit::auth::Mechanism::Ntlm]);
 }
 
 #[test]
@@ -273,7 +276,13 @@ fn helo_ca_file_and_timeout_are_resolved() {
     assert!(e.message().starts_with("$.tls_ca_file:") && e.message().contains("/nonexistent/ca.pem"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
+    // A broken certificate in the file is reported as the file's, not as tls_ca_pem's.
     std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
+    let p = Profile::builder("smtp.example.com").tls_ca_file(ca.to_str().unwrap()).build().unwrap();
+    let e = p.resolve(&k, &c).unwrap_err();
+    assert!(e.message().starts_with("$.tls_ca_file: "), "{e}");
+    let cert = rcgen::generate_simple_self_signed(vec!["ca.test".into()]).unwrap();
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
     let s = Profile::builder("smtp.example.com")
         .tls_verify(false)
         .tls_ca_file(ca.to_str().unwrap())
@@ -281,6 +290,6 @@ fn helo_ca_file_and_timeout_are_resolved() {
         .unwrap()
         .resolve(&k, &c)
         .unwrap();
-    assert_eq!(s.ca_pem.len(), 1);
+    assert_eq!(s.trust_anchors.len(), 1);
     assert!(!s.tls_verify);
 }

@@ -624,7 +624,8 @@ mod session {
             for _ in 0..2 {
                 let f = fake(script(), Some(pki.server.clone()), false).await;
                 let mut c = cfg(f.port, TlsMode::StartTlsRequired);
-                c.tls_ca_pem = Some(pki.ca_pem.clone().into_bytes());
+                c.trust_anchors =
+                    relaykit::session::tls::trust_anchors(pki.ca_pem.as_bytes(), "$.tls_ca_pem", "").unwrap();
                 let mut s = connect(c).await;
                 s.read_greeting().await.unwrap();
                 assert!(s.ehlo().await.unwrap().starttls);
@@ -822,7 +823,7 @@ mod session {
             )
             .await;
             let mut c = cfg(f.port, TlsMode::Implicit);
-            c.tls_ca_pem = Some(pki.ca_pem.clone().into_bytes());
+            c.trust_anchors = relaykit::session::tls::trust_anchors(pki.ca_pem.as_bytes(), "$.tls_ca_pem", "").unwrap();
             let mut s = connect(c).await;
             assert!(s.tls_handshake().await.unwrap().verified);
             s.read_greeting().await.unwrap();

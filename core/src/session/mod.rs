@@ -35,11 +35,11 @@ pub mod reply;
 pub mod tls;
 pub mod trace;
 
+use rustls_pki_types::CertificateDer;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,19 +56,30 @@ use self::tls::{Trust, Verification};
 use self::trace::{Mode, Tracer};
 use crate::error::{Error, ErrorKind, Reply, Result, Stage};
 
-/// How the session uses TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How the session uses TLS (decided from the profile by [`crate::Profile::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 pub enum TlsMode {
     /// TLS from the first byte (port 465), certificate verified unless `tls_verify` is off.
+    #[strum(serialize = "implicit")]
     Implicit,
     /// STARTTLS, and fail if the server does not offer it; certificate verified unless
     /// `tls_verify` is off.
+    #[strum(serialize = "starttls")]
     StartTlsRequired,
     /// STARTTLS when offered (RFC 7435): an unverifiable certificate is accepted and reported;
     /// no STARTTLS, or a refused one, continues in plain text.
+    #[strum(serialize = "opportunistic")]
     StartTlsOpportunistic,
     /// Never TLS.
+    #[strum(serialize = "plain")]
     Plain,
+}
+
+impl TlsMode {
+    /// A stable name for descriptions and reports.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// Everything the session needs, as plain data; the profile layer fills it from effective
@@ -83,10 +94,8 @@ pub struct SessionConfig {
     pub tls_mode: TlsMode,
     /// Verify the certificate chain and host name (`false`: accept any, report unverified).
     pub tls_verify: bool,
-    /// Extra trust anchors, PEM text.
-    pub tls_ca_pem: Option<Vec<u8>>,
-    /// Extra trust anchors, a PEM file.
-    pub tls_ca_file: Option<PathBuf>,
+    /// Extra trust anchors (parsed by [`tls::trust_anchors`], which names the field at fault).
+    pub trust_anchors: Vec<CertificateDer<'static>>,
     /// The EHLO/HELO argument; empty means this side's address literal (`[192.0.2.1]`).
     pub helo_name: String,
     /// The bound on each stage: connect, TLS, every command/reply, DATA.
@@ -103,8 +112,7 @@ impl SessionConfig {
             port,
             tls_mode,
             tls_verify: true,
-            tls_ca_pem: None,
-            tls_ca_file: None,
+            trust_anchors: Vec::new(),
             helo_name: String::new(),
             timeout: Duration::from_secs(30),
             trace: None,
@@ -122,6 +130,37 @@ impl SessionConfig {
         let h = self.bare_host();
         if h.contains(':') { format!("[{h}]:{}", self.port) } else { format!("{h}:{}", self.port) }
     }
+}
+
+/// What [`Session::open_observed`] tells as it goes. Every method has an empty default, and
+/// `()` observes nothing.
+pub trait OpenObserver {
+    /// A stage ended, well or not, after `elapsed`.
+    fn stage(&mut self, stage: Stage, ok: bool, elapsed: Duration) {
+        let _ = (stage, ok, elapsed);
+    }
+    /// A TLS handshake ended; `info` is what was negotiated, if it got that far.
+    fn tls(&mut self, info: Option<&TlsInfo>) {
+        let _ = info;
+    }
+    /// EHLO was answered (or failed): the greeting and extensions are on `session`.
+    fn ehlo(&mut self, session: &Session) {
+        let _ = session;
+    }
+    /// Opportunistic STARTTLS did not happen: not offered (`None`) or refused with `reply`.
+    fn stayed_plain(&mut self, refused: Option<&Reply>) {
+        let _ = refused;
+    }
+}
+
+impl OpenObserver for () {}
+
+/// Runs one stage of the opening sequence and tells `obs` how it went.
+async fn observed<T>(obs: &mut impl OpenObserver, stage: Stage, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    let start = Instant::now();
+    let r = fut.await;
+    obs.stage(stage, r.is_ok(), start.elapsed());
+    r
 }
 
 /// What [`Session::negotiate_tls`] did.
@@ -293,17 +332,49 @@ impl Session {
     /// Resolve, connect, implicit TLS when configured, greeting, EHLO, STARTTLS when configured
     /// and EHLO again: a session ready for AUTH or MAIL.
     pub async fn open(cfg: SessionConfig) -> Result<Session> {
-        let addrs = Session::resolve(&cfg).await?;
-        let mut s = Session::connect(cfg, &addrs).await?;
+        Session::open_observed(cfg, &mut ()).await
+    }
+
+    /// [`Session::open`], telling `obs` how each stage went: the one connection sequence that
+    /// Test (which reports every stage) and Send (which keeps what hints need) share.
+    pub async fn open_observed(cfg: SessionConfig, obs: &mut impl OpenObserver) -> Result<Session> {
+        let addrs = observed(obs, Stage::Dns, Session::resolve(&cfg)).await?;
+        let mut s = observed(obs, Stage::Connect, Session::connect(cfg, &addrs)).await?;
         if s.cfg.tls_mode == TlsMode::Implicit {
-            s.tls_handshake().await?;
+            let r = observed(obs, Stage::Tls, s.tls_handshake()).await.map(|_| ());
+            obs.tls(s.tls_info());
+            r?;
         }
-        s.read_greeting().await?;
-        s.ehlo().await?;
-        if s.negotiate_tls().await? == TlsUpgrade::Upgraded {
-            s.ehlo().await?;
+        observed(obs, Stage::Greeting, s.read_greeting()).await?;
+        s.observed_ehlo(obs).await?;
+        let start = Instant::now();
+        let upgrade = s.negotiate_tls().await;
+        match upgrade {
+            // Nothing was attempted, so there is no stage to report.
+            Ok(TlsUpgrade::AlreadyTls | TlsUpgrade::NotWanted) => {}
+            Ok(TlsUpgrade::NotOffered) => obs.stayed_plain(None),
+            Ok(TlsUpgrade::Refused(ref reply)) => {
+                obs.stage(Stage::Tls, true, start.elapsed());
+                obs.stayed_plain(Some(reply));
+            }
+            Ok(TlsUpgrade::Upgraded) => {
+                obs.stage(Stage::Tls, true, start.elapsed());
+                obs.tls(s.tls_info());
+                s.observed_ehlo(obs).await?;
+            }
+            Err(e) => {
+                obs.stage(Stage::Tls, false, start.elapsed());
+                obs.tls(s.tls_info());
+                return Err(e);
+            }
         }
         Ok(s)
+    }
+
+    async fn observed_ehlo(&mut self, obs: &mut impl OpenObserver) -> Result<()> {
+        let r = observed(obs, Stage::Ehlo, self.ehlo()).await.map(|_| ());
+        obs.ehlo(self);
+        r
     }
 
     /// The config this session was opened with.
@@ -350,8 +421,7 @@ impl Session {
         let trust = if let Some(t) = &self.trust {
             t.clone()
         } else {
-            let extra = tls::extra_cas(self.cfg.tls_ca_pem.as_deref(), self.cfg.tls_ca_file.as_deref())?;
-            let t = tls::trust(&extra)?;
+            let t = tls::trust(&self.cfg.trust_anchors)?;
             self.trust = Some(t.clone());
             t
         };

@@ -18,8 +18,9 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::error::{Error, ErrorKind, Result, Stage};
 
-/// What was negotiated, and what the server's certificate says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What was negotiated, and what the server's certificate says; as a Test report's `tls`, its
+/// §8 JSON form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TlsInfo {
     /// `"TLSv1.3"` or `"TLSv1.2"`.
     pub version: String,
@@ -34,9 +35,11 @@ pub struct TlsInfo {
     /// Whether the certificate chain and host name verified against the trust anchors.
     pub verified: bool,
     /// Why it did not verify, when it did not (opportunistic STARTTLS or `tls_verify: false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_error: Option<String>,
     /// Whether the handshake resumed an earlier session (no certificate exchange; the fields
-    /// above come from the stored session).
+    /// above come from the stored session). Not in §8's JSON.
+    #[serde(skip)]
     pub resumed: bool,
 }
 
@@ -51,30 +54,22 @@ pub(crate) enum Verification {
     Opportunistic,
 }
 
-/// Extra trust anchors from the profile: PEM text and/or a PEM file.
-pub(crate) fn extra_cas(pem: Option<&[u8]>, file: Option<&std::path::Path>) -> Result<Vec<CertificateDer<'static>>> {
-    let mut out = Vec::new();
-    if let Some(pem) = pem {
-        let certs = CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::config("$.tls_ca_pem", format!("not PEM certificates: {e}")))?;
-        if certs.is_empty() {
-            return Err(Error::config("$.tls_ca_pem", "contains no CERTIFICATE block"));
-        }
-        out.extend(certs);
+/// Trust anchors from PEM text, each checked as a usable CA; errors name `field` (the profile
+/// key the text came from, e.g. `$.tls_ca_file`) and `origin` (a file's path, or empty).
+pub fn trust_anchors(pem: &[u8], field: &str, origin: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let at = if origin.is_empty() { String::new() } else { format!("{origin}: ") };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::config(field, format!("{at}not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::config(field, format!("{at}contains no CERTIFICATE block")));
     }
-    if let Some(path) = file {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::config("$.tls_ca_file", format!("cannot read {}: {e}", path.display())))?;
-        let certs = CertificateDer::pem_slice_iter(&bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::config("$.tls_ca_file", format!("{}: not PEM certificates: {e}", path.display())))?;
-        if certs.is_empty() {
-            return Err(Error::config("$.tls_ca_file", format!("{} contains no CERTIFICATE block", path.display())));
-        }
-        out.extend(certs);
+    for (i, ca) in certs.iter().enumerate() {
+        RootCertStore::empty()
+            .add(ca.clone())
+            .map_err(|e| Error::config(field, format!("{at}certificate {} is not a usable CA: {e}", i + 1)))?;
     }
-    Ok(out)
+    Ok(certs)
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -114,10 +109,9 @@ pub(crate) fn trust(extra: &[CertificateDer<'static>]) -> Result<Arc<Trust>> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     roots.add_parsable_certificates(native_roots().iter().cloned());
-    for (i, ca) in extra.iter().enumerate() {
-        roots
-            .add(ca.clone())
-            .map_err(|e| Error::config("$.tls_ca_pem", format!("certificate {} is not a usable CA: {e}", i + 1)))?;
+    for ca in extra {
+        // Each anchor was checked by `trust_anchors`, which names its field.
+        roots.add(ca.clone()).map_err(|e| Error::internal(format!("a checked trust anchor was refused: {e}")))?;
     }
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
@@ -373,13 +367,13 @@ mod tests {
 
     #[test]
     fn extra_ca_parsing_errors_name_the_field() {
-        let e = extra_cas(Some(b"not pem"), None).unwrap_err();
+        let e = trust_anchors(b"not pem", "$.tls_ca_pem", "").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
-        assert!(e.message().starts_with("$.tls_ca_pem"), "{e}");
-        let e = extra_cas(None, Some(std::path::Path::new("/nonexistent/ca.pem"))).unwrap_err();
-        assert!(e.message().starts_with("$.tls_ca_file"), "{e}");
+        assert!(e.message().starts_with("$.tls_ca_pem: contains no CERTIFICATE"), "{e}");
+        let e = trust_anchors(b"not pem", "$.tls_ca_file", "/etc/ca.pem").unwrap_err();
+        assert!(e.message().starts_with("$.tls_ca_file: /etc/ca.pem: contains no"), "{e}");
         let ca = rcgen::generate_simple_self_signed(vec!["x.test".into()]).unwrap();
-        let got = extra_cas(Some(ca.cert.pem().as_bytes()), None).unwrap();
+        let got = trust_anchors(ca.cert.pem().as_bytes(), "$.tls_ca_pem", "").unwrap();
         assert_eq!(got.len(), 1);
     }
 }

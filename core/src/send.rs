@@ -1,0 +1,59 @@
+//! Send (§6): one message over one session.
+
+use crate::engine::{self, Progress};
+use crate::error::Result;
+use crate::message::{Message, Prepared};
+use crate::options::SendOptions;
+use crate::profile::Profile;
+use crate::report::{Rejection, SendResult};
+use crate::resolve::Settings;
+use crate::rrt::RrtContext;
+use crate::secret::Keyring;
+use crate::session::MailParams;
+
+/// Send (§6): resolves the profile and prepares the message (expanding tags with `ctx` when it
+/// asks for that) before connecting, so bad input fails before a byte goes out; then opens a
+/// session as the profile says, authenticates, and sends. Fails with the stage and reply; a
+/// partial rejection is in the result, no accepted recipient is `recipient_rejected`.
+pub async fn send_async(
+    profile: &Profile,
+    keyring: &Keyring,
+    ctx: &RrtContext,
+    message: &Message,
+    options: &SendOptions,
+) -> Result<SendResult> {
+    let settings = profile.resolve(keyring, ctx)?;
+    let prepared = message.prepare(ctx)?;
+    let mut progress = Progress::default();
+    let result = deliver(&settings, options, &prepared, &mut progress).await;
+    result.map_err(|e| progress.hinted(e, &settings))
+}
+
+async fn deliver(
+    settings: &Settings,
+    options: &SendOptions,
+    prepared: &Prepared,
+    progress: &mut Progress,
+) -> Result<SendResult> {
+    let mut s = engine::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
+    let params = MailParams { smtputf8: prepared.needs_smtputf8, eight_bit_mime: prepared.eight_bit };
+    let out = s.send_mail(&prepared.envelope_from, &prepared.recipients, &prepared.bytes, params).await?;
+    let _ = s.quit().await;
+    Ok(SendResult {
+        accepted: out.accepted().map(|r| r.address.clone()).collect(),
+        rejected: out.rejected().map(|r| Rejection { address: r.address.clone(), reply: r.reply.clone() }).collect(),
+        message_id: prepared.message_id.clone(),
+        reply: out.data,
+    })
+}
+
+/// [`send_async`], blocking the calling thread (not from inside an async runtime).
+pub fn send(
+    profile: &Profile,
+    keyring: &Keyring,
+    ctx: &RrtContext,
+    message: &Message,
+    options: &SendOptions,
+) -> Result<SendResult> {
+    crate::runtime::block_on(send_async(profile, keyring, ctx, message, options))?
+}
