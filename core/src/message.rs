@@ -362,7 +362,7 @@ impl Message {
                 let id = id.trim();
                 if id.starts_with('<') { id.to_owned() } else { format!("<{id}>") }
             }
-            None => new_message_id(&domain),
+            None => new_message_id(&domain)?,
         };
         b = b.message_id(Some(message_id.clone()));
         b = self.extra_headers(b, &x)?;
@@ -556,10 +556,10 @@ fn find_message_id(bytes: &[u8]) -> Option<String> {
     })
 }
 
-fn new_message_id(domain: &str) -> String {
+fn new_message_id(domain: &str) -> Result<String> {
     let mut r = [0u8; 16];
-    fill_random(&mut r);
-    format!("<{}@{domain}>", hex(&r))
+    fill_random(&mut r)?;
+    Ok(format!("<{}@{domain}>", hex(&r)))
 }
 
 #[cfg(test)]

@@ -74,20 +74,22 @@ impl Keyring {
         Keyring::default()
     }
 
-    /// A keyring with one freshly generated random key.
-    pub fn generate() -> Self {
+    /// A keyring with one freshly generated random key. Fails only when the operating
+    /// system's random source does.
+    pub fn generate() -> Result<Self> {
         let mut k = Keyring::new();
-        k.generate_key();
-        k
+        k.generate_key()?;
+        Ok(k)
     }
 
-    /// Generates a random key, adds it as the newest, and returns its id.
-    pub fn generate_key(&mut self) -> String {
+    /// Generates a random key, adds it as the newest, and returns its id. Fails only when the
+    /// operating system's random source does.
+    pub fn generate_key(&mut self) -> Result<String> {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        fill_random(bytes.as_mut());
+        fill_random(bytes.as_mut())?;
         let id = derived_key_id(&bytes);
         self.keys.push(Key { id: id.clone(), bytes });
-        id
+        Ok(id)
     }
 
     /// Adds `bytes` (32 bytes) under `id` as the newest key. With `id` `None`, the id is derived
@@ -196,7 +198,7 @@ impl Keyring {
     /// Encrypts `plaintext` for `field` of the profile `profile_id` under the newest key.
     pub fn encrypt(&self, plaintext: &str, field: &str, profile_id: Option<&str>) -> Result<String> {
         let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce);
+        fill_random(&mut nonce)?;
         self.encrypt_with_nonce(plaintext, field, profile_id, nonce)
     }
 

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use relaykit::secret::Keyring;
-//! let keyring = Keyring::generate();
+//! let keyring = Keyring::generate().unwrap();
 //! let env = keyring.encrypt("s3cret~pass", "password", Some("prod")).unwrap();
 //! assert!(env.starts_with("enc:v1:"));
 //! assert_eq!(keyring.decrypt(&env, "password", Some("prod")).unwrap().expose(), "s3cret~pass");

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::error::{Error, Result};
+
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
@@ -11,10 +13,10 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Fills `buf` from the operating system's random source.
-pub(crate) fn fill_random(buf: &mut [u8]) {
-    // getrandom fails only where the OS has no random source at all; there, aborting is safer
-    // than encrypting with a predictable nonce.
-    if let Err(e) = getrandom::fill(buf) {
-        panic!("the operating system's random source failed: {e}");
-    }
+///
+/// getrandom fails only where the OS has no usable random source; there, every key, nonce and
+/// id made from it fails with a [`crate::ErrorKind::Crypto`] error, which is safer than
+/// encrypting with a predictable nonce and kinder than a panic across a binding.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| Error::crypto(format!("the operating system's random source failed: {e}")))
 }
