@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::rrt::{Field, RrtContext};
-use crate::secret::{fill_random, hex};
+use crate::secret::fill_random;
 
 /// Where an attachment's bytes come from.
 #[derive(Clone, PartialEq, Eq)]
@@ -559,7 +559,7 @@ fn find_message_id(bytes: &[u8]) -> Option<String> {
 fn new_message_id(domain: &str) -> Result<String> {
     let mut r = [0u8; 16];
     fill_random(&mut r)?;
-    Ok(format!("<{}@{domain}>", hex(&r)))
+    Ok(format!("<{}@{domain}>", hex::encode(r)))
 }
 
 #[cfg(test)]

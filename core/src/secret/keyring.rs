@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::SecretString;
 use super::envelope::{self, NONCE_LEN};
 use super::key_file::{KEY_ENV, KEY_FILE_ENV};
-use super::random::{fill_random, hex};
+use super::random::fill_random;
 use crate::error::{Error, Result};
 
 pub(super) const KEY_LEN: usize = 32;
@@ -51,7 +51,7 @@ pub(super) fn valid_key_id(id: &str) -> bool {
 /// The id of a key given without one: `k` and the first 8 hex digits of a SHA-256 over it.
 fn derived_key_id(bytes: &[u8; KEY_LEN]) -> String {
     let digest = Sha256::new().chain_update(b"relaykit key id\0").chain_update(bytes).finalize();
-    format!("k{}", hex(&digest[..4]))
+    format!("k{}", hex::encode(&digest[..4]))
 }
 
 fn decode_key(text: &str, what: &str) -> Result<Zeroizing<[u8; KEY_LEN]>> {

@@ -28,7 +28,7 @@ mod random;
 pub use envelope::{ENVELOPE_PREFIX, is_envelope};
 pub use key_file::{KEY_ENV, KEY_FILE_ENV, default_key_file};
 pub use keyring::Keyring;
-pub(crate) use random::{fill_random, hex};
+pub(crate) use random::fill_random;
 
 /// What an encrypted password looks like wherever it is shown.
 pub const MASK: &str = "********";

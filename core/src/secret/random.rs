@@ -1,16 +1,6 @@
-//! The operating system's random source, and hex for the ids made from it.
-
-use std::fmt::Write as _;
+//! The operating system's random source.
 
 use crate::error::{Error, Result};
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
 
 /// Fills `buf` from the operating system's random source.
 ///

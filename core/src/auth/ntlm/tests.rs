@@ -2,9 +2,10 @@
 
 use super::*;
 
+/// The bytes of hex text laid out with spaces and line breaks, as the spec prints it.
 fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(s).unwrap()
 }
 
 const SERVER_CHALLENGE: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
