@@ -48,6 +48,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use md4::{Digest, Md4};
 use md5::Md5;
+use rc4::{Rc4, StreamCipher as _};
 use zeroize::Zeroizing;
 
 use super::{Credentials, Exchange, Mechanism, config_error, protocol_error, random_bytes};
@@ -145,30 +146,13 @@ pub(crate) fn ntowfv2(nt_hash: &[u8; 16], user: &str, domain: &str) -> Zeroizing
     hmac_md5(nt_hash, &[&utf16le(&ud)])
 }
 
-/// RC4 (only used for RC4K(KeyExchangeKey, ExportedSessionKey), 16 bytes).
-fn rc4(key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
-    if key.is_empty() {
-        return Zeroizing::new(data.to_vec());
-    }
-    let mut s = Zeroizing::new([0u8; 256]);
-    for (slot, v) in s.iter_mut().zip(0..=255u8) {
-        *slot = v;
-    }
-    let mut j: u8 = 0;
-    for i in 0..256 {
-        j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
-        s.swap(i, usize::from(j));
-    }
-    let (mut i, mut j) = (0u8, 0u8);
-    let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
-    for b in data {
-        i = i.wrapping_add(1);
-        j = j.wrapping_add(s[usize::from(i)]);
-        s.swap(usize::from(i), usize::from(j));
-        let k = s[usize::from(s[usize::from(i)].wrapping_add(s[usize::from(j)]))];
-        out.push(b ^ k);
-    }
-    out
+/// RC4K(KeyExchangeKey, ExportedSessionKey) (MS-NLMP 3.4.5.1), NTLM's one use of RC4.
+fn rc4k(key: &[u8; 16], data: &[u8; 16]) -> Result<Zeroizing<[u8; 16]>> {
+    let mut out = Zeroizing::new(*data);
+    // A 16-byte key is always accepted (RC4 takes 1 to 256 bytes).
+    let mut cipher = <Rc4 as rc4::KeyInit>::new_from_slice(key).map_err(|_| Error::internal("RC4 key length"))?;
+    cipher.apply_keystream(out.as_mut());
+    Ok(out)
 }
 
 /// Values normally random or from the clock, fixed for test vectors.
@@ -416,10 +400,10 @@ impl Ntlm {
         let r = compute_v2(&response_key, ch.server_challenge, client_challenge, time, &av, mic);
         // NTLMv2: KeyExchangeKey = SessionBaseKey.
         let (exported_key, encrypted_key) = if key_exch {
-            let enc = rc4(&r.session_base_key[..], &random_key[..]);
-            (random_key, enc)
+            let enc = rc4k(&r.session_base_key, &random_key)?;
+            (random_key, Some(enc))
         } else {
-            (r.session_base_key.clone(), Zeroizing::new(Vec::new()))
+            (r.session_base_key.clone(), None)
         };
 
         let domain = utf16le(&self.domain);
@@ -427,7 +411,8 @@ impl Ntlm {
         let workstation = utf16le(&self.workstation);
         let with_version = mic || flags & NEGOTIATE_VERSION != 0;
         let header_len = 64 + if with_version { 8 } else { 0 } + if mic { 16 } else { 0 };
-        let fields: [&[u8]; 6] = [&r.lm_response, &r.nt_response, &domain, &user, &workstation, &encrypted_key];
+        let encrypted_key: &[u8] = encrypted_key.as_ref().map_or(&[], |k| &k[..]);
+        let fields: [&[u8]; 6] = [&r.lm_response, &r.nt_response, &domain, &user, &workstation, encrypted_key];
         // Payload order as Windows writes it: domain, user, workstation, LM, NT, session key.
         let order = [2usize, 3, 4, 0, 1, 5];
         let mut offsets = [0u32; 6];
