@@ -46,8 +46,8 @@ impl Keyring {
 
     /// A keyring with one freshly generated random key.
     #[napi(factory)]
-    pub fn generate() -> Self {
-        Keyring { inner: relaykit::Keyring::generate() }
+    pub fn generate(env: Env) -> napi::Result<Self> {
+        Ok(Keyring { inner: relaykit::Keyring::generate().js(env)? })
     }
 
     /// Adds a 32-byte key as the newest; returns its id (derived from the key when not given).
@@ -58,8 +58,8 @@ impl Keyring {
 
     /// Generates a random key, adds it as the newest, and returns its id.
     #[napi]
-    pub fn generate_key(&mut self) -> String {
-        self.inner.generate_key()
+    pub fn generate_key(&mut self, env: Env) -> napi::Result<String> {
+        self.inner.generate_key().js(env)
     }
 
     /// The key ids, oldest first.

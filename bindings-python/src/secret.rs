@@ -44,8 +44,8 @@ impl PyKeyring {
 
     /// A keyring with one freshly generated random key.
     #[staticmethod]
-    fn generate() -> Self {
-        PyKeyring { inner: Keyring::generate() }
+    fn generate() -> PyResult<Self> {
+        Ok(PyKeyring { inner: Keyring::generate().py_err()? })
     }
 
     /// Adds a 32-byte key as the newest; returns its id (derived from the key when not given).
@@ -61,8 +61,8 @@ impl PyKeyring {
     }
 
     /// Generates a random key, adds it as the newest, returns its id.
-    fn generate_key(&mut self) -> String {
-        self.inner.generate_key()
+    fn generate_key(&mut self) -> PyResult<String> {
+        self.inner.generate_key().py_err()
     }
 
     /// The key ids, oldest first.

@@ -71,7 +71,7 @@ fn main() -> Res<()> {
         "timeout_secs": 10,
     }))?;
     // The "Encrypted" check box. A real key comes from RELAYKIT_KEY or a key file.
-    let keyring = Keyring::generate();
+    let keyring = Keyring::generate()?;
     profile.encrypt_current_password(&keyring)?;
     println!("saved profile (password encrypted):\n{}\n", profile.to_json());
 

@@ -232,7 +232,9 @@ enum Stored {
 /// key) and decrypted only while expanding. `Debug` shows ids and names, never values.
 #[derive(Clone)]
 pub struct RrtContext {
-    key: Zeroizing<[u8; 32]>,
+    /// Made on the first protected or restricted value, so that [`RrtContext::new`] cannot fail
+    /// and a failing OS random source surfaces from a setter that returns `Result`.
+    key: Option<Zeroizing<[u8; 32]>>,
     values: HashMap<(String, String, Protection), Stored>,
     env: Environment,
     missing: Missing,
@@ -285,9 +287,7 @@ fn check_name(name: &str, protection: Protection) -> Result<&str> {
 impl RrtContext {
     /// An empty context whose `WIN` values come from the process environment.
     pub fn new() -> Self {
-        let mut key = Zeroizing::new([0u8; 32]);
-        fill_random(key.as_mut());
-        RrtContext { key, values: HashMap::new(), env: Environment::Process, missing: Missing::Error }
+        RrtContext { key: None, values: HashMap::new(), env: Environment::Process, missing: Missing::Error }
     }
 
     /// Takes `WIN` values from `vars` instead of the process environment.
@@ -337,19 +337,27 @@ impl RrtContext {
         let bare = check_name(name, protection)?.to_owned();
         let stored = match protection {
             Protection::Plain => Stored::Plain(value.to_owned()),
-            Protection::Protected | Protection::Restricted => self.seal(value)?,
+            Protection::Protected | Protection::Restricted => {
+                if self.key.is_none() {
+                    let mut key = Zeroizing::new([0u8; 32]);
+                    fill_random(key.as_mut())?;
+                    self.key = Some(key);
+                }
+                self.seal(value)?
+            }
         };
         self.values.insert((id, bare, protection), stored);
         Ok(())
     }
 
     fn cipher(&self) -> Result<Aes256Gcm> {
-        Aes256Gcm::new_from_slice(self.key.as_ref()).map_err(|_| Error::internal("AES key length"))
+        let key = self.key.as_ref().ok_or_else(|| Error::internal("RRT sealing key used before it was made"))?;
+        Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| Error::internal("AES key length"))
     }
 
     fn seal(&self, value: &str) -> Result<Stored> {
         let mut nonce = [0u8; 12];
-        fill_random(&mut nonce);
+        fill_random(&mut nonce)?;
         let mut data = value.as_bytes().to_vec();
         let tag = self
             .cipher()?
@@ -521,5 +529,18 @@ mod tests {
         for v in ["plain-value-1", "protected-value-2", "restricted-value-3"] {
             assert!(!d.contains(v), "{d}");
         }
+    }
+    #[test]
+    fn sealing_key_is_made_on_the_first_protected_value_and_kept() {
+        let mut c = RrtContext::new();
+        c.set("ACC", "plain", "p").unwrap();
+        assert!(c.key.is_none(), "plain values need no key, so new() and set() touch no RNG");
+        c.set_protected("ACC", "one", "v1").unwrap();
+        let first = c.key.clone().unwrap();
+        c.set_restricted("ACC", "two", "v2").unwrap();
+        assert_eq!(c.key.as_ref().unwrap().as_ref(), first.as_ref(), "a second value reuses the key");
+        let copy = c.clone();
+        let out = copy.expand("~ACC::%$one%~~ACC::%@two%~~ACC::%plain%~", Field::Password).unwrap();
+        assert_eq!(out.expose(), "v1v2p");
     }
 }

@@ -23,7 +23,7 @@ fn keyring_from_environment() {
 
     // The default key file under XDG_CONFIG_HOME.
     std::fs::create_dir_all(dir.path().join("relaykit")).unwrap();
-    let generated = Keyring::generate();
+    let generated = Keyring::generate().unwrap();
     generated.write_key_file(dir.path().join("relaykit/key")).unwrap();
     assert_eq!(Keyring::from_env().unwrap().key_ids(), generated.key_ids());
 

@@ -113,7 +113,7 @@ fn restricted_tag_in_the_username_is_an_rrt_error() {
 
 #[test]
 fn encrypted_password_with_a_tag_is_used_literally() {
-    let keyring = Keyring::generate();
+    let keyring = Keyring::generate().unwrap();
     let mut p = Profile::builder("smtp.example.com").id("p1").credentials("alice", "unused").build().unwrap();
     p.encrypt_password("~WIN::HOME~", &keyring).unwrap();
     assert!(p.password_encrypted());
@@ -133,7 +133,7 @@ fn encrypted_password_with_a_tag_is_used_literally() {
 
 #[test]
 fn encrypted_profile_json_and_display_never_show_the_plaintext() {
-    let keyring = Keyring::generate();
+    let keyring = Keyring::generate().unwrap();
     let mut p = Profile::builder("smtp.example.com").id("prod").credentials("alice", PLAINTEXT).build().unwrap();
     p.encrypt_current_password(&keyring).unwrap();
     let json = p.to_json();
@@ -148,7 +148,7 @@ fn encrypted_profile_json_and_display_never_show_the_plaintext() {
     let Some(Password::Encrypted(env)) = back.password() else { panic!() };
     assert_eq!(keyring.decrypt(env, "password", Some("prod")).unwrap().expose(), PLAINTEXT);
     // A wrong key gives an error that does not contain the plaintext either.
-    let e = back.resolve(&Keyring::generate(), &empty_ctx()).unwrap_err();
+    let e = back.resolve(&Keyring::generate().unwrap(), &empty_ctx()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Crypto);
     assert!(!format!("{e} {e:?}").contains(PLAINTEXT));
 }
@@ -200,7 +200,7 @@ fn rotation_keeps_old_envelopes_readable_and_reencrypts_under_the_newest_key() {
 
 #[test]
 fn every_encryption_uses_a_fresh_nonce() {
-    let k = Keyring::generate();
+    let k = Keyring::generate().unwrap();
     let a = k.encrypt(PLAINTEXT, "password", None).unwrap();
     let b = k.encrypt(PLAINTEXT, "password", None).unwrap();
     assert_ne!(a, b);
@@ -212,7 +212,7 @@ fn key_files_must_be_private_and_owned_by_the_user() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("key");
-    let k = Keyring::generate();
+    let k = Keyring::generate().unwrap();
     k.write_key_file(&path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     let loaded = Keyring::from_key_file(&path).unwrap();

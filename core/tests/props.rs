@@ -97,14 +97,14 @@ proptest! {
 
     #[test]
     fn envelope_and_key_parsers_never_panic(s in "\\PC{0,120}|enc:v1:[a-z0-9]{1,4}:[A-Za-z0-9_-]{0,80}") {
-        let k = Keyring::generate();
+        let k = Keyring::generate().unwrap();
         let _ = k.decrypt(&s, "password", None);
         let _ = Keyring::from_text(&s);
     }
 
     #[test]
     fn encryption_round_trips(pt in "\\PC{0,64}", pid in proptest::option::of("[a-z0-9-]{1,12}")) {
-        let k = Keyring::generate();
+        let k = Keyring::generate().unwrap();
         let env = k.encrypt(&pt, "password", pid.as_deref()).unwrap();
         let out = k.decrypt(&env, "password", pid.as_deref()).unwrap();
         prop_assert_eq!(out.expose(), pt.as_str());

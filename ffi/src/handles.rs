@@ -298,7 +298,7 @@ pub extern "C" fn rk_keyring_add_key(
 pub extern "C" fn rk_keyring_generate_key(keyring: *mut rk_keyring, key_id_out: *mut *mut c_char) -> rk_status {
     guard(|| {
         let k = arg_mut(keyring, "keyring")?;
-        let id = k.inner.generate_key();
+        let id = k.inner.generate_key().map_err(|e| core_err(&e))?;
         if !key_id_out.is_null() {
             write_out(key_id_out, owned_string(id));
         }

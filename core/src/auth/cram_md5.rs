@@ -5,7 +5,7 @@ use md5::Md5;
 use zeroize::Zeroizing;
 
 use super::{Credentials, Exchange, Mechanism, config_error, protocol_error};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub(crate) struct CramMd5 {
     username: String,
@@ -28,21 +28,17 @@ impl CramMd5 {
     }
 }
 
-/// `hex(HMAC-MD5(key, data))` in lower case.
-pub(crate) fn hmac_md5_hex(key: &[u8], data: &[u8]) -> Zeroizing<String> {
+/// `hex(HMAC-MD5(key, data))` in lower case, as ASCII bytes.
+pub(crate) fn hmac_md5_hex(key: &[u8], data: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
     let mut mac =
         <Hmac<Md5> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(data);
-    let tag = mac.finalize().into_bytes();
-    let mut out = Zeroizing::new(String::with_capacity(32));
-    for b in &tag {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
+    let tag = Zeroizing::new(<[u8; 16]>::from(mac.finalize().into_bytes()));
+    let mut out = Zeroizing::new([0u8; 32]);
+    // Fails only on a length mismatch, which the array types rule out.
+    hex::encode_to_slice(tag.as_ref(), out.as_mut()).map_err(|_| Error::internal("CRAM-MD5 digest length"))?;
+    Ok(out)
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl Exchange for CramMd5 {
     fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>> {
@@ -60,11 +56,11 @@ impl Exchange for CramMd5 {
             ));
         }
         self.done = true;
-        let digest = hmac_md5_hex(self.password.as_bytes(), challenge);
+        let digest = hmac_md5_hex(self.password.as_bytes(), challenge)?;
         let mut out = Zeroizing::new(Vec::with_capacity(self.username.len() + 33));
         out.extend_from_slice(self.username.as_bytes());
         out.push(b' ');
-        out.extend_from_slice(digest.as_bytes());
+        out.extend_from_slice(digest.as_ref());
         Ok(out)
     }
 }

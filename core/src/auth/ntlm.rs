@@ -48,6 +48,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use md4::{Digest, Md4};
 use md5::Md5;
+use rc4::{Rc4, StreamCipher as _};
 use zeroize::Zeroizing;
 
 use super::{Credentials, Exchange, Mechanism, config_error, protocol_error, random_bytes};
@@ -145,30 +146,13 @@ pub(crate) fn ntowfv2(nt_hash: &[u8; 16], user: &str, domain: &str) -> Zeroizing
     hmac_md5(nt_hash, &[&utf16le(&ud)])
 }
 
-/// RC4 (only used for RC4K(KeyExchangeKey, ExportedSessionKey), 16 bytes).
-fn rc4(key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
-    if key.is_empty() {
-        return Zeroizing::new(data.to_vec());
-    }
-    let mut s = Zeroizing::new([0u8; 256]);
-    for (slot, v) in s.iter_mut().zip(0..=255u8) {
-        *slot = v;
-    }
-    let mut j: u8 = 0;
-    for i in 0..256 {
-        j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
-        s.swap(i, usize::from(j));
-    }
-    let (mut i, mut j) = (0u8, 0u8);
-    let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
-    for b in data {
-        i = i.wrapping_add(1);
-        j = j.wrapping_add(s[usize::from(i)]);
-        s.swap(usize::from(i), usize::from(j));
-        let k = s[usize::from(s[usize::from(i)].wrapping_add(s[usize::from(j)]))];
-        out.push(b ^ k);
-    }
-    out
+/// RC4K(KeyExchangeKey, ExportedSessionKey) (MS-NLMP 3.4.5.1), NTLM's one use of RC4.
+fn rc4k(key: &[u8; 16], data: &[u8; 16]) -> Result<Zeroizing<[u8; 16]>> {
+    let mut out = Zeroizing::new(*data);
+    // A 16-byte key is always accepted (RC4 takes 1 to 256 bytes).
+    let mut cipher = <Rc4 as rc4::KeyInit>::new_from_slice(key).map_err(|_| Error::internal("RC4 key length"))?;
+    cipher.apply_keystream(out.as_mut());
+    Ok(out)
 }
 
 /// Values normally random or from the clock, fixed for test vectors.
@@ -375,6 +359,8 @@ impl Ntlm {
         m
     }
 
+    /// The AUTHENTICATE message answering `challenge_msg`, with its MIC over all three messages
+    /// when the server sent a timestamp.
     fn authenticate(&self, negotiate: &[u8], challenge_msg: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let ch = parse_challenge(challenge_msg)?;
         if ch.flags & NEGOTIATE_UNICODE == 0 {
@@ -384,50 +370,56 @@ impl Ntlm {
             ));
         }
         let flags = ch.flags & self.client_flags;
-        let key_exch = flags & NEGOTIATE_KEY_EXCH != 0;
         let mic = ch.timestamp.is_some();
+        let inputs = self.inputs()?;
+        let time = ch.timestamp.unwrap_or(inputs.clock.to_le_bytes());
 
-        let (client_challenge, clock, random_key) = match self.fixed {
-            Some(f) => (f.client_challenge, f.time, Zeroizing::new(f.random_session_key)),
-            None => (*random_bytes::<8>()?, now_filetime(), random_bytes::<16>()?),
-        };
-        let time = ch.timestamp.unwrap_or(clock.to_le_bytes());
-
-        // TargetInfo as sent back inside the NTLMv2 blob.
-        let mut pairs = ch.av_pairs.clone();
-        if mic {
-            match pairs.iter_mut().find(|(id, _)| *id == AV_FLAGS) {
-                Some((_, v)) => {
-                    let old = read_u32(v, 0).unwrap_or(0);
-                    *v = (old | AV_FLAG_MIC).to_le_bytes().to_vec();
-                }
-                None => pairs.push((AV_FLAGS, AV_FLAG_MIC.to_le_bytes().to_vec())),
-            }
-        }
-        let mut av = Vec::new();
-        for (id, v) in &pairs {
-            av.extend_from_slice(&id.to_le_bytes());
-            av.extend_from_slice(&u16::try_from(v.len()).unwrap_or(u16::MAX).to_le_bytes());
-            av.extend_from_slice(v);
-        }
-        av.extend_from_slice(&[0, 0, 0, 0]);
-
+        let av = target_info(&ch.av_pairs, mic);
         let response_key = ntowfv2(&self.nt_hash, &self.user, &self.domain);
-        let r = compute_v2(&response_key, ch.server_challenge, client_challenge, time, &av, mic);
-        // NTLMv2: KeyExchangeKey = SessionBaseKey.
-        let (exported_key, encrypted_key) = if key_exch {
-            let enc = rc4(&r.session_base_key[..], &random_key[..]);
-            (random_key, enc)
-        } else {
-            (r.session_base_key.clone(), Zeroizing::new(Vec::new()))
-        };
+        let r = compute_v2(&response_key, ch.server_challenge, inputs.client_challenge, time, &av, mic);
+        let keys = session_keys(&r, flags & NEGOTIATE_KEY_EXCH != 0, inputs.random_session_key)?;
 
+        let (mut m, mic_at) = self.authenticate_message(flags, mic, &r, keys.encrypted.as_ref().map(|k| &k[..]))?;
+        if let Some(at) = mic_at {
+            let code = hmac_md5(&keys.exported[..], &[negotiate, challenge_msg, &m]);
+            m[at..at + 16].copy_from_slice(&code[..]);
+        }
+        Ok(m)
+    }
+
+    /// The client challenge, the clock and the random session key: fixed for test vectors,
+    /// else from the OS random source and the system clock.
+    fn inputs(&self) -> Result<Inputs> {
+        Ok(match self.fixed {
+            Some(f) => Inputs {
+                client_challenge: f.client_challenge,
+                clock: f.time,
+                random_session_key: Zeroizing::new(f.random_session_key),
+            },
+            None => Inputs {
+                client_challenge: *random_bytes::<8>()?,
+                clock: now_filetime(),
+                random_session_key: random_bytes::<16>()?,
+            },
+        })
+    }
+
+    /// Lays out the AUTHENTICATE message (MS-NLMP 2.2.1.3) with a zeroed MIC field when `mic`;
+    /// returns it and where the MIC goes.
+    fn authenticate_message(
+        &self,
+        flags: u32,
+        mic: bool,
+        r: &V2Response,
+        encrypted_key: Option<&[u8]>,
+    ) -> Result<(Zeroizing<Vec<u8>>, Option<usize>)> {
         let domain = utf16le(&self.domain);
         let user = utf16le(&self.user);
         let workstation = utf16le(&self.workstation);
         let with_version = mic || flags & NEGOTIATE_VERSION != 0;
         let header_len = 64 + if with_version { 8 } else { 0 } + if mic { 16 } else { 0 };
-        let fields: [&[u8]; 6] = [&r.lm_response, &r.nt_response, &domain, &user, &workstation, &encrypted_key];
+        let fields: [&[u8]; 6] =
+            [&r.lm_response, &r.nt_response, &domain, &user, &workstation, encrypted_key.unwrap_or(&[])];
         // Payload order as Windows writes it: domain, user, workstation, LM, NT, session key.
         let order = [2usize, 3, 4, 0, 1, 5];
         let mut offsets = [0u32; 6];
@@ -453,18 +445,62 @@ impl Ntlm {
                 m.extend_from_slice(&[0; 8]);
             }
         }
-        let mic_at = m.len();
+        let mic_at = mic.then_some(m.len());
         if mic {
             m.extend_from_slice(&[0; 16]);
         }
         for &i in &order {
             m.extend_from_slice(fields[i]);
         }
-        if mic {
-            let code = hmac_md5(&exported_key[..], &[negotiate, challenge_msg, &m]);
-            m[mic_at..mic_at + 16].copy_from_slice(&code[..]);
+        Ok((m, mic_at))
+    }
+}
+
+/// What [`Ntlm::authenticate`] would otherwise take from the OS and the clock.
+struct Inputs {
+    client_challenge: [u8; 8],
+    /// FILETIME, used when the server sends no MsvAvTimestamp.
+    clock: u64,
+    random_session_key: Zeroizing<[u8; 16]>,
+}
+
+/// The TargetInfo sent back inside the NTLMv2 blob: the server's pairs, with bit 0x2 of
+/// MsvAvFlags set when a MIC is sent, serialised and ended by MsvAvEOL.
+fn target_info(pairs: &[(u16, Vec<u8>)], mic: bool) -> Vec<u8> {
+    let mut pairs = pairs.to_vec();
+    if mic {
+        match pairs.iter_mut().find(|(id, _)| *id == AV_FLAGS) {
+            Some((_, v)) => {
+                let old = read_u32(v, 0).unwrap_or(0);
+                *v = (old | AV_FLAG_MIC).to_le_bytes().to_vec();
+            }
+            None => pairs.push((AV_FLAGS, AV_FLAG_MIC.to_le_bytes().to_vec())),
         }
-        Ok(m)
+    }
+    let mut av = Vec::new();
+    for (id, v) in &pairs {
+        av.extend_from_slice(&id.to_le_bytes());
+        av.extend_from_slice(&u16::try_from(v.len()).unwrap_or(u16::MAX).to_le_bytes());
+        av.extend_from_slice(v);
+    }
+    av.extend_from_slice(&[0, 0, 0, 0]);
+    av
+}
+
+/// The key that keys the MIC, and the EncryptedRandomSessionKey to send (with KEY_EXCH).
+struct SessionKeys {
+    exported: Zeroizing<[u8; 16]>,
+    encrypted: Option<Zeroizing<[u8; 16]>>,
+}
+
+/// With KEY_EXCH the exported key is the random one, sent RC4K-encrypted under the
+/// KeyExchangeKey (for NTLMv2, the SessionBaseKey); without it, the SessionBaseKey itself.
+fn session_keys(r: &V2Response, key_exch: bool, random_key: Zeroizing<[u8; 16]>) -> Result<SessionKeys> {
+    if key_exch {
+        let encrypted = rc4k(&r.session_base_key, &random_key)?;
+        Ok(SessionKeys { exported: random_key, encrypted: Some(encrypted) })
+    } else {
+        Ok(SessionKeys { exported: r.session_base_key.clone(), encrypted: None })
     }
 }
 

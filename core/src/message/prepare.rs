@@ -7,7 +7,7 @@ use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart, Single
 use super::{Attachment, Content, Message, Prepared};
 use crate::error::{Error, Result};
 use crate::rrt::{Field, RrtContext};
-use crate::secret::{fill_random, hex};
+use crate::secret::fill_random;
 
 /// Header names relaykit sets itself; an extra header may not replace them.
 const RESERVED_HEADERS: [&str; 11] = [
@@ -156,7 +156,7 @@ impl Message {
                 let id = id.trim();
                 if id.starts_with('<') { id.to_owned() } else { format!("<{id}>") }
             }
-            None => new_message_id(envelope_from.rsplit_once('@').map_or("localhost", |(_, d)| d)),
+            None => new_message_id(envelope_from.rsplit_once('@').map_or("localhost", |(_, d)| d))?,
         };
         b = b.message_id(Some(message_id.clone()));
         b = self.extra_headers(b, x)?;
@@ -309,10 +309,10 @@ fn find_message_id(bytes: &[u8]) -> Option<String> {
     })
 }
 
-fn new_message_id(domain: &str) -> String {
+fn new_message_id(domain: &str) -> Result<String> {
     let mut r = [0u8; 16];
-    fill_random(&mut r);
-    format!("<{}@{domain}>", hex(&r))
+    fill_random(&mut r)?;
+    Ok(format!("<{}@{domain}>", hex::encode(r)))
 }
 
 #[cfg(test)]

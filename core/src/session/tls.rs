@@ -252,21 +252,14 @@ pub(crate) fn info(conn: &rustls::ClientConnection, verified: bool, verify_error
     }
 }
 
-/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (UTC). Whole seconds, as certificates carry them.
+/// A time RFC 3339 cannot write (a year outside 0000–9999) gives the empty string, as an
+/// unreadable certificate does.
 pub(crate) fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, sod / 60 % 60, sod % 60)
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 /// The hint for a certificate that did not verify.
@@ -339,6 +332,9 @@ mod tests {
         assert_eq!(rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
         assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(253_402_300_800), "", "year 10000 does not fit RFC 3339");
+        assert_eq!(rfc3339(-62_167_219_201), "", "year -1 does not fit RFC 3339");
+        assert_eq!(rfc3339(-62_167_219_200), "0000-01-01T00:00:00Z");
     }
 
     #[test]
