@@ -72,6 +72,9 @@ pub struct AuthSettings {
     /// The mechanism names to consider, in the order to try them (before intersecting with
     /// what the server offers).
     pub mechanisms: Vec<&'static str>,
+    /// The profile's `auth_order`: with `as_listed`, negotiation keeps `mechanisms` exactly in
+    /// this order (no domain-account reordering, §4).
+    pub order: AuthOrder,
     /// Permit PLAIN and LOGIN without TLS.
     pub allow_plaintext_password: bool,
 }
@@ -232,6 +235,11 @@ impl Profile {
             };
             Identity::Password { username, username_sensitive, password }
         };
-        Ok(AuthSettings { identity, mechanisms, allow_plaintext_password: self.allow_plaintext_password })
+        Ok(AuthSettings {
+            identity,
+            mechanisms,
+            order: self.auth_order,
+            allow_plaintext_password: self.allow_plaintext_password,
+        })
     }
 }
