@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
-use crate::auth::{self, AuthOptions, Credentials, SaslClient};
+use crate::auth::{self, AuthOptions, Credentials, Mechanism, Outcome, SaslClient};
 use crate::error::{Error, ErrorKind, Reply, Result, Stage};
 use crate::hints::{self, hint_for};
 use crate::report::{AuthAttempt, AuthReport, ServerInfo, StageReport, TlsReport};
@@ -146,9 +146,11 @@ impl Known {
 }
 
 /// Runs the authentication of §4 on an open session: negotiation, then each mechanism in order
-/// until one succeeds; every attempt is recorded. A wrong password is not retried with a weaker
-/// mechanism once the server said 535 to a mechanism that carried it, except where the server
-/// gave no verdict on the credentials (504, 534, 538 and the like).
+/// until one succeeds; every attempt is recorded. Only a mechanism the server refuses without
+/// judging the credentials (504, 534, 538, 454 and the like) or one the client cannot run here
+/// moves on to the next; a 535 ends authentication with that attempt, and so does a server that
+/// fails its SCRAM proof (nothing else is tried, least of all a mechanism that sends the
+/// password). [`SaslClient::outcome`] makes that call.
 async fn authenticate(
     session: &mut Session,
     auth: &AuthSettings,
@@ -156,16 +158,6 @@ async fn authenticate(
     report: &mut AuthReport,
 ) -> Result<()> {
     let offered = session.extensions().map(|e| e.auth.clone()).unwrap_or_default();
-    let negotiation = auth::negotiate(
-        &offered,
-        auth.allowed.as_deref(),
-        auth.as_listed,
-        session.is_tls(),
-        auth.allow_plaintext_password,
-    );
-    if negotiation.to_try.is_empty() {
-        return Err(negotiation.unsupported_error());
-    }
     let (creds, opts) = match &auth.identity {
         Identity::Password { username, password, .. } => {
             (Credentials::new(username.clone(), Zeroizing::new(password.expose().to_owned())), AuthOptions::default())
@@ -178,43 +170,37 @@ async fn authenticate(
             },
         ),
     };
+    let negotiation = auth::negotiate(
+        &offered,
+        auth.allowed.as_deref(),
+        auth.as_listed,
+        session.is_tls(),
+        auth.allow_plaintext_password,
+        creds.username(),
+    );
     let mut last: Option<Error> = None;
     for mech in &negotiation.to_try {
-        let mut client = SaslClient::new(*mech, &creds, &opts)?;
-        let result = match session.auth(mech.name(), &mut Step(&mut client)).await {
-            Ok(reply) => finish(&mut client, &reply).await,
-            Err(e) => Err(e),
-        };
-        match result {
+        let name = mech.name().to_owned();
+        match attempt(session, *mech, &creds, &opts).await {
             Ok(reply) => {
                 report.attempts.push(AuthAttempt {
-                    mechanism: mech.name().to_owned(),
+                    mechanism: name.clone(),
                     ok: true,
                     code: Some(reply.code),
                     message: None,
                 });
-                report.mechanism = Some(mech.name().to_owned());
+                report.mechanism = Some(name);
                 return Ok(());
             }
-            Err(e) => {
-                let e = match client.server_error() {
-                    Some(detail) if !e.message().contains(detail) => {
-                        let msg = format!("{} ({detail})", e.detail());
-                        e.with_detail(msg)
-                    }
-                    _ => e,
-                };
+            Err((e, outcome)) => {
                 report.attempts.push(AuthAttempt {
-                    mechanism: mech.name().to_owned(),
+                    mechanism: name,
                     ok: false,
                     code: e.code(),
                     message: Some(e.message().into_owned()),
                 });
-                // A dead connection or a timeout ends the login; so does a local problem.
-                let go_on = matches!(e.kind(), ErrorKind::AuthFailed | ErrorKind::AuthUnsupported)
-                    && !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Io);
                 last = Some(e);
-                if !go_on {
+                if !outcome.goes_on() {
                     break;
                 }
             }
@@ -223,19 +209,45 @@ async fn authenticate(
     Err(last.unwrap_or_else(|| negotiation.unsupported_error()))
 }
 
-/// After 235: SCRAM must have verified the server's signature. Some servers send the SCRAM
-/// server-final message as the 235's text (RFC 4954 §4 "additional data with success").
-async fn finish(client: &mut SaslClient, reply: &Reply) -> Result<Reply> {
-    if client.finish().is_ok() {
-        return Ok(reply.clone());
-    }
-    if let Ok(extra) = B64.decode(reply.text.trim()) {
-        if !extra.is_empty() {
-            // Feeding the server-final message completes the verification.
-            if client.respond(&extra).await.is_ok() && client.finish().is_ok() {
-                return Ok(reply.clone());
+/// One mechanism's exchange: the server's 235, or the failure with what it means for the login
+/// (a failure to prepare the credentials is the client not being able to run the mechanism).
+async fn attempt(
+    session: &mut Session,
+    mech: Mechanism,
+    creds: &Credentials,
+    opts: &AuthOptions,
+) -> std::result::Result<Reply, (Error, Outcome)> {
+    let mut client = SaslClient::new(mech, creds, opts).map_err(|e| {
+        let outcome = Outcome::of(&e, None);
+        (e, outcome)
+    })?;
+    let result = match session.auth(mech.name(), &mut Step(&mut client)).await {
+        Ok(reply) => finish(&mut client, &reply).await,
+        Err(e) => Err(e),
+    };
+    result.map_err(|e| {
+        let outcome = client.outcome(&e);
+        let e = match client.server_error() {
+            Some(detail) if !e.message().contains(detail) => {
+                let msg = format!("{} ({detail})", e.detail());
+                e.with_detail(msg)
             }
+            _ => e,
+        };
+        (e, outcome)
+    })
+}
+
+/// After 235: SCRAM must have verified the server's signature. Some servers send the SCRAM
+/// server-final message as the 235's text (RFC 4954 §4 "additional data with success"); fed to
+/// the client, it completes the verification or shows the signature wrong.
+async fn finish(client: &mut SaslClient, reply: &Reply) -> Result<Reply> {
+    if client.finish().is_err() {
+        if let Some(extra) = B64.decode(reply.text.trim()).ok().filter(|b| !b.is_empty()) {
+            // Its failure is the client's state, which `finish` reports below.
+            let _ = client.respond(&extra).await;
         }
+        client.finish()?;
     }
-    client.finish().map(|()| reply.clone()).map_err(|e| e.with_stage(Stage::Auth))
+    Ok(reply.clone())
 }

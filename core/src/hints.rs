@@ -50,6 +50,9 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
             "the server on port {port} does not offer STARTTLS: use its implicit-TLS port (465) with \
              tls_mode implicit, or clear encrypted_connection"
         )),
+        // No server reply to hint from, and the auth layer named the cause (a server that
+        // failed its SCRAM proof): its hint stands.
+        (ErrorKind::AuthFailed, _) if err.code().is_none() && err.hint().is_some() => None,
         (ErrorKind::AuthFailed, _) => match err.code() {
             Some(535) => Some("535: user name or password rejected".to_owned()),
             Some(534) => Some("534: the server wants a stronger mechanism or an app password".to_owned()),

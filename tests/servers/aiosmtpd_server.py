@@ -1,11 +1,24 @@
 #!/usr/bin/env python3
 """aiosmtpd-based test SMTP servers for relaykit.
 
-Two modes (one process each):
+Three modes (one process each):
 
   --mode basic  AUTH PLAIN, LOGIN (aiosmtpd built-ins) and CRAM-MD5 (below).
                 Users: --users FILE with "user:password" lines (UTF-8; the
                 password is everything after the first ':').
+  --mode badscram
+                A scripted fault server: no real server can be made to send a
+                wrong SCRAM server signature, and that is the fault this mode
+                exists for.  It offers SCRAM-SHA-256, CRAM-MD5, PLAIN and LOGIN
+                (users as in basic).  SCRAM-SHA-256 is a real RFC 7677 exchange
+                (the client's proof is verified; a wrong password gets 535) whose
+                server-final message carries a WRONG v= signature; a client that
+                answers it anyway gets 235.  CRAM-MD5, PLAIN and LOGIN work as in
+                basic, so a client that falls back after the bad signature logs
+                in.  Every AUTH command received (its mechanism, never its data)
+                and each SCRAM step is appended to --record FILE as a JSON line
+                {"helo", "peer", "event", "mechanism"}, so a test can prove which
+                mechanisms a client tried after the bad signature.
   --mode ntlm   AUTH NTLM only, verified by pyspnego's NTLM acceptor, which
                 follows MS-NLMP (NT hash = MD4(UTF-16LE(password)), NTLMv2
                 key = HMAC-MD5(NT hash, UPPER(user) + domain)).
@@ -47,7 +60,7 @@ import time
 import warnings
 from email.parser import BytesHeaderParser
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, auth_mechanism
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, auth_mechanism
 
 log = logging.getLogger("rk-aiosmtpd")
 
@@ -71,6 +84,19 @@ def load_basic_users(path: str) -> dict[str, str]:
             user, password = line.split(":", 1)
             users[user] = password
     return users
+
+
+async def first_client_message(server: SMTP, args, prompt: str | bytes = b"", encode: bool = True) -> bytes | None:
+    """A client-first mechanism's first message: the AUTH line's initial response, else the
+    answer to a ``334 <prompt>``. None when the exchange has ended (the reply is already sent)."""
+    if len(args) > 1:
+        try:
+            return base64.b64decode(args[1], validate=True)
+        except binascii.Error:
+            await server.push("501 5.5.2 Can't decode base64")
+            return None
+    answer = await server.challenge_auth(prompt, encode_to_b64=encode)
+    return answer if isinstance(answer, bytes) else None
 
 
 class Store:
@@ -101,7 +127,22 @@ class Handler:
         self.args = args
         self.store = Store(args.maildir)
         self.reject = {r.lower() for r in args.reject_rcpt}
-        self.basic_users = load_basic_users(args.users) if args.mode == "basic" else {}
+        self.basic_users = load_basic_users(args.users) if args.mode in ("basic", "badscram") else {}
+
+    def record(self, server: SMTP, event: str, mechanism: str) -> None:
+        """badscram: one JSON line per event in --record (nothing secret is written)."""
+        if not self.args.record:
+            return
+        session = server.session
+        entry = {
+            "helo": session.host_name if session else None,
+            "peer": list(session.peer) if session and session.peer else None,
+            "event": event,
+            "mechanism": mechanism,
+            "at": time.time(),
+        }
+        with open(self.args.record, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     # ---- PLAIN / LOGIN via aiosmtpd's authenticator hook --------------------
     def authenticator(self, server, session, envelope, mechanism, auth_data):
@@ -119,10 +160,66 @@ class Handler:
         log.info("AUTH %s failed user=%r", mechanism, user)
         return AuthResult(success=False, handled=False)
 
+    # ---- SCRAM-SHA-256 with a wrong server signature (badscram) -----------------
+    @auth_mechanism("SCRAM-SHA-256")
+    async def auth_SCRAM_SHA_256(self, server: SMTP, args):
+        if self.args.mode != "badscram":  # pragma: no cover - removed via auth_exclude_mechanism
+            await server.push("504 5.5.4 Unrecognized authentication type")
+            return AuthResult(success=False, handled=True)
+        first = await first_client_message(server, args)
+        if first is None:
+            return AuthResult(success=False, handled=True)
+        try:
+            text = first.decode("utf-8")
+            if not text.startswith("n,,"):
+                raise ValueError("only gs2 header n,, is supported")
+            bare = text[3:]
+            attrs = dict(a.split("=", 1) for a in bare.split(","))
+            user = attrs["n"].replace("=2C", ",").replace("=3D", "=")
+            cnonce = attrs["r"]
+        except (UnicodeDecodeError, ValueError, KeyError):
+            await server.push("501 5.5.2 Malformed SCRAM client-first message")
+            return AuthResult(success=False, handled=True)
+        password = self.basic_users.get(user)
+        salt, iterations = os.urandom(16), 4096
+        nonce = cnonce + base64.b64encode(os.urandom(18)).decode()
+        server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i={iterations}"
+        final = await server.challenge_auth(server_first.encode())
+        if not isinstance(final, bytes):
+            return AuthResult(success=False, handled=True)
+        try:
+            final_text = final.decode("utf-8")
+            without_proof, proof_b64 = final_text.rsplit(",p=", 1)
+            proof = base64.b64decode(proof_b64, validate=True)
+        except (UnicodeDecodeError, ValueError, binascii.Error):
+            await server.push("501 5.5.2 Malformed SCRAM client-final message")
+            return AuthResult(success=False, handled=True)
+        salted = hashlib.pbkdf2_hmac("sha256", (password or "").encode("utf-8"), salt, iterations)
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        auth_message = f"{bare},{server_first},{without_proof}".encode("utf-8")
+        client_sig = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
+        recovered = bytes(a ^ b for a, b in zip(proof, client_sig))
+        if (password is None or without_proof != f"c=biws,r={nonce}" or len(proof) != len(client_sig)
+                or not hmac.compare_digest(hashlib.sha256(recovered).digest(), stored_key)):
+            log.info("AUTH SCRAM-SHA-256 failed user=%r", user)
+            self.record(server, "scram-proof-rejected", "SCRAM-SHA-256")
+            return AuthResult(success=False, handled=False)
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        good = hmac.new(server_key, auth_message, hashlib.sha256).digest()
+        wrong = bytes([good[0] ^ 0xFF]) + good[1:]  # the fault
+        self.record(server, "scram-wrong-signature-sent", "SCRAM-SHA-256")
+        answer = await server.challenge_auth(b"v=" + base64.b64encode(wrong))
+        if answer is MISSING:  # the client cancelled ('*'); aiosmtpd has answered 501
+            self.record(server, "scram-client-cancelled", "SCRAM-SHA-256")
+            return AuthResult(success=False, handled=True)
+        self.record(server, "scram-client-accepted-wrong-signature", "SCRAM-SHA-256")
+        return AuthResult(success=True, auth_data=AuthInfo("SCRAM-SHA-256", user))
+
     # ---- CRAM-MD5 (RFC 2195) ---------------------------------------------------
     @auth_mechanism("CRAM-MD5")
     async def auth_CRAM_MD5(self, server: SMTP, args):
-        if self.args.mode != "basic":  # pragma: no cover - removed via auth_exclude_mechanism
+        if self.args.mode not in ("basic", "badscram"):  # pragma: no cover - removed via auth_exclude_mechanism
             await server.push("504 5.5.4 Unrecognized authentication type")
             return AuthResult(success=False, handled=True)
         if len(args) > 1:
@@ -153,19 +250,12 @@ class Handler:
         import spnego
         from spnego._ntlm_raw.messages import Authenticate, NegotiateFlags
 
-        if len(args) > 1:
-            try:
-                type1 = base64.b64decode(args[1], validate=True)
-            except binascii.Error:
-                await server.push("501 5.5.2 Can't decode base64")
-                return AuthResult(success=False, handled=True)
+        if self.args.ms_initiation:
+            type1 = await first_client_message(server, args, "NTLM supported", encode=False)
         else:
-            if self.args.ms_initiation:
-                type1 = await server.challenge_auth("NTLM supported", encode_to_b64=False)
-            else:
-                type1 = await server.challenge_auth(b"")
-            if not isinstance(type1, bytes):
-                return AuthResult(success=False, handled=True)
+            type1 = await first_client_message(server, args)
+        if type1 is None:
+            return AuthResult(success=False, handled=True)
         try:
             ctx = spnego.server(protocol="ntlm")
             type2 = ctx.step(type1)
@@ -243,7 +333,7 @@ class Handler:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["basic", "ntlm"], required=True)
+    ap.add_argument("--mode", choices=["basic", "ntlm", "badscram"], required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--users", required=True)
@@ -257,6 +347,7 @@ def main() -> int:
                     help="ntlm: answer a bare 'AUTH NTLM' with '334 NTLM supported' (MS-SMTPNTLM) instead of '334 '")
     ap.add_argument("--ntlm-lm-compat", type=int, default=5,
                     help="ntlm: LM_COMPAT_LEVEL for the acceptor; 5 (default) = accept NTLMv2 only, 3 = also v1/LM")
+    ap.add_argument("--record", help="badscram: append a JSON line per AUTH command and SCRAM step here")
     ap.add_argument("--data-size-limit", type=int, default=33554432)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
@@ -270,9 +361,11 @@ def main() -> int:
     if args.mode == "ntlm":
         os.environ["NTLM_USER_FILE"] = os.path.abspath(args.users)
         os.environ["LM_COMPAT_LEVEL"] = str(args.ntlm_lm_compat)
-        exclude = ["PLAIN", "LOGIN", "CRAM-MD5"]
-    else:
+        exclude = ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"]
+    elif args.mode == "badscram":
         exclude = ["NTLM"]
+    else:
+        exclude = ["NTLM", "SCRAM-SHA-256"]
 
     tls_context = None
     if args.cert and args.key:
@@ -281,8 +374,16 @@ def main() -> int:
 
     handler = Handler(args)
 
+    class RecordingSMTP(SMTP):
+        """Records every AUTH command's mechanism (badscram), whatever aiosmtpd then answers."""
+
+        async def smtp_AUTH(self, arg: str) -> None:
+            mechanism = arg.split()[0].upper() if arg and arg.split() else ""
+            handler.record(self, "auth-command", mechanism)
+            await super().smtp_AUTH(arg)
+
     def factory():
-        return SMTP(
+        return (RecordingSMTP if args.mode == "badscram" else SMTP)(
             handler,
             hostname="localhost",
             ident=f"relaykit-aiosmtpd-{args.mode}",

@@ -445,6 +445,29 @@ if "ntlm" in ROLES:
         assert meta["auth_mechanism"] == "NTLM", meta
         assert meta["ntlm"]["ntlm_v2"] and meta["ntlm"]["ntlm_ess"], meta
 
+if "badscram" in ROLES:
+    port, record = E["RK_BADSCRAM_PORT"], E["RK_BADSCRAM_RECORD"]
+
+    @check("badscram: SCRAM-SHA-256's server signature is wrong (the fault); CRAM-MD5 then logs in; both AUTHs recorded")
+    def _():
+        s = connect(port)
+        assert mechs(s) == set(E["RK_BADSCRAM_MECHS"].split(",")), mechs(s)
+        me = list(s.sock.getsockname()[:2])
+        try:
+            scram(s, "SCRAM-SHA-256", USER, PASS)
+        except AssertionError as e:
+            assert "signature mismatch" in str(e), e
+        else:
+            raise AssertionError("the server signature verified")
+        expect(s.docmd("*"), 501, "cancel")
+        expect(auth(s, "CRAM-MD5", USER, PASS), 235, "CRAM-MD5")
+        s.quit()
+        with open(record, encoding="utf-8") as fh:
+            mine = [json.loads(line) for line in fh if line.strip()]
+        mine = [(r["event"], r["mechanism"]) for r in mine if r["peer"] == me]
+        assert mine == [("auth-command", "SCRAM-SHA-256"), ("scram-wrong-signature-sent", "SCRAM-SHA-256"),
+                        ("scram-client-cancelled", "SCRAM-SHA-256"), ("auth-command", "CRAM-MD5")], mine
+
 npass = sum(1 for _, ok in results if ok)
 nfail = len(results) - npass
 print(f"# smoke took {time.monotonic() - t0:.1f}s")

@@ -7,12 +7,12 @@
 #   RK_ROLES="aiosmtpd ntlm" tests/servers/start.sh   # a subset
 #
 # Roles: dovecot (postfix+dovecot SASL), cyrus (postfix+Cyrus SASL), maildev,
-# aiosmtpd, ntlm.  Every wait is bounded by RK_WAIT_SECS (default 30); on
+# aiosmtpd, ntlm, badscram (a scripted fault server: a wrong SCRAM signature).  Every wait is bounded by RK_WAIT_SECS (default 30); on
 # failure the server's log is printed and the script exits non-zero.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm}"
+RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm badscram}"
 PY="$RK_VENV/bin/python"
 [ -x "$PY" ] || rk_die "venv missing ($RK_VENV): run tests/servers/install.sh"
 [ "$(id -u)" = 0 ] || rk_die "must run as root (postfix and dovecot need it)"
@@ -426,12 +426,16 @@ start_maildev_role() {
 }
 
 # ---------------------------------------------------------------- aiosmtpd ---
+basic_users() {  # DIR: DIR/messages, and DIR/users with the two test users (--mode basic, badscram)
+  mkdir -p "$1/messages"
+  printf '%s:%s\n%s:%s\n' "$RK_USER" "$RK_PASS" "$RK_USER2" "$RK_PASS2" > "$1/users"
+  chmod 600 "$1/users"
+}
+
 start_aiosmtpd_role() {
   check_ports "$RK_AIOSMTPD_PORT"
   local d="$S/aiosmtpd"
-  mkdir -p "$d/messages"
-  printf '%s:%s\n%s:%s\n' "$RK_USER" "$RK_PASS" "$RK_USER2" "$RK_PASS2" > "$d/users"
-  chmod 600 "$d/users"
+  basic_users "$d"
   spawn aiosmtpd "$S/logs/aiosmtpd.log" "$PY" "$RK_SERVERS_DIR/aiosmtpd_server.py" --mode basic \
     --port "$RK_AIOSMTPD_PORT" --users "$d/users" --maildir "$d/messages" \
     --cert "$S/certs/server-chain.crt" --key "$S/certs/server.key" --reject-rcpt "$RK_REJECT_RCPT"
@@ -455,6 +459,19 @@ start_ntlm_role() {
     --cert "$S/certs/server-chain.crt" --key "$S/certs/server.key" --reject-rcpt "$RK_REJECT_RCPT" \
     --ntlm-lm-compat "${RK_NTLM_LM_COMPAT:-5}"
   wait_smtp "ntlm verifier (aiosmtpd+pyspnego)" "$RK_NTLM_PORT" plain "$S/logs/ntlm.log"
+}
+
+# A scripted fault server, because no real server can be made to send a wrong SCRAM server
+# signature: a real SCRAM-SHA-256 exchange whose v= is wrong, beside CRAM-MD5, PLAIN and LOGIN
+# that accept the right password; every AUTH it receives is recorded (mechanism only).
+start_badscram_role() {
+  check_ports "$RK_BADSCRAM_PORT"
+  local d="$S/badscram"
+  basic_users "$d"
+  : > "$d/auth.jsonl"
+  spawn badscram "$S/logs/badscram.log" "$PY" "$RK_SERVERS_DIR/aiosmtpd_server.py" --mode badscram \
+    --port "$RK_BADSCRAM_PORT" --users "$d/users" --maildir "$d/messages" --record "$d/auth.jsonl"
+  wait_smtp "badscram (SCRAM-SHA-256 with a wrong signature)" "$RK_BADSCRAM_PORT" plain "$S/logs/badscram.log"
 }
 
 # ---------------------------------------------------------------- env file ---
@@ -531,6 +548,12 @@ write_env() {
           echo "RK_NTLM_DIR=$S/ntlm/messages"
           echo "RK_NTLM_LOG=$S/logs/ntlm.log"
           ;;
+        badscram)
+          echo "RK_BADSCRAM_PORT=$RK_BADSCRAM_PORT"
+          echo "RK_BADSCRAM_MECHS=CRAM-MD5,LOGIN,PLAIN,SCRAM-SHA-256"
+          echo "RK_BADSCRAM_RECORD=$S/badscram/auth.jsonl"
+          echo "RK_BADSCRAM_LOG=$S/logs/badscram.log"
+          ;;
       esac
     done
   } > "$f"
@@ -547,6 +570,7 @@ for role in $RK_ROLES; do
     maildev) start_maildev_role ;;
     aiosmtpd) start_aiosmtpd_role ;;
     ntlm) start_ntlm_role ;;
+    badscram) start_badscram_role ;;
     *) rk_die "unknown role $role" ;;
   esac
 done

@@ -27,7 +27,8 @@ done
 pid=$(cat "$S/dovecot/run/master.pid" 2>/dev/null || true)
 if alive "$pid" && grep -qa 'dovecot' "/proc/$pid/cmdline" 2>/dev/null; then add dovecot "$pid"; fi
 
-# Background daemons started by start.sh (maildev, aiosmtpd) via pids/*.pid
+# Background daemons started by start.sh (maildev; aiosmtpd, ntlm and badscram are all
+# aiosmtpd_server.py) via pids/*.pid
 for pidf in "$S"/pids/*.pid; do
   [ -f "$pidf" ] || continue
   pid=$(cat "$pidf" 2>/dev/null || true)

@@ -3,10 +3,11 @@
 //!
 //! This module is *sans-I/O*: it never touches a socket. The SMTP session drives it:
 //!
-//! 1. [`negotiate`] turns the server's EHLO `AUTH` list, the profile's allow-list and the TLS
-//!    state into the ordered list of mechanisms to try (spec §4: SCRAM-SHA-256, SCRAM-SHA-1,
-//!    NTLM, CRAM-MD5, PLAIN, LOGIN; XOAUTH2 only when explicitly allowed) and the reason each
-//!    other mechanism was left out, so an error can say *why* nothing was usable.
+//! 1. [`negotiate`] turns the server's EHLO `AUTH` list, the profile's allow-list, the TLS
+//!    state and the user name into the ordered list of mechanisms to try (spec §4:
+//!    SCRAM-SHA-256, SCRAM-SHA-1, NTLM, CRAM-MD5, PLAIN, LOGIN, with NTLM first for a
+//!    `DOMAIN\user` name; XOAUTH2 only when explicitly allowed) and the reason each other
+//!    mechanism was left out, so an error can say *why* nothing was usable.
 //! 2. For each mechanism, [`SaslClient::new`]; then `AUTH <NAME> <base64>` with
 //!    [`SaslClient::initial_response`] when it returns `Some` (SASL-IR; an empty response is
 //!    sent as `=`), otherwise plain `AUTH <NAME>`.
@@ -16,6 +17,10 @@
 //!    knows the password (its `v=` signature was received and verified).
 //!    On `535`/`454`/…, the session reports the failure; [`SaslClient::server_error`] may add
 //!    what the server said inside the exchange (XOAUTH2's JSON error, SCRAM's `e=`).
+//! 5. After any failure, [`SaslClient::outcome`] decides whether the next mechanism is tried
+//!    ([`Outcome::TryNext`]: the server refused the mechanism without judging the
+//!    credentials, or the client cannot run it) or authentication ends (a 535, a server that
+//!    failed its SCRAM proof, a broken connection).
 //!
 //! Only the current-user NTLM variant does I/O: it runs Samba's `ntlm_auth` helper as a child
 //! process (see [`AuthOptions::ntlm_helper`]); that is why [`SaslClient::initial_response`] and
@@ -36,10 +41,13 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result, Stage};
 
+pub use outcome::Outcome;
+
 mod cram_md5;
 mod login;
 mod ntlm;
 mod ntlm_helper;
+mod outcome;
 mod plain;
 mod scram;
 mod xoauth2;
@@ -306,12 +314,26 @@ fn join_and<S: AsRef<str>>(items: &[S]) -> String {
 /// - `as_listed`: try the allow-list in its own order instead of the preference order.
 /// - `tls_active`, `allow_plaintext`: PLAIN, LOGIN and XOAUTH2 are left out without TLS unless
 ///   `allow_plaintext`.
+/// - `username`: a name written `DOMAIN\user` is a Windows domain account, which only NTLM
+///   understands, so NTLM moves to the front when it is to be tried at all (the server offers
+///   it and the allow-list has it). With `as_listed` the listed order is kept as it is: the
+///   profile then says exactly what to try first.
+///
+/// ```
+/// use relaykit::auth::{Mechanism, negotiate};
+/// let offered = ["SCRAM-SHA-256", "NTLM", "PLAIN"];
+/// let n = negotiate(&offered, None, false, true, false, "alice");
+/// assert_eq!(n.to_try, [Mechanism::ScramSha256, Mechanism::Ntlm, Mechanism::Plain]);
+/// let n = negotiate(&offered, None, false, true, false, "CORP\\alice");
+/// assert_eq!(n.to_try, [Mechanism::Ntlm, Mechanism::ScramSha256, Mechanism::Plain]);
+/// ```
 pub fn negotiate<S: AsRef<str>>(
     offered_by_server: &[S],
     allow_list: Option<&[Mechanism]>,
     as_listed: bool,
     tls_active: bool,
     allow_plaintext: bool,
+    username: &str,
 ) -> Negotiation {
     let mut offered = Vec::new();
     let mut unsupported_offered = Vec::new();
@@ -369,6 +391,11 @@ pub fn negotiate<S: AsRef<str>>(
             n.skipped.push(Skipped { mechanism: m, reason: SkipReason::NotAllowed });
         }
     }
+    if !as_listed && ntlm::is_domain_account(username) {
+        if let Some(i) = n.to_try.iter().position(|m| *m == Mechanism::Ntlm) {
+            n.to_try[..=i].rotate_right(1);
+        }
+    }
     n
 }
 
@@ -403,6 +430,11 @@ trait Exchange {
     }
     /// What the server said inside the exchange about a failure, if anything.
     fn server_error(&self) -> Option<&str> {
+        None
+    }
+    /// The mechanism's own verdict on a failure, when the exchange reached one (SCRAM's proof
+    /// check, its `e=`); `None` leaves it to the server's reply.
+    fn outcome(&self) -> Option<Outcome> {
         None
     }
 }
@@ -534,6 +566,16 @@ impl SaslClient {
             Some(x) => x.finish(),
             None => Ok(()),
         }
+    }
+
+    /// What the failure `err` of this client's attempt means for the login: try the next
+    /// mechanism, or stop (spec §4; see [`Outcome`]).
+    pub fn outcome(&self, err: &Error) -> Outcome {
+        let own = match &self.inner {
+            Inner::Scram(x) => x.outcome(),
+            _ => None,
+        };
+        Outcome::of(err, own)
     }
 
     /// What the server said about a failure inside the exchange, for the error message: the

@@ -293,6 +293,11 @@ pub(crate) fn compute_v2(
     V2Response { nt_response, lm_response, session_base_key }
 }
 
+/// Whether `name` is written `DOMAIN\user` (a Windows domain account).
+pub(crate) fn is_domain_account(name: &str) -> bool {
+    matches!(name.split_once('\\'), Some((domain, user)) if !domain.is_empty() && !user.is_empty())
+}
+
 /// Splits `DOMAIN\user`, `user@domain` and `user` as described in the module docs.
 pub(crate) fn split_user(name: &str) -> (String, String) {
     match name.split_once('\\') {

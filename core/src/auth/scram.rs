@@ -5,20 +5,16 @@
 //! → client-final `c=biws,r=<nonce>,p=<proof>` → server-final `v=<signature>` (in SMTP, as a
 //! `334` challenge, answered with an empty response) → `235`. [`Scram::finish`] fails unless
 //! the server's signature was verified, so a server that does not know the password (or a
-//! man in the middle) cannot make the login look successful.
+//! man in the middle) cannot make the login look successful; the client then reports
+//! [`Outcome::ServerNotProven`], which ends authentication (no other mechanism is tried).
 //!
 //! # SASLprep
 //!
-//! RFC 5802 asks for the user name and password to be prepared with SASLprep (RFC 4013):
-//! map non-ASCII spaces to SPACE, delete "commonly mapped to nothing" characters, normalise
-//! with NFKC, refuse prohibited characters and check bidi rules. relaykit does the mapping and
-//! refuses control characters, private-use code points, non-characters and the other
-//! prohibited characters, but does **not** apply NFKC (the crate carries no Unicode tables).
-//! For ASCII, and for any text already in NFKC (which is what keyboards produce for almost all
-//! scripts, e.g. precomposed `é`), the result equals full SASLprep. Text with compatibility
-//! characters (ligatures, full-width forms) is sent as typed; servers that normalise would then
-//! compute a different key and the login fails (it cannot succeed wrongly). The user name is
-//! then escaped (`=` → `=3D`, `,` → `=2C`) as RFC 5802 requires.
+//! RFC 5802 asks for the user name and password to be prepared with SASLprep (RFC 4013): map
+//! non-ASCII spaces to SPACE, delete "commonly mapped to nothing" characters, normalise with
+//! NFKC, refuse prohibited characters, bidi violations and unassigned code points. That is the
+//! `stringprep` crate's [`stringprep::saslprep`], whose Unicode tables relaykit does not keep
+//! itself. The user name is then escaped (`=` → `=3D`, `,` → `=2C`) as RFC 5802 requires.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -27,6 +23,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::outcome::{Outcome, server_not_proven_error};
 use super::{Credentials, Exchange, Mechanism, config_error, protocol_error, random_bytes};
 use crate::error::{Error, ErrorKind, Result, Stage};
 
@@ -112,6 +109,8 @@ pub(crate) struct Scram {
     client_nonce: String,
     state: State,
     server_error: Option<String>,
+    /// Set when the server failed its proof: what it did instead.
+    unproven: Option<&'static str>,
 }
 
 impl Scram {
@@ -135,6 +134,7 @@ impl Scram {
             client_nonce,
             state: State::Initial,
             server_error: None,
+            unproven: None,
         })
     }
 
@@ -242,16 +242,12 @@ impl Scram {
         let signature = B64.decode(v).map_err(|_| protocol_error(mech, "server signature (v=) is not valid base64"))?;
         if self.hash.hmac_verify(server_key, auth_message.as_bytes(), &signature) {
             self.state = State::Verified;
+            self.unproven = None;
             Ok(Zeroizing::new(Vec::new()))
         } else {
-            Err(Error::new(
-                ErrorKind::AuthFailed,
-                format!(
-                    "{mech}: the server's signature is wrong: it does not know the password \
-                     (or someone is intercepting the connection)"
-                ),
-            )
-            .with_stage(Stage::Auth))
+            let why = "its SCRAM server signature is wrong";
+            self.unproven = Some(why);
+            Err(server_not_proven_error(mech, why))
         }
     }
 }
@@ -278,24 +274,25 @@ impl Exchange for Scram {
         r.map_err(|e| self.fail(e))
     }
 
+    /// Called on 235: without a verified signature the server has not proven anything.
     fn finish(&mut self) -> Result<()> {
         if matches!(self.state, State::Verified) {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::AuthFailed,
-                format!(
-                    "{}: server accepted the login without proving it knows the password \
-                     (no verified server signature); not trusting it",
-                    self.mech()
-                ),
-            )
-            .with_stage(Stage::Auth))
+            return Ok(());
         }
+        let why = *self.unproven.get_or_insert("it accepted the login without a verified SCRAM server signature");
+        Err(server_not_proven_error(self.mech(), why))
     }
 
     fn server_error(&self) -> Option<&str> {
         self.server_error.as_deref()
+    }
+
+    fn outcome(&self) -> Option<Outcome> {
+        if self.unproven.is_some() {
+            Some(Outcome::ServerNotProven)
+        } else {
+            self.server_error.as_deref().map(Outcome::of_scram_error)
+        }
     }
 }
 
@@ -312,98 +309,14 @@ fn escape_username(s: &str) -> String {
     out
 }
 
-/// SASLprep (RFC 4013) without NFKC; see the module docs. Returns why the text is refused.
+/// SASLprep (RFC 4013). Returns why the text is refused, in words that never quote it (the
+/// crate's own error names the offending character, which may be part of a password). The
+/// crate's intermediate buffers are not zeroized; the result is, by the caller.
 pub(crate) fn saslprep(s: &str) -> std::result::Result<String, &'static str> {
-    if s.is_ascii() {
-        if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err("contains a control character, which SASLprep prohibits");
-        }
-        return Ok(s.to_owned());
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if is_non_ascii_space(c) {
-            out.push(' ');
-        } else if is_mapped_to_nothing(c) {
-        } else if is_prohibited(c) {
-            return Err("contains a control, private-use or other character that SASLprep (RFC 4013) prohibits");
-        } else {
-            out.push(c);
-        }
-    }
-    Ok(out)
-}
-
-/// RFC 3454 table C.1.2.
-fn is_non_ascii_space(c: char) -> bool {
-    matches!(c, '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200B}' | '\u{202F}' | '\u{205F}' | '\u{3000}')
-}
-
-/// RFC 3454 table B.1.
-fn is_mapped_to_nothing(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{1806}'
-            | '\u{180B}'..='\u{180D}'
-            | '\u{200C}'
-            | '\u{200D}'
-            | '\u{2060}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-    )
-}
-
-/// RFC 4013 §2.3 prohibited output (tables C.2.1–C.9), for the non-space entries.
-fn is_prohibited(c: char) -> bool {
-    matches!(
-        c,
-        // C.2.1, C.2.2 control characters
-        '\u{0000}'..='\u{001F}'
-            | '\u{007F}'..='\u{009F}'
-            | '\u{06DD}'
-            | '\u{070F}'
-            | '\u{180E}'
-            | '\u{200C}'..='\u{200D}'
-            | '\u{2028}'..='\u{2029}'
-            | '\u{2060}'..='\u{2063}'
-            | '\u{206A}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFC}'
-            | '\u{1D173}'..='\u{1D17A}'
-            // C.3 private use
-            | '\u{E000}'..='\u{F8FF}'
-            | '\u{F0000}'..='\u{FFFFD}'
-            | '\u{100000}'..='\u{10FFFD}'
-            // C.4 non-characters
-            | '\u{FDD0}'..='\u{FDEF}'
-            | '\u{FFFE}'..='\u{FFFF}'
-            | '\u{1FFFE}'..='\u{1FFFF}'
-            | '\u{2FFFE}'..='\u{2FFFF}'
-            | '\u{3FFFE}'..='\u{3FFFF}'
-            | '\u{4FFFE}'..='\u{4FFFF}'
-            | '\u{5FFFE}'..='\u{5FFFF}'
-            | '\u{6FFFE}'..='\u{6FFFF}'
-            | '\u{7FFFE}'..='\u{7FFFF}'
-            | '\u{8FFFE}'..='\u{8FFFF}'
-            | '\u{9FFFE}'..='\u{9FFFF}'
-            | '\u{AFFFE}'..='\u{AFFFF}'
-            | '\u{BFFFE}'..='\u{BFFFF}'
-            | '\u{CFFFE}'..='\u{CFFFF}'
-            | '\u{DFFFE}'..='\u{DFFFF}'
-            | '\u{EFFFE}'..='\u{EFFFF}'
-            // C.6 inappropriate for plain text, C.7 for canonical representation
-            | '\u{FFFD}'
-            | '\u{2FF0}'..='\u{2FFB}'
-            // C.8 change display properties / deprecated
-            | '\u{0340}'..='\u{0341}'
-            | '\u{200E}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            // C.9 tagging characters
-            | '\u{E0001}'
-            | '\u{E0020}'..='\u{E007F}'
-    )
+    stringprep::saslprep(s).map(std::borrow::Cow::into_owned).map_err(|_| {
+        "contains a character SASLprep (RFC 4013) prohibits (a control, private-use or unassigned \
+         code point, or mixed-direction text)"
+    })
 }
 
 #[cfg(test)]
@@ -426,10 +339,15 @@ mod tests {
             &fin[..],
             b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=".as_slice()
         );
-        assert!(s.finish().is_err(), "no server signature yet");
+        // A 235 before the signature (the server may send it as the 235's text) is not proof
+        // yet, and the signature arriving after it still counts.
+        let e = s.finish().unwrap_err();
+        assert!(e.message().contains("without a verified SCRAM server signature"), "{e}");
+        assert_eq!(s.outcome(), Some(Outcome::ServerNotProven));
         let empty = s.respond(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=").unwrap();
         assert!(empty.is_empty());
         s.finish().unwrap();
+        assert_eq!(s.outcome(), None);
     }
 
     #[test]
@@ -469,10 +387,13 @@ mod tests {
             s.respond(server_first).unwrap();
             let e = s.respond(sig).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::AuthFailed);
-            assert!(e.message().contains("signature"));
+            assert!(e.message().contains("could not prove it knows the password"), "{e}");
+            assert!(e.message().contains("signature is wrong"), "{e}");
+            assert_eq!(s.outcome(), Some(Outcome::ServerNotProven));
+            // A 235 after that does not make it right.
             let e = s.finish().unwrap_err();
             assert_eq!(e.kind(), ErrorKind::AuthFailed);
-            assert!(e.message().contains("without proving"), "{e}");
+            assert!(e.message().contains("signature is wrong"), "{e}");
         }
     }
 
@@ -484,6 +405,7 @@ mod tests {
         let e = s.respond(b"e=invalid-proof").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AuthFailed);
         assert_eq!(s.server_error(), Some("invalid-proof"));
+        assert_eq!(s.outcome(), Some(Outcome::CredentialsRejected));
     }
 
     #[test]
@@ -514,11 +436,22 @@ mod tests {
     fn username_escaping_and_saslprep() {
         let s = client(Hash::Sha256, "a=b,c", "p", "n");
         assert_eq!(s.client_first_bare(), "n=a=3Db=2Cc,r=n");
+        // RFC 4013 §3, every example.
         assert_eq!(saslprep("I\u{00AD}X").unwrap(), "IX");
+        assert_eq!(saslprep("user").unwrap(), "user");
+        assert_eq!(saslprep("USER").unwrap(), "USER");
+        assert_eq!(saslprep("\u{00AA}").unwrap(), "a");
+        assert_eq!(saslprep("\u{2168}").unwrap(), "IX");
+        assert!(saslprep("\u{0007}").is_err());
+        assert!(saslprep("\u{0627}\u{0031}").is_err());
+        // NFKC, which the in-house version lacked: full-width forms and ligatures.
+        assert_eq!(saslprep("\u{FF50}\u{FF41}\u{FF53}\u{FF53}").unwrap(), "pass");
+        assert_eq!(saslprep("\u{FB01}x").unwrap(), "fix");
+        assert_eq!(saslprep("cafe\u{0301}").unwrap(), "café");
         assert_eq!(saslprep("a\u{00A0}b").unwrap(), "a b");
-        assert_eq!(saslprep("café").unwrap(), "café");
-        assert!(saslprep("a\u{0007}b").is_err());
         assert!(saslprep("\u{E000}").is_err());
+        let why = saslprep("secret\u{0007}").unwrap_err();
+        assert!(!why.contains('\u{0007}') && !why.contains("secret"), "{why}");
         let c = Credentials::new("user", Zeroizing::new("bad\u{7}".into()));
         let e = Scram::new(Hash::Sha1, &c, None).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::Config);

@@ -31,6 +31,7 @@ fn negotiate_prefers_the_most_secure() {
         false,
         true,
         false,
+        "",
     );
     assert_eq!(n.to_try, Mechanism::PREFERENCE.to_vec());
     assert_eq!(n.skipped, vec![Skipped { mechanism: Mechanism::Xoauth2, reason: SkipReason::NotAllowed }]);
@@ -39,7 +40,7 @@ fn negotiate_prefers_the_most_secure() {
 
 #[test]
 fn negotiate_refuses_plaintext_without_tls() {
-    let n = negotiate(&["PLAIN", "LOGIN"], None, false, false, false);
+    let n = negotiate(&["PLAIN", "LOGIN"], None, false, false, false, "");
     assert!(n.to_try.is_empty());
     let e = n.unsupported_error();
     assert_eq!(e.kind(), ErrorKind::AuthUnsupported);
@@ -47,12 +48,12 @@ fn negotiate_refuses_plaintext_without_tls() {
     assert_eq!(e.message(), "server offers only PLAIN and LOGIN, which are not sent without TLS");
     assert_eq!(e.hint(), Some("enable allow_plaintext_password or use STARTTLS"));
     // Allowed explicitly, or with TLS.
-    let n = negotiate(&["PLAIN", "LOGIN"], None, false, false, true);
+    let n = negotiate(&["PLAIN", "LOGIN"], None, false, false, true, "");
     assert_eq!(n.to_try, vec![Mechanism::Plain, Mechanism::Login]);
-    let n = negotiate(&["PLAIN", "LOGIN"], None, false, true, false);
+    let n = negotiate(&["PLAIN", "LOGIN"], None, false, true, false, "");
     assert_eq!(n.to_try, vec![Mechanism::Plain, Mechanism::Login]);
     // CRAM-MD5 is not plaintext.
-    let n = negotiate(&["PLAIN", "CRAM-MD5"], None, false, false, false);
+    let n = negotiate(&["PLAIN", "CRAM-MD5"], None, false, false, false, "");
     assert_eq!(n.to_try, vec![Mechanism::CramMd5]);
 }
 
@@ -60,25 +61,49 @@ fn negotiate_refuses_plaintext_without_tls() {
 fn negotiate_with_allow_list() {
     let offered = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"];
     let allow = [Mechanism::Login, Mechanism::Xoauth2, Mechanism::CramMd5];
-    let n = negotiate(&offered, Some(&allow), false, true, false);
+    let n = negotiate(&offered, Some(&allow), false, true, false, "");
     assert_eq!(n.to_try, vec![Mechanism::CramMd5, Mechanism::Login, Mechanism::Xoauth2]);
-    let n = negotiate(&offered, Some(&allow), true, true, false);
+    let n = negotiate(&offered, Some(&allow), true, true, false, "");
     assert_eq!(n.to_try, vec![Mechanism::Login, Mechanism::Xoauth2, Mechanism::CramMd5]);
     assert!(n.skipped.contains(&Skipped { mechanism: Mechanism::Plain, reason: SkipReason::NotAllowed }));
     // Nothing allowed is offered.
-    let n = negotiate(&["PLAIN"], Some(&[Mechanism::Ntlm]), false, false, false);
+    let n = negotiate(&["PLAIN"], Some(&[Mechanism::Ntlm]), false, false, false, "");
     let e = n.unsupported_error();
     assert_eq!(e.message(), "server offers only PLAIN; PLAIN is not in the allowed mechanisms");
     assert_eq!(e.hint(), Some("allow one of the offered mechanisms"));
 }
 
 #[test]
+fn a_domain_account_tries_ntlm_first_unless_the_order_is_as_listed() {
+    let offered = ["SCRAM-SHA-256", "SCRAM-SHA-1", "NTLM", "CRAM-MD5"];
+    let n = negotiate(&offered, None, false, true, false, "RELAYKIT\\alice");
+    assert_eq!(n.to_try, [Mechanism::Ntlm, Mechanism::ScramSha256, Mechanism::ScramSha1, Mechanism::CramMd5]);
+    // Not a domain account: the plain preference order.
+    for user in ["alice", "alice@relaykit.test", "\\alice", "RELAYKIT\\"] {
+        let n = negotiate(&offered, None, false, true, false, user);
+        assert_eq!(n.to_try[0], Mechanism::ScramSha256, "{user}");
+    }
+    // The allow-list still rules: NTLM not allowed, or not offered, is not tried.
+    let allow = [Mechanism::ScramSha256, Mechanism::CramMd5];
+    let n = negotiate(&offered, Some(&allow), false, true, false, "RELAYKIT\\alice");
+    assert_eq!(n.to_try, [Mechanism::ScramSha256, Mechanism::CramMd5]);
+    let n = negotiate(&["SCRAM-SHA-256", "PLAIN"], None, false, true, false, "RELAYKIT\\alice");
+    assert_eq!(n.to_try, [Mechanism::ScramSha256, Mechanism::Plain]);
+    // as_listed keeps the profile's own order.
+    let allow = [Mechanism::CramMd5, Mechanism::ScramSha256, Mechanism::Ntlm];
+    let n = negotiate(&offered, Some(&allow), true, true, false, "RELAYKIT\\alice");
+    assert_eq!(n.to_try, allow);
+    let n = negotiate(&offered, Some(&allow), false, true, false, "RELAYKIT\\alice");
+    assert_eq!(n.to_try, [Mechanism::Ntlm, Mechanism::ScramSha256, Mechanism::CramMd5]);
+}
+
+#[test]
 fn unsupported_messages() {
-    let e = negotiate::<&str>(&[], None, false, true, false).unsupported_error();
+    let e = negotiate::<&str>(&[], None, false, true, false, "").unsupported_error();
     assert!(e.message().contains("does not offer authentication"), "{e}");
-    let e = negotiate(&["GSSAPI", "OAUTHBEARER"], None, false, true, false).unsupported_error();
+    let e = negotiate(&["GSSAPI", "OAUTHBEARER"], None, false, true, false, "").unsupported_error();
     assert_eq!(e.message(), "server offers only GSSAPI and OAUTHBEARER, which relaykit does not support");
-    let e = negotiate(&["PLAIN", "CRAM-MD5"], Some(&[Mechanism::Plain]), false, false, false).unsupported_error();
+    let e = negotiate(&["PLAIN", "CRAM-MD5"], Some(&[Mechanism::Plain]), false, false, false, "").unsupported_error();
     assert_eq!(
         e.message(),
         "server offers only CRAM-MD5 and PLAIN; PLAIN is not sent without TLS; CRAM-MD5 is not in the allowed mechanisms"
@@ -124,7 +149,8 @@ fn scram_through_sasl_client_fails_without_server_signature() {
         // The server says 235 straight away, without v=.
         let e = s.finish().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AuthFailed);
-        assert!(e.message().contains("without proving it knows the password"));
+        assert!(e.message().contains("could not prove it knows the password"), "{e}");
+        assert_eq!(s.outcome(&e), Outcome::ServerNotProven);
     });
 }
 

@@ -1,0 +1,222 @@
+//! The authentication rules of spec §4, end to end through `relaykit::test`: which failures move
+//! on to the next mechanism and which end authentication.
+//!
+//! - Against the `badscram` role of `tests/servers/` (a real SCRAM-SHA-256 exchange whose server
+//!   signature is wrong, beside CRAM-MD5, PLAIN and LOGIN that would accept the password): the
+//!   server's own record proves that no second AUTH was sent.
+//! - Against a scripted fake server on 127.0.0.1:0, for replies no real server here can be made
+//!   to give on demand: a mechanism advertised but refused (504, 534, 538, 454), and a SCRAM
+//!   server that says 235 without (or with a wrong) signature. The fake writes one reply per
+//!   line it reads and logs every line, so a test sees exactly what the client sent.
+//!
+//! A wrong password (535) is covered on the real Dovecot, Cyrus and aiosmtpd servers by the
+//! conformance cases. Every wait is bounded; no sleeps.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use relaykit::report::TestReport;
+use relaykit::{ErrorKind, Keyring, Profile, RrtContext, Stage, TestOptions};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// `(mechanism, ok, code)` of each attempt in the report.
+fn attempts(report: &TestReport) -> Vec<(String, bool, Option<u16>)> {
+    report.auth.as_ref().unwrap().attempts.iter().map(|a| (a.mechanism.clone(), a.ok, a.code)).collect()
+}
+
+fn attempt(mech: &str, ok: bool, code: Option<u16>) -> (String, bool, Option<u16>) {
+    (mech.to_owned(), ok, code)
+}
+
+fn run(profile: &Value) -> TestReport {
+    let profile = Profile::from_json_value(profile).unwrap();
+    relaykit::test(&profile, &Keyring::new(), &RrtContext::new(), &TestOptions::default()).unwrap()
+}
+
+// ---- the badscram role ------------------------------------------------------------------
+
+/// A variable from the environment, else from `$RELAYKIT_STATE/servers.env`.
+fn var(k: &str) -> String {
+    if let Ok(v) = std::env::var(k) {
+        return v;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let state = std::env::var("RELAYKIT_STATE").map_or_else(|_| root.join("tests/.state"), PathBuf::from);
+    let file = state.join("servers.env");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!("{}: {e}; start the test servers first: bash tests/servers/start.sh", file.display())
+    });
+    let vars: HashMap<&str, &str> =
+        text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).collect();
+    let Some(v) = vars.get(k) else {
+        panic!("{k} is not set: start the `badscram` role (RK_ROLES) with tests/servers/start.sh")
+    };
+    (*v).to_owned()
+}
+
+/// What the badscram server recorded for the connections that said `EHLO helo`.
+fn recorded(helo: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(var("RK_BADSCRAM_RECORD")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["helo"] == helo)
+        .map(|r| (r["event"].as_str().unwrap().to_owned(), r["mechanism"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_wrong_scram_signature_ends_authentication_and_no_other_auth_is_sent() {
+    // Our own EHLO name picks our connection out of the server's record.
+    let helo =
+        format!("auth-rules-{}-{}.test", std::process::id(), std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos());
+    let report = run(&json!({
+        "server": var("RK_HOST"), "port": var("RK_BADSCRAM_PORT").parse::<u16>().unwrap(), "starttls": "never",
+        "timeout_secs": 10, "requires_authentication": true, "username": var("RK_USER"), "password": var("RK_PASS"),
+        // PLAIN would be allowed: the point is that it is not tried.
+        "allow_plaintext_password": true, "helo_name": helo,
+    }));
+    assert!(!report.ok);
+    let e = report.error.as_ref().unwrap();
+    assert_eq!((e.kind(), e.stage(), e.code()), (ErrorKind::AuthFailed, Some(Stage::Auth), None), "{e:?}");
+    assert!(e.message().contains("could not prove it knows the password"), "{e:?}");
+    assert!(e.message().contains("signature is wrong"), "{e:?}");
+    assert!(e.hint().is_some_and(|h| h.contains("intercepting")), "{e:?}");
+    assert_eq!(attempts(&report), [attempt("SCRAM-SHA-256", false, None)]);
+    let auth_commands: Vec<String> =
+        recorded(&helo).into_iter().filter(|(event, _)| event == "auth-command").map(|(_, m)| m).collect();
+    assert_eq!(auth_commands, ["SCRAM-SHA-256"], "the server saw another AUTH after the bad signature");
+    let events: Vec<String> = recorded(&helo).into_iter().map(|(event, _)| event).collect();
+    assert_eq!(events, ["auth-command", "scram-wrong-signature-sent", "scram-client-cancelled"]);
+}
+
+// ---- the scripted fake server -----------------------------------------------------------
+
+/// A one-connection server: greets, then answers each line with `answer(line)` (an empty answer
+/// sends nothing) until QUIT or end of input. Returns its port and the lines it read.
+async fn fake(mut answer: impl FnMut(&str) -> String + Send + 'static) -> (u16, JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (tcp, _) = tokio::time::timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+        let mut rd = BufReader::new(tcp);
+        rd.get_mut().write_all(b"220 fake ESMTP\r\n").await.unwrap();
+        let mut log = Vec::new();
+        loop {
+            let mut line = String::new();
+            if tokio::time::timeout(WAIT, rd.read_line(&mut line)).await.unwrap().unwrap() == 0 {
+                break;
+            }
+            let line = line.trim_end().to_owned();
+            let reply = answer(&line);
+            rd.get_mut().write_all(reply.as_bytes()).await.unwrap();
+            let quit = line.eq_ignore_ascii_case("QUIT");
+            log.push(line);
+            if quit {
+                break;
+            }
+        }
+        log
+    });
+    (port, task)
+}
+
+/// Runs a Test against the fake (plain text, PLAIN allowed) and returns the report and the
+/// lines the fake read.
+async fn against_fake(answer: impl FnMut(&str) -> String + Send + 'static) -> (TestReport, Vec<String>) {
+    let (port, server) = fake(answer).await;
+    let profile = Profile::from_json_value(&json!({
+        "server": "127.0.0.1", "port": port, "starttls": "never", "timeout_secs": 5,
+        "requires_authentication": true, "username": "u", "password": "p", "allow_plaintext_password": true,
+    }))
+    .unwrap();
+    let (keyring, ctx, options) = (Keyring::new(), RrtContext::new(), TestOptions::default());
+    let report =
+        tokio::time::timeout(WAIT, relaykit::test_async(&profile, &keyring, &ctx, &options)).await.unwrap().unwrap();
+    let log = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    (report, log)
+}
+
+/// The AUTH lines the fake read, by mechanism.
+fn auth_lines(log: &[String]) -> Vec<&str> {
+    log.iter().filter_map(|l| l.strip_prefix("AUTH ")).map(|l| l.split(' ').next().unwrap()).collect()
+}
+
+/// Fake: a server that advertises CRAM-MD5 but refuses it without judging the credentials —
+/// a misconfiguration no real server here can be made to show on demand — gets PLAIN next,
+/// and both attempts are in the report, in order.
+#[tokio::test]
+async fn a_mechanism_refused_without_a_verdict_moves_on_to_the_next() {
+    for refusal in [
+        "504 5.5.4 CRAM-MD5 is not available",
+        "534 5.7.9 Authentication mechanism is too weak",
+        "538 5.7.11 Encryption required for requested authentication mechanism",
+        "454 4.7.0 Temporary authentication failure",
+    ] {
+        let code: u16 = refusal[..3].parse().unwrap();
+        let (report, log) = against_fake(move |line| match line {
+            l if l.starts_with("EHLO") => "250-fake\r\n250 AUTH CRAM-MD5 PLAIN\r\n".to_owned(),
+            "AUTH CRAM-MD5" => format!("{refusal}\r\n"),
+            l if l.starts_with("AUTH PLAIN ") => "235 2.7.0 Authentication successful\r\n".to_owned(),
+            "QUIT" => "221 2.0.0 Bye\r\n".to_owned(),
+            _ => "500 5.5.1 unexpected\r\n".to_owned(),
+        })
+        .await;
+        assert!(report.ok, "{refusal}: {:?}", report.error);
+        assert_eq!(report.auth.as_ref().unwrap().mechanism.as_deref(), Some("PLAIN"));
+        assert_eq!(attempts(&report), [attempt("CRAM-MD5", false, Some(code)), attempt("PLAIN", true, Some(235))]);
+        assert_eq!(auth_lines(&log), ["CRAM-MD5", "PLAIN"], "{refusal}");
+    }
+}
+
+/// A SCRAM-SHA-256 fake that answers the client-first message with a server-first message and
+/// the client-final one with `final_reply` (the fault: a 235 with no valid proof).
+fn scram_fake(final_reply: String) -> impl FnMut(&str) -> String + Send + 'static {
+    move |line| {
+        if line.starts_with("EHLO") {
+            return "250-fake\r\n250 AUTH SCRAM-SHA-256 CRAM-MD5 PLAIN\r\n".to_owned();
+        }
+        if let Some(first) = line.strip_prefix("AUTH SCRAM-SHA-256 ") {
+            let first = String::from_utf8(B64.decode(first).unwrap()).unwrap();
+            let nonce = first.split(",r=").nth(1).unwrap();
+            return format!("334 {}\r\n", B64.encode(format!("r={nonce}fake,s=c2FsdA==,i=4096")));
+        }
+        match line {
+            "QUIT" => "221 2.0.0 Bye\r\n".to_owned(),
+            l if l.starts_with("AUTH ") => "235 2.7.0 should never be reached\r\n".to_owned(),
+            "*" => "501 5.7.0 cancelled\r\n".to_owned(),
+            _ => final_reply.clone(), // the client-final message
+        }
+    }
+}
+
+/// Fake: no real server can be made to skip or botch its SCRAM signature. A 235 without it, or
+/// with a wrong one in the 235's text (RFC 4954 "additional data with success"), ends
+/// authentication: CRAM-MD5 and PLAIN are offered and never tried.
+#[tokio::test]
+async fn a_scram_success_without_a_valid_signature_ends_authentication() {
+    let wrong_in_235 = format!("235 {}\r\n", B64.encode("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G8="));
+    for (final_reply, why) in [
+        ("235 2.7.0 Authentication successful\r\n".to_owned(), "without a verified SCRAM server signature"),
+        (wrong_in_235, "signature is wrong"),
+    ] {
+        let (report, log) = against_fake(scram_fake(final_reply)).await;
+        assert!(!report.ok);
+        let e = report.error.as_ref().unwrap();
+        assert_eq!((e.kind(), e.stage()), (ErrorKind::AuthFailed, Some(Stage::Auth)), "{e:?}");
+        assert!(e.message().contains("could not prove it knows the password"), "{e:?}");
+        assert!(e.message().contains(why), "{e:?}");
+        assert_eq!(attempts(&report), [attempt("SCRAM-SHA-256", false, None)]);
+        // EHLO, AUTH SCRAM-SHA-256, the client-final message, and then nothing: no other AUTH.
+        assert_eq!(auth_lines(&log), ["SCRAM-SHA-256"], "{log:?}");
+        assert_eq!(log.len(), 3, "{log:?}");
+    }
+}
