@@ -2,6 +2,7 @@
 //! Test and Send. One core for C, Python and Node.
 
 pub mod auth;
+mod call;
 mod engine;
 pub mod error;
 pub mod options;
@@ -20,6 +21,7 @@ pub mod rrt;
 pub mod runtime;
 pub mod secret;
 
+pub use call::Call;
 pub use message::{Attachment, Message};
 pub use options::{RelayCheckRequest, SendOptions, TestOptions};
 pub use probe::{test, test_async};

@@ -166,3 +166,82 @@ fn secret_vectors() {
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
+
+/// What a rules vector's action gave: an error, or the values `expected` may check.
+fn run_rule(t: &Value) -> relaykit::Result<Value> {
+    use base64::Engine as _;
+    use relaykit::message::{Attachment, Content, Message};
+    let profile = || Profile::from_json(&t["profile"].to_string());
+    let prepared = |p: relaykit::message::Prepared| {
+        serde_json::json!({"envelope_from": p.envelope_from, "recipients": p.recipients,
+                           "bytes": String::from_utf8_lossy(&p.bytes)})
+    };
+    match t["action"].as_str().unwrap() {
+        "set_ntlm_current_user" => {
+            let mut p = profile()?;
+            p.set_ntlm_current_user(true);
+            Ok(serde_json::json!({"requires_authentication": p.requires_authentication, "valid": p.validate().is_ok()}))
+        }
+        "set_port" => {
+            let mut p = profile()?;
+            p.set_port(t["value"].as_i64())?;
+            Ok(serde_json::json!({"effective_port": p.effective_port()}))
+        }
+        "raw_message" => {
+            let to = t["to"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+            let m = Message::raw(t["envelope_from"].as_str().unwrap(), to, t["raw"].as_str().unwrap().into());
+            let mut ctx = RrtContext::new();
+            for v in t["rrt"].as_array().unwrap() {
+                ctx.set(v[0].as_str().unwrap(), v[1].as_str().unwrap(), v[2].as_str().unwrap())?;
+            }
+            Ok(prepared(m.prepare(&ctx)?))
+        }
+        "attachment_default_type" => {
+            let mut m = Message::new(t["from"].as_str().unwrap());
+            m.to.push(t["to"].as_str().unwrap().into());
+            m.text = Some(t["text"].as_str().unwrap().into());
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(t["content_base64"].as_str().unwrap()).unwrap();
+            m.attachments.push(Attachment {
+                filename: Some(t["filename"].as_str().unwrap().into()),
+                content_type: None,
+                content_id: None,
+                content: Content::Bytes(bytes),
+            });
+            Ok(prepared(m.prepare(&RrtContext::new())?))
+        }
+        "profile_json" => profile().map(|p| p.to_json_value()),
+        other => panic!("{}: unknown action {other}", id(t)),
+    }
+}
+
+#[test]
+fn rules_vectors() {
+    let tests = vectors("rules.json");
+    assert!(tests.len() >= 9);
+    for t in &tests {
+        let exp = &t["expected"];
+        match (run_rule(t), exp.get("error")) {
+            (Err(e), Some(want)) => {
+                assert_eq!(e.kind().as_str(), want["kind"], "{}", id(t));
+                assert_eq!(e.message(), want["message"].as_str().unwrap(), "{}", id(t));
+            }
+            (Err(e), None) => panic!("{}: unexpected error {e}", id(t)),
+            (Ok(got), Some(_)) => panic!("{}: expected an error, got {got}", id(t)),
+            (Ok(got), None) => {
+                for (k, want) in exp.as_object().unwrap() {
+                    match k.as_str() {
+                        "bytes_contain" => {
+                            assert!(
+                                got["bytes"].as_str().unwrap().contains(want.as_str().unwrap()),
+                                "{}: {got}",
+                                id(t)
+                            );
+                        }
+                        _ => assert_eq!(&got[k], want, "{}: {k}", id(t)),
+                    }
+                }
+            }
+        }
+    }
+}
