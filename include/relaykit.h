@@ -482,7 +482,9 @@ rk_status rk_error_status(const rk_error *err);
 const char *rk_error_kind(const rk_error *err);
 
 /**
- * The message, naming the field, tag, key id or stage involved.
+ * The message, naming the field, tag, key id or stage involved, followed by the server's
+ * reply where there was one: the same text as every binding's error message and the JSON's
+ * `message` (kind, stage and hint have accessors of their own).
  */
 const char *rk_error_message(const rk_error *err);
 
@@ -551,9 +553,15 @@ rk_status rk_profile_to_json(const rk_profile *profile, char **json_out);
 rk_status rk_profile_set_server(rk_profile *profile, const char *server);
 
 /**
- * Sets the port (1–65535); 0 returns to the default (25, or 465 when encrypted).
+ * Sets the port: 1–65535; any other number (0 included) is `RK_CONFIG` with the message every
+ * binding gives. `rk_profile_clear_port` returns to the default.
  */
-rk_status rk_profile_set_port(rk_profile *profile, uint16_t port);
+rk_status rk_profile_set_port(rk_profile *profile, uint32_t port);
+
+/**
+ * Returns to the default port (25, or 465 when encrypted).
+ */
+rk_status rk_profile_clear_port(rk_profile *profile);
 
 /**
  * The port in effect: the one set, else 465 when encrypted, else 25. 0 for a NULL profile.
@@ -768,7 +776,8 @@ rk_status rk_message_set_html(rk_message *message, const char *html);
 rk_status rk_message_add_header(rk_message *message, const char *name, const char *value);
 
 /**
- * Adds an attachment from bytes (copied).
+ * Adds an attachment from bytes (copied); `content_type` NULL: the core's default,
+ * application/octet-stream.
  */
 rk_status rk_message_attach_bytes(rk_message *message,
                                   const char *filename,
@@ -777,8 +786,8 @@ rk_status rk_message_attach_bytes(rk_message *message,
                                   size_t len);
 
 /**
- * Adds an attachment read from `path` when the message is sent (`content_type` NULL:
- * application/octet-stream; the file name is the path's last part).
+ * Adds an attachment read from `path` when the message is sent (`content_type` NULL: the
+ * core's default, application/octet-stream; the file name is the path's last part).
  */
 rk_status rk_message_attach_file(rk_message *message, const char *path, const char *content_type);
 
@@ -791,6 +800,14 @@ rk_status rk_message_add_inline(rk_message *message,
                                 const char *content_type,
                                 const uint8_t *bytes,
                                 size_t len);
+
+/**
+ * Prepares the message as a Send would (RRTs expanded with `ctx`, NULL: the core's default
+ * context; header injection refused; MIME built) without sending it, and writes the result's
+ * JSON to `*json_out` (free with `rk_string_free`): `{"envelope_from", "recipients",
+ * "bytes_base64", "message_id", "needs_smtputf8", "eight_bit"}`.
+ */
+rk_status rk_message_prepare(const rk_message *message, const rk_rrt_context *ctx, char **json_out);
 
 /**
  * Frees a message. NULL is allowed.

@@ -166,8 +166,12 @@ class profile : public detail::handle<rk_profile, rk_profile_free> {
     return detail::take(s);
   }
   void validate() const { detail::check(rk_profile_validate(p_)); }
-  profile &set_port(std::uint16_t port) {
+  profile &set_port(std::uint32_t port) {
     detail::check(rk_profile_set_port(p_, port));
+    return *this;
+  }
+  profile &clear_port() {
+    detail::check(rk_profile_clear_port(p_));
     return *this;
   }
   std::uint16_t port() const noexcept { return rk_profile_port(p_); }

@@ -13,9 +13,11 @@ use crate::session::TraceSink;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayCheckRequest {
-    /// The sender to try.
+    /// The sender to try. (Absent reads as empty, so that `validate` names the key.)
+    #[serde(default)]
     pub from: String,
     /// The recipient to try.
+    #[serde(default)]
     pub to: String,
 }
 
@@ -127,7 +129,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.message().starts_with("options.relay: unknown field `relay`"), "{e}");
         let e = TestOptions::from_json_value(&json!({"relay_check": {"from": "a@x.test"}})).unwrap_err();
-        assert!(e.message().starts_with("options.relay_check: missing field `to`"), "{e}");
+        assert!(e.message().starts_with("options.relay_check.to: is required"), "{e}");
         let e = TestOptions::from_json_value(&json!({"relay_check": {"from": "a@x.test", "to": " "}})).unwrap_err();
         assert!(e.message().starts_with("options.relay_check.to: is required"), "{e}");
         let e = SendOptions::from_json_value(&json!({"ntlm_helper": "ntlm_auth"})).unwrap_err();

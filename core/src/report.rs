@@ -21,6 +21,7 @@ pub struct StageReport {
     pub ms: f64,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `serialize_with` hands the field by reference
 fn micros<S: Serializer>(ms: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((ms * 1000.0).round() / 1000.0)
 }

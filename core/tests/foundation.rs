@@ -278,8 +278,8 @@ fn helo_ca_file_and_timeout_are_resolved() {
     let ca = dir.path().join("ca.pem");
     // A broken certificate in the file is reported as the file's, not as tls_ca_pem's.
     std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").unwrap();
-    let p = Profile::builder("smtp.example.com").tls_ca_file(ca.to_str().unwrap()).build().unwrap();
-    let e = p.resolve(&k, &c).unwrap_err();
+    let broken = Profile::builder("smtp.example.com").tls_ca_file(ca.to_str().unwrap()).build().unwrap();
+    let e = broken.resolve(&k, &c).unwrap_err();
     assert!(e.message().starts_with("$.tls_ca_file: "), "{e}");
     let cert = rcgen::generate_simple_self_signed(vec!["ca.test".into()]).unwrap();
     std::fs::write(&ca, cert.cert.pem()).unwrap();

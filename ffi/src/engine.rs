@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use relaykit::session::{TraceEvent, TraceSink};
-use relaykit::{Keyring, Message, Profile, RrtContext, SendOptions, SendResult, TestOptions, TestReport};
+use relaykit::{Call, Message, SendOptions, SendResult, TestOptions, TestReport};
 
 use crate::error::{
     FfiResult, arg_opt_str, arg_out, arg_ref, core_err, cstring, guard, guard_value, owned_string, rk_error, rk_status,
@@ -141,38 +141,27 @@ fn trace_sink() -> Option<TraceSink> {
 
 // ---- inputs --------------------------------------------------------------------------------
 
-/// The owned inputs of a Test or Send, so that the `_async` forms outlive the caller's handles.
-struct Inputs {
-    profile: Profile,
-    keyring: Keyring,
-    ctx: RrtContext,
-}
-
-fn inputs(profile: *const rk_profile, keyring: *const rk_keyring, ctx: *const rk_rrt_context) -> FfiResult<Inputs> {
+/// The owned inputs of a Test or Send (the `_async` forms outlive the caller's handles); a NULL
+/// keyring or context gets the core's default.
+fn inputs(profile: *const rk_profile, keyring: *const rk_keyring, ctx: *const rk_rrt_context) -> FfiResult<Call> {
     let profile = arg_ref(profile, "profile")?.inner.clone();
     // SAFETY: a non-NULL handle was made by relaykit and is alive, as the header requires.
-    let keyring = unsafe { keyring.as_ref() }.map_or_else(Keyring::new, |k| k.inner.clone());
+    let keyring = unsafe { keyring.as_ref() }.map(|k| k.inner.clone());
     // SAFETY: as above.
-    let ctx = unsafe { ctx.as_ref() }.map_or_else(RrtContext::new, |c| c.inner.clone());
-    Ok(Inputs { profile, keyring, ctx })
-}
-
-fn options_value(options_json: *const c_char) -> FfiResult<serde_json::Value> {
-    match arg_opt_str(options_json, "options_json")? {
-        None => Ok(serde_json::Value::Null),
-        Some(s) => serde_json::from_str(s)
-            .map_err(|e| core_err(&relaykit::Error::config("options", format!("not valid JSON: {e}")))),
-    }
+    let ctx = unsafe { ctx.as_ref() }.map(|c| c.inner.clone());
+    Ok(Call::new(profile, keyring, ctx))
 }
 
 fn test_options(options_json: *const c_char) -> FfiResult<TestOptions> {
-    let mut o = TestOptions::from_json_value(&options_value(options_json)?).map_err(|e| core_err(&e))?;
+    let text = arg_opt_str(options_json, "options_json")?.unwrap_or("null");
+    let mut o = TestOptions::from_json(text).map_err(|e| core_err(&e))?;
     o.trace = trace_sink();
     Ok(o)
 }
 
 fn send_options(options_json: *const c_char) -> FfiResult<SendOptions> {
-    let mut o = SendOptions::from_json_value(&options_value(options_json)?).map_err(|e| core_err(&e))?;
+    let text = arg_opt_str(options_json, "options_json")?.unwrap_or("null");
+    let mut o = SendOptions::from_json(text).map_err(|e| core_err(&e))?;
     o.trace = trace_sink();
     Ok(o)
 }
@@ -203,7 +192,7 @@ pub extern "C" fn rk_test(
         let i = inputs(profile, keyring, ctx)?;
         let opts = test_options(options_json)?;
         let out = arg_out(report_out, "report_out")?;
-        let report = relaykit::test(&i.profile, &i.keyring, &i.ctx, &opts).map_err(|e| core_err(&e))?;
+        let report = relaykit::runtime::block_on(i.test(&opts)).and_then(|r| r).map_err(|e| core_err(&e))?;
         write_out(out, Box::into_raw(Box::new(rk_report::new(report))));
         Ok(())
     })
@@ -234,7 +223,7 @@ pub extern "C" fn rk_send(
         let m = &arg_ref(message, "message")?.inner;
         let opts = send_options(options_json)?;
         let out = arg_out(result_out, "result_out")?;
-        let r = relaykit::send(&i.profile, &i.keyring, &i.ctx, m, &opts).map_err(|e| core_err(&e))?;
+        let r = relaykit::runtime::block_on(i.send(m, &opts)).and_then(|r| r).map_err(|e| core_err(&e))?;
         write_out(out, Box::into_raw(Box::new(rk_send_result::new(r))));
         Ok(())
     })
@@ -316,7 +305,7 @@ pub extern "C" fn rk_test_async(
         let opts = test_options(options_json)?;
         let cb = cb.ok_or_else(|| crate::error::invalid("cb is NULL"))?;
         let user = User(user);
-        spawn_job(async move { relaykit::test_async(&i.profile, &i.keyring, &i.ctx, &opts).await }, move |r| {
+        spawn_job(async move { i.test(&opts).await }, move |r| {
             let user = user;
             match r {
                 Ok(report) => {
@@ -350,7 +339,7 @@ pub extern "C" fn rk_send_async(
         let opts = send_options(options_json)?;
         let cb = cb.ok_or_else(|| crate::error::invalid("cb is NULL"))?;
         let user = User(user);
-        spawn_job(async move { relaykit::send_async(&i.profile, &i.keyring, &i.ctx, &m, &opts).await }, move |r| {
+        spawn_job(async move { i.send(&m, &opts).await }, move |r| {
             let user = user;
             match r {
                 Ok(res) => {

@@ -68,7 +68,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> rk_status {
         ErrorKind::RecipientRejected => rk_status::RK_RECIPIENT_REJECTED,
         ErrorKind::MessageRejected => rk_status::RK_MESSAGE_REJECTED,
         ErrorKind::Io => rk_status::RK_IO,
-        ErrorKind::Internal | _ => rk_status::RK_INTERNAL,
+        ErrorKind::Internal => rk_status::RK_INTERNAL,
     }
 }
 
@@ -98,7 +98,7 @@ impl rk_error {
         rk_error {
             status: status_of(e.kind()),
             kind: cstring(e.kind().as_str()),
-            message: cstring(e.to_string()),
+            message: cstring(e.message().into_owned()),
             stage: e.stage().map(|s| cstring(s.as_str())),
             code: e.code().unwrap_or(0),
             enhanced_code: e.enhanced_code().map(cstring),
@@ -240,7 +240,9 @@ pub extern "C" fn rk_error_kind(err: *const rk_error) -> *const c_char {
     guard_value(std::ptr::null(), || arg_ref(err, "err").ok().map(|e| e.kind.as_ptr()))
 }
 
-/// The message, naming the field, tag, key id or stage involved.
+/// The message, naming the field, tag, key id or stage involved, followed by the server's
+/// reply where there was one: the same text as every binding's error message and the JSON's
+/// `message` (kind, stage and hint have accessors of their own).
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_error_message(err: *const rk_error) -> *const c_char {
     guard_value(std::ptr::null(), || arg_ref(err, "err").ok().map(|e| e.message.as_ptr()))

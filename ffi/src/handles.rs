@@ -117,13 +117,17 @@ pub extern "C" fn rk_profile_set_server(profile: *mut rk_profile, server: *const
     })
 }
 
-/// Sets the port (1–65535); 0 returns to the default (25, or 465 when encrypted).
+/// Sets the port: 1–65535; any other number (0 included) is `RK_CONFIG` with the message every
+/// binding gives. `rk_profile_clear_port` returns to the default.
 #[unsafe(no_mangle)]
-pub extern "C" fn rk_profile_set_port(profile: *mut rk_profile, port: u16) -> rk_status {
-    with_profile(profile, |p| {
-        p.port = (port != 0).then_some(port);
-        Ok(())
-    })
+pub extern "C" fn rk_profile_set_port(profile: *mut rk_profile, port: u32) -> rk_status {
+    with_profile(profile, |p| p.set_port(Some(i64::from(port))).map_err(|e| core_err(&e)))
+}
+
+/// Returns to the default port (25, or 465 when encrypted).
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_profile_clear_port(profile: *mut rk_profile) -> rk_status {
+    with_profile(profile, |p| p.set_port(None).map_err(|e| core_err(&e)))
 }
 
 /// The port in effect: the one set, else 465 when encrypted, else 25. 0 for a NULL profile.
@@ -168,10 +172,7 @@ pub extern "C" fn rk_profile_set_authentication(
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_profile_set_ntlm_current_user(profile: *mut rk_profile, on: bool) -> rk_status {
     with_profile(profile, |p| {
-        p.use_ntlm_current_user = on;
-        if on {
-            p.requires_authentication = true;
-        }
+        p.set_ntlm_current_user(on);
         Ok(())
     })
 }
@@ -431,9 +432,7 @@ pub extern "C" fn rk_message_from_json(json: *const c_char, message_out: *mut *m
     guard(|| {
         let json = arg_str(json, "json")?;
         let out = arg_out(message_out, "message_out")?;
-        let v: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| core_err(&relaykit::Error::config("message", format!("not valid JSON: {e}"))))?;
-        let m = Message::from_json_value(&v).map_err(|e| core_err(&e))?;
+        let m = Message::from_json(json).map_err(|e| core_err(&e))?;
         write_out(out, boxed(rk_message { inner: m }));
         Ok(())
     })
@@ -575,7 +574,8 @@ pub extern "C" fn rk_message_add_header(
     })
 }
 
-/// Adds an attachment from bytes (copied).
+/// Adds an attachment from bytes (copied); `content_type` NULL: the core's default,
+/// application/octet-stream.
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_message_attach_bytes(
     message: *mut rk_message,
@@ -586,15 +586,15 @@ pub extern "C" fn rk_message_attach_bytes(
 ) -> rk_status {
     with_message(message, |m| {
         let f = arg_str(filename, "filename")?;
-        let ct = arg_opt_str(content_type, "content_type")?.unwrap_or("application/octet-stream");
+        let content_type = arg_opt_str(content_type, "content_type")?.map(str::to_owned);
         let data = arg_bytes(bytes, len, "bytes")?.to_vec();
-        m.attachments.push(Attachment::from_bytes(f, ct, data));
+        m.attachments.push(Attachment { content_type, ..Attachment::from_bytes(f, "", data) });
         Ok(())
     })
 }
 
-/// Adds an attachment read from `path` when the message is sent (`content_type` NULL:
-/// application/octet-stream; the file name is the path's last part).
+/// Adds an attachment read from `path` when the message is sent (`content_type` NULL: the
+/// core's default, application/octet-stream; the file name is the path's last part).
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_message_attach_file(
     message: *mut rk_message,
@@ -624,6 +624,27 @@ pub extern "C" fn rk_message_add_inline(
         let ct = arg_str(content_type, "content_type")?;
         let data = arg_bytes(bytes, len, "bytes")?.to_vec();
         m.inline.push(Attachment::inline(cid, ct, Content::Bytes(data)));
+        Ok(())
+    })
+}
+
+/// Prepares the message as a Send would (RRTs expanded with `ctx`, NULL: the core's default
+/// context; header injection refused; MIME built) without sending it, and writes the result's
+/// JSON to `*json_out` (free with `rk_string_free`): `{"envelope_from", "recipients",
+/// "bytes_base64", "message_id", "needs_smtputf8", "eight_bit"}`.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_message_prepare(
+    message: *const rk_message,
+    ctx: *const rk_rrt_context,
+    json_out: *mut *mut c_char,
+) -> rk_status {
+    guard(|| {
+        let m = &arg_ref(message, "message")?.inner;
+        // SAFETY: a non-NULL handle was made by relaykit and is alive, as the header requires.
+        let ctx = unsafe { ctx.as_ref() }.map(|c| c.inner.clone()).unwrap_or_default();
+        let out = arg_out(json_out, "json_out")?;
+        let p = m.prepare(&ctx).map_err(|e| core_err(&e))?;
+        write_out(out, owned_string(p.to_json_value().to_string()));
         Ok(())
     })
 }

@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn every_error_kind_has_its_own_status() {
         let mut seen = std::collections::HashSet::new();
-        for k in relaykit::ErrorKind::ALL {
+        for &k in relaykit::ErrorKind::ALL {
             let st = status_of(k);
             assert!(seen.insert(st as i32), "{k} shares a status");
             assert!(k == relaykit::ErrorKind::Internal || st != rk_status::RK_INTERNAL, "{k} is not mapped");

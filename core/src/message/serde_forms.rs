@@ -53,6 +53,7 @@ pub(super) mod headers {
 pub(super) mod base64_opt {
     use super::{B64, Deserialize, Deserializer, Engine, Serializer};
 
+    #[allow(clippy::ref_option)] // serde's `with` hands the field by reference
     pub(crate) fn serialize<S: Serializer>(b: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match b {
             Some(b) => s.serialize_str(&B64.encode(b)),
