@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
 use crate::auth::{self, AuthOptions, Credentials, Mechanism, Outcome, SaslClient};
-use crate::error::{Error, ErrorKind, Reply, Result, Stage};
+use crate::error::{Error, Reply, Result, Stage};
 use crate::hints::{self, hint_for};
 use crate::report::{AuthAttempt, AuthReport, ServerInfo, StageReport, TlsReport};
 use crate::resolve::{AuthSettings, Identity, Settings};
@@ -131,7 +131,7 @@ impl Known {
         }
     }
 
-    /// `err` with the profile-aware hint, where there is one.
+    /// `err` with the hint `hints.rs` writes for it, where there is one.
     fn hinted(&self, err: Error, settings: &Settings) -> Error {
         let cx = hints::Context {
             offered_auth: self.offered_auth.as_deref(),
@@ -139,8 +139,8 @@ impl Known {
             starttls_offered: self.starttls_offered,
         };
         match hint_for(&err, settings, cx) {
-            Some(h) if err.hint().is_none() || !matches!(err.kind(), ErrorKind::AuthUnsupported) => err.with_hint(h),
-            _ => err,
+            Some(h) => err.with_hint(h),
+            None => err,
         }
     }
 }

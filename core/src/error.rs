@@ -174,6 +174,74 @@ impl fmt::Display for Reply {
     }
 }
 
+/// Why an error happened, as far as the layer that saw it can tell. Lower layers set a cause
+/// and write no hint; [`crate::hints`] alone turns kind, stage, cause, the settings and what
+/// the server offered into the sentence a person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// Nothing accepted the TCP connection (connection refused on every address).
+    ConnectionRefused,
+    /// The TLS handshake got no answer within the timeout.
+    NoTlsAnswer,
+    /// The server closed the connection during the TLS handshake.
+    ClosedDuringTls,
+    /// Plain-text SMTP arrived where the TLS handshake was expected.
+    PlainTextOnTlsPort,
+    /// TLS arrived where SMTP text was expected.
+    TlsOnPlainPort,
+    /// No TLS version or cipher suite in common.
+    TlsIncompatible,
+    /// The server's certificate did not verify.
+    Certificate(CertificateProblem),
+    /// STARTTLS is required but the server does not offer it.
+    StartTlsNotOffered,
+    /// No greeting within the timeout.
+    NoGreeting,
+    /// No mechanism could be tried.
+    NoMechanism(NoMechanism),
+    /// Current-user NTLM needs Samba's `ntlm_auth`, which is not installed.
+    NtlmHelperMissing,
+    /// `ntlm_auth` could not authenticate the current user.
+    NtlmHelperRefused,
+    /// `ntlm_auth` has no cached credentials for the current user.
+    NtlmNoCachedCredentials,
+    /// The server failed its own proof (a wrong or missing SCRAM server signature).
+    ServerNotProven,
+    /// The message is larger than the server's SIZE limit.
+    TooLarge,
+    /// The message has 8-bit content and the server does not offer 8BITMIME.
+    No8BitMime,
+    /// An address needs SMTPUTF8 and the server does not offer it.
+    NoSmtpUtf8,
+}
+
+/// How a certificate failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateProblem {
+    /// Not issued by a trusted CA (or badly signed).
+    Untrusted,
+    /// Not valid for the server's name.
+    WrongName,
+    /// Expired.
+    Expired,
+    /// Not valid yet.
+    NotYetValid,
+}
+
+/// Why no authentication mechanism could be tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoMechanism {
+    /// The server offers no AUTH at all.
+    NoneOffered,
+    /// The server offers only mechanisms relaykit does not speak.
+    OnlyUnsupported,
+    /// What the server offers sends the password in clear, and the connection has no TLS.
+    PlaintextWithoutTls,
+    /// What the server offers is not in the profile's `auth_mechanisms`.
+    NotAllowed,
+}
+
 /// The relaykit error: a kind, a message naming what is involved, and where known the stage,
 /// the server's reply and a hint a person can act on.
 ///
@@ -184,13 +252,14 @@ pub struct Error {
     detail: String,
     stage: Option<Stage>,
     reply: Option<Reply>,
+    cause: Option<Cause>,
     hint: Option<String>,
 }
 
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, detail: message.into(), stage: None, reply: None, hint: None }
+        Error { kind, detail: message.into(), stage: None, reply: None, cause: None, hint: None }
     }
 
     /// A configuration error about the JSON path `path` (e.g. `$.port`).
@@ -224,6 +293,13 @@ impl Error {
     #[must_use]
     pub fn with_reply(mut self, reply: Reply) -> Self {
         self.reply = Some(reply);
+        self
+    }
+
+    /// Sets the cause (for [`crate::hints`]).
+    #[must_use]
+    pub fn with_cause(mut self, cause: Cause) -> Self {
+        self.cause = Some(cause);
         self
     }
 
@@ -281,7 +357,12 @@ impl Error {
         self.reply.as_ref().and_then(|r| r.enhanced_code.as_deref())
     }
 
-    /// A hint a person can act on.
+    /// Why it happened, where the layer that saw it could tell.
+    pub fn cause(&self) -> Option<&Cause> {
+        self.cause.as_ref()
+    }
+
+    /// A hint a person can act on (written by [`crate::hints`] for Test and Send).
     pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()
     }
@@ -330,6 +411,9 @@ impl fmt::Debug for Error {
         }
         if let Some(r) = &self.reply {
             d.field("reply", r);
+        }
+        if let Some(c) = &self.cause {
+            d.field("cause", c);
         }
         if let Some(h) = &self.hint {
             d.field("hint", h);

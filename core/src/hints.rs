@@ -1,6 +1,9 @@
-//! Hints a person can act on, from what failed, where, and how the profile was set up (§5).
+//! Hints a person can act on (§5). This is the one place that writes them: the session, TLS and
+//! auth layers report an error kind, a stage, the server's reply and a typed [`Cause`]; this
+//! module turns those, with how the profile was set up and what the server offered, into the
+//! sentence. It never reads another library's message text.
 
-use crate::error::{Error, ErrorKind, Stage};
+use crate::error::{Cause, CertificateProblem, Error, ErrorKind, NoMechanism, Stage};
 use crate::resolve::Settings;
 use crate::session::TlsMode;
 
@@ -17,98 +20,172 @@ pub struct Context<'a> {
 
 /// A hint for `err`, or `None` when there is nothing useful to add.
 pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
-    let port = s.port;
-    let host = &s.host;
-    let text = err.message().to_ascii_lowercase();
+    if let Some(cause) = err.cause() {
+        if let Some(h) = cause_hint(cause, s, cx) {
+            return Some(h);
+        }
+    }
+    let (port, host) = (s.port, &s.host);
+    let code = err.code();
     match (err.kind(), err.stage()) {
         (ErrorKind::Dns, _) => Some(format!("the name `{host}` does not resolve: check the server field")),
-        (ErrorKind::Connect, _) if text.contains("refused") => {
-            Some(format!("nothing accepts connections on {host}:{port}: check the server and the port"))
-        }
         (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => {
             Some(format!("{host}:{port} cannot be reached: check the server, the port, and any firewall between"))
         }
-        (ErrorKind::Timeout, Some(Stage::Greeting)) if s.tls != TlsMode::Implicit => Some(format!(
-            "no greeting on port {port}: the port may expect implicit TLS (port 465 does): set \
-             encrypted_connection with tls_mode implicit"
-        )),
-        (ErrorKind::Tls | ErrorKind::Timeout, Some(Stage::Tls)) if s.tls == TlsMode::Implicit && looks_plain(&text) => {
-            Some(format!(
-                "the server speaks plain SMTP on port {port}, not implicit TLS: use STARTTLS \
-                 (tls_mode starttls) or the implicit-TLS port 465"
-            ))
+        (ErrorKind::Protocol, Some(Stage::Greeting)) => Some(match code {
+            Some(554) => "the server refuses connections from this host (554): check its access rules or \
+                          blocklists, or use the submission port 587"
+                .to_owned(),
+            Some(421) => "the server is busy or shutting down (421): try again later".to_owned(),
+            _ => "the server did not greet with 220".to_owned(),
+        }),
+        (ErrorKind::Protocol, Some(Stage::Ehlo)) if err.reply().is_some_and(crate::Reply::is_transient) => {
+            Some("the server is temporarily unavailable: try again later".to_owned())
         }
-        (ErrorKind::Tls, _)
-            if text.contains("certificate") || text.contains("unknownissuer") || text.contains("issuer") =>
-        {
-            Some(format!(
-                "the certificate of {host} is not trusted: give its CA in tls_ca_file or tls_ca_pem \
-                 (or, for a test server only, set tls_verify false)"
-            ))
+        (ErrorKind::Protocol, Some(Stage::Ehlo)) => Some(
+            "the server refused the greeting: check helo_name (some servers want a fully qualified host name)"
+                .to_owned(),
+        ),
+        (ErrorKind::AuthFailed | ErrorKind::AuthUnsupported | ErrorKind::Protocol, Some(Stage::Auth)) => {
+            auth_reply_hint(err)
         }
-        (ErrorKind::Tls, _) if s.tls == TlsMode::StartTlsRequired && !cx.starttls_offered => Some(format!(
-            "the server on port {port} does not offer STARTTLS: use its implicit-TLS port (465) with \
-             tls_mode implicit, or clear encrypted_connection"
-        )),
-        // No server reply to hint from, and the auth layer named the cause (a server that
-        // failed its SCRAM proof): its hint stands.
-        (ErrorKind::AuthFailed, _) if err.code().is_none() && err.hint().is_some() => None,
-        (ErrorKind::AuthFailed, _) => match err.code() {
-            Some(535) => Some("535: user name or password rejected".to_owned()),
-            Some(534) => Some("534: the server wants a stronger mechanism or an app password".to_owned()),
-            Some(454) => Some("454: temporary authentication failure at the server; try again later".to_owned()),
-            Some(code) => Some(format!("{code}: the server refused the login")),
-            None => Some("the server did not accept the login".to_owned()),
-        },
-        (ErrorKind::AuthUnsupported, _) => Some(auth_unsupported_hint(s, cx)),
         (ErrorKind::SenderRejected, _) => {
             Some("the server refused the sender: the account may not send as this address".to_owned())
         }
-        (ErrorKind::RecipientRejected, _) => match err.code() {
-            Some(554 | 550)
-                if text.contains("relay")
-                    || err.reply().is_some_and(|r| r.text.to_ascii_lowercase().contains("relay")) =>
-            {
+        (ErrorKind::RecipientRejected, _) => match code {
+            Some(554 | 550) if err.reply().is_some_and(|r| r.text.to_ascii_lowercase().contains("relay")) => {
                 Some("relaying denied: authenticate (requires_authentication) or send to a local domain".to_owned())
             }
             _ => Some("the server refused every recipient".to_owned()),
         },
-        (ErrorKind::MessageRejected, _) if err.code() == Some(552) => {
+        (ErrorKind::MessageRejected, _) if code == Some(552) => {
             Some("552: the message is larger than the server accepts".to_owned())
         }
         _ => None,
     }
 }
 
-fn looks_plain(text: &str) -> bool {
-    text.contains("corrupt message")
-        || text.contains("invalidcontenttype")
-        || text.contains("content type")
-        || text.contains("plain")
-        || text.contains("wrong version")
+/// The hint for a typed cause, where the cause alone decides it.
+fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> Option<String> {
+    let (port, host) = (s.port, &s.host);
+    let implicit = s.tls == TlsMode::Implicit;
+    Some(match cause {
+        Cause::ConnectionRefused => {
+            format!("nothing accepts connections on {host}:{port}: check the server and the port")
+        }
+        Cause::NoTlsAnswer | Cause::PlainTextOnTlsPort if implicit => format!(
+            "the server speaks plain SMTP on port {port}, not implicit TLS: use STARTTLS (tls_mode starttls) \
+             or the implicit-TLS port 465"
+        ),
+        Cause::NoTlsAnswer | Cause::PlainTextOnTlsPort => {
+            "the server did not answer the TLS handshake with TLS: check that this port speaks TLS after \
+             STARTTLS"
+                .to_owned()
+        }
+        Cause::ClosedDuringTls => "the server closed the connection during the TLS handshake: check that this port \
+                                   speaks TLS (465 implicit TLS, 587/25 STARTTLS)"
+            .to_owned(),
+        Cause::TlsOnPlainPort | Cause::NoGreeting if !implicit => format!(
+            "no greeting on port {port}: the port may expect implicit TLS (port 465 does): set \
+             encrypted_connection with tls_mode implicit"
+        ),
+        Cause::TlsOnPlainPort | Cause::NoGreeting => {
+            "the server sent no greeting after the TLS handshake: the server or a firewall is holding the \
+             connection"
+                .to_owned()
+        }
+        Cause::TlsIncompatible => "the server supports no TLS version or cipher in common with relaykit (TLS 1.2+ \
+                                   with modern ciphers)"
+            .to_owned(),
+        Cause::Certificate(p) => certificate_hint(*p, host),
+        Cause::StartTlsNotOffered => format!(
+            "the server on port {port} does not offer STARTTLS: use its implicit-TLS port (465) with tls_mode \
+             implicit, or clear encrypted_connection"
+        ),
+        Cause::NoMechanism(why) => no_mechanism_hint(*why, s, cx),
+        Cause::NtlmHelperMissing => "install ntlm_auth (package samba-common-bin and winbind on Debian/Ubuntu, \
+                                     samba-winbind-clients on Fedora/RHEL) on a domain-joined machine, or use SSPI on \
+                                     Windows, or give a user name and password"
+            .to_owned(),
+        Cause::NtlmHelperRefused => {
+            "check that winbind runs and the logged-on user is a domain user with cached credentials".to_owned()
+        }
+        Cause::NtlmNoCachedCredentials => {
+            "log in with a domain account through winbind, or give a user name and password".to_owned()
+        }
+        Cause::ServerNotProven => "this may not be the server you meant, or someone is intercepting the connection: \
+                                   check the server name, and use a verified TLS connection (encrypted_connection \
+                                   with tls_verify)"
+            .to_owned(),
+        Cause::TooLarge => "the message is larger than the server's SIZE limit: send smaller attachments".to_owned(),
+        Cause::No8BitMime => {
+            "the server does not take 8-bit content: encode it as quoted-printable or base64".to_owned()
+        }
+        Cause::NoSmtpUtf8 => "the server does not take non-ASCII addresses (no SMTPUTF8): use ASCII addresses with \
+                              this server"
+            .to_owned(),
+    })
 }
 
-fn auth_unsupported_hint(s: &Settings, cx: Context<'_>) -> String {
+fn certificate_hint(p: CertificateProblem, host: &crate::profile::Host) -> String {
+    match p {
+        CertificateProblem::Untrusted => format!(
+            "the certificate of {host} is not trusted: give its CA in tls_ca_file or tls_ca_pem (or, for a \
+             test server only, set tls_verify false)"
+        ),
+        CertificateProblem::WrongName => {
+            format!("the certificate is not valid for {host}: use the host name the certificate names")
+        }
+        CertificateProblem::Expired => {
+            "the server's certificate has expired: ask its administrator to renew it".to_owned()
+        }
+        CertificateProblem::NotYetValid => "the certificate is not valid yet: check this machine's clock".to_owned(),
+    }
+}
+
+/// The hint for the reply that ended authentication.
+fn auth_reply_hint(err: &Error) -> Option<String> {
+    let enhanced = err.enhanced_code();
+    Some(match err.code()? {
+        535 => "535: user name or password rejected".to_owned(),
+        534 if enhanced == Some("5.7.9") => "allow a stronger mechanism (auth_mechanisms), or use TLS".to_owned(),
+        534 => "534: the server wants another way to log in (an app password or OAuth2): see its text".to_owned(),
+        538 => "use TLS: encrypted_connection, or starttls opportunistic".to_owned(),
+        530 => "the server wants STARTTLS before AUTH: enable TLS".to_owned(),
+        454 => "454: temporary authentication failure at the server; try again later".to_owned(),
+        503 => "already authenticated, or AUTH before EHLO".to_owned(),
+        500 | 502 | 504 => "the server does not support this mechanism: allow another one (auth_mechanisms)".to_owned(),
+        code => format!("{code}: the server refused the login"),
+    })
+}
+
+fn no_mechanism_hint(why: NoMechanism, s: &Settings, cx: Context<'_>) -> String {
     let offered = cx.offered_auth.unwrap_or_default();
-    if offered.is_empty() {
-        return if !cx.tls_active && cx.starttls_offered {
-            "the server offers no AUTH before STARTTLS: set encrypted_connection, or keep starttls \
-             opportunistic"
+    match why {
+        NoMechanism::NoneOffered if !cx.tls_active && cx.starttls_offered => {
+            "the server offers no AUTH before STARTTLS: set encrypted_connection, or keep starttls opportunistic"
                 .to_owned()
-        } else {
-            "the server offers no authentication on this port: try the submission port 587 or 465".to_owned()
-        };
-    }
-    let plain_only = offered.iter().all(|m| m.eq_ignore_ascii_case("PLAIN") || m.eq_ignore_ascii_case("LOGIN"));
-    let allowed_plain = s.auth.as_ref().is_some_and(|a| a.allow_plaintext_password);
-    if plain_only && !cx.tls_active && !allowed_plain {
-        return format!(
-            "the server offers only {} without TLS, and relaykit never sends a password in clear: use \
-             STARTTLS or implicit TLS, or set allow_plaintext_password",
+        }
+        NoMechanism::NoneOffered => {
+            "the server offers no authentication on this port: send without authentication, or try the \
+             submission port 587 or 465"
+                .to_owned()
+        }
+        NoMechanism::OnlyUnsupported => "ask the server's administrator to enable one of SCRAM-SHA-256, SCRAM-SHA-1, \
+                                         NTLM, CRAM-MD5, PLAIN or LOGIN"
+            .to_owned(),
+        NoMechanism::PlaintextWithoutTls if s.auth.as_ref().is_some_and(|a| a.allow_plaintext_password) => {
+            format!("the server offers {}, none of which the profile allows (auth_mechanisms)", offered.join(", "))
+        }
+        NoMechanism::PlaintextWithoutTls => format!(
+            "the server offers only {} without TLS, and relaykit never sends a password in clear: use STARTTLS \
+             or implicit TLS, or set allow_plaintext_password",
             offered.join(" and ")
-        );
+        ),
+        NoMechanism::NotAllowed => {
+            format!("the server offers {}, none of which the profile allows (auth_mechanisms)", offered.join(", "))
+        }
     }
-    format!("the server offers {}, none of which the profile allows (auth_mechanisms)", offered.join(", "))
 }
 
 #[cfg(test)]
@@ -127,28 +204,62 @@ mod tests {
     fn tls_mode_mismatch_names_the_fix_both_ways() {
         let plain_on_465 = settings(r#"{"server": "127.0.0.1", "port": 465}"#);
         let e = Error::new(ErrorKind::Timeout, "no greeting within 2 s").with_stage(Stage::Greeting);
+        let e = e.with_cause(Cause::NoGreeting);
         assert!(hint_for(&e, &plain_on_465, Context::default()).unwrap().contains("implicit TLS"));
         let implicit_on_25 =
             settings(r#"{"server": "127.0.0.1", "port": 25, "encrypted_connection": true, "tls_mode": "implicit"}"#);
         let e =
-            Error::new(ErrorKind::Tls, "received corrupt message of type InvalidContentType").with_stage(Stage::Tls);
+            Error::new(ErrorKind::Tls, "handshake failed").with_stage(Stage::Tls).with_cause(Cause::PlainTextOnTlsPort);
         assert!(hint_for(&e, &implicit_on_25, Context::default()).unwrap().contains("STARTTLS"));
+    }
+
+    #[test]
+    fn every_cause_has_a_hint() {
+        let s = settings(r#"{"server": "127.0.0.1"}"#);
+        let causes = [
+            Cause::ConnectionRefused,
+            Cause::NoTlsAnswer,
+            Cause::ClosedDuringTls,
+            Cause::PlainTextOnTlsPort,
+            Cause::TlsOnPlainPort,
+            Cause::TlsIncompatible,
+            Cause::Certificate(CertificateProblem::Untrusted),
+            Cause::StartTlsNotOffered,
+            Cause::NoGreeting,
+            Cause::NoMechanism(NoMechanism::NoneOffered),
+            Cause::NtlmHelperMissing,
+            Cause::ServerNotProven,
+            Cause::TooLarge,
+            Cause::No8BitMime,
+            Cause::NoSmtpUtf8,
+        ];
+        for c in causes {
+            let e = Error::new(ErrorKind::Protocol, "x").with_cause(c.clone());
+            assert!(hint_for(&e, &s, Context::default()).is_some_and(|h| !h.is_empty()), "{c:?}");
+        }
+        let e = Error::new(ErrorKind::Tls, "x").with_cause(Cause::Certificate(CertificateProblem::Untrusted));
+        assert!(hint_for(&e, &s, Context::default()).unwrap().contains("tls_ca_file"));
+        let e = Error::new(ErrorKind::AuthUnsupported, "x").with_cause(Cause::NtlmHelperMissing);
+        assert!(hint_for(&e, &s, Context::default()).unwrap().contains("samba-common-bin"));
     }
 
     #[test]
     fn auth_hints() {
         let s =
             settings(r#"{"server": "127.0.0.1", "requires_authentication": true, "username": "u", "password": "p"}"#);
-        let e = Error::new(ErrorKind::AuthFailed, "PLAIN rejected").with_reply(Reply {
+        let e = Error::new(ErrorKind::AuthFailed, "PLAIN rejected").with_stage(Stage::Auth).with_reply(Reply {
             code: 535,
             enhanced_code: Some("5.7.8".into()),
             text: "Error: authentication failed".into(),
         });
         assert_eq!(hint_for(&e, &s, Context::default()).unwrap(), "535: user name or password rejected");
         let offered = vec!["PLAIN".to_owned(), "LOGIN".to_owned()];
-        let e = Error::new(ErrorKind::AuthUnsupported, "no mechanism");
+        let e = Error::new(ErrorKind::AuthUnsupported, "no mechanism")
+            .with_cause(Cause::NoMechanism(NoMechanism::PlaintextWithoutTls));
         let cx = Context { offered_auth: Some(&offered), tls_active: false, starttls_offered: false };
         assert!(hint_for(&e, &s, cx).unwrap().contains("allow_plaintext_password"));
+        let e = Error::new(ErrorKind::AuthUnsupported, "no mechanism")
+            .with_cause(Cause::NoMechanism(NoMechanism::NoneOffered));
         let cx = Context { offered_auth: Some(&[]), tls_active: false, starttls_offered: true };
         assert!(hint_for(&e, &s, cx).unwrap().contains("no AUTH before STARTTLS"));
     }

@@ -232,11 +232,24 @@ fn a_message_over_the_servers_size_limit_is_refused_before_data() {
     let report = relaykit::test(&p, &Keyring::new(), &RrtContext::new(), &TestOptions::default()).unwrap();
     assert_eq!(report.server.as_ref().unwrap().size_limit, Some(limit as u64));
     let m = rich_message(&unique("huge"), vec![b'a'; limit]);
-    let t = Instant::now();
-    let e = send(&p, &m).unwrap_err();
+    // What relaykit sent, to prove the pre-check uploads nothing (a time bound would measure
+    // the debug build's MIME encoding of 30 MB as much as the network).
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = sent.clone();
+    let opts = SendOptions {
+        trace: Some(relaykit::session::TraceSink::new(move |ev| {
+            if ev.direction == relaykit::session::trace::Direction::Client {
+                log.lock().unwrap().push(ev.text.to_owned());
+            }
+        })),
+        ..SendOptions::default()
+    };
+    let e = relaykit::send(&p, &Keyring::new(), &RrtContext::new(), &m, &opts).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MessageRejected, "{e:?}");
-    assert!(e.message().contains("limit") || e.hint().unwrap_or_default().contains("SIZE"), "{e:?}");
-    assert!(t.elapsed() < Duration::from_secs(5), "the pre-check must not upload the message");
+    assert!(e.message().contains("accepts at most") && e.hint().unwrap_or_default().contains("SIZE"), "{e:?}");
+    let sent = sent.lock().unwrap();
+    assert!(sent.iter().any(|l| l.starts_with("EHLO")), "the trace saw the session: {sent:?}");
+    assert!(!sent.iter().any(|l| l.starts_with("MAIL") || l == "DATA" || l.starts_with("BDAT")), "{sent:?}");
 }
 
 #[test]

@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::error::{Cause, Error, ErrorKind, NoMechanism, Result, Stage};
 
 pub use outcome::Outcome;
 
@@ -242,15 +242,15 @@ impl Negotiation {
 
     /// The `ErrorKind::AuthUnsupported` error for when nothing is left to try (or every tried
     /// mechanism failed to start), saying what the server offers and why each was refused,
-    /// e.g. "server offers only PLAIN and LOGIN, which are not sent without TLS" with the hint
-    /// "enable allow_plaintext_password or use STARTTLS".
+    /// e.g. "server offers only PLAIN and LOGIN, which are not sent without TLS", with the cause
+    /// that `hints.rs` words.
     pub fn unsupported_error(&self) -> Error {
         let offered = self.offered();
-        let (message, hint) = if offered.is_empty() {
+        let (message, cause) = if offered.is_empty() {
             if self.unsupported_offered.is_empty() {
                 (
                     "server does not offer authentication (no AUTH in its EHLO reply)".to_owned(),
-                    "send without authentication, or check the port (submission is usually 587 or 465)",
+                    NoMechanism::NoneOffered,
                 )
             } else {
                 (
@@ -258,7 +258,7 @@ impl Negotiation {
                         "server offers only {}, which relaykit does not support",
                         join_and(&self.unsupported_offered)
                     ),
-                    "ask the server's administrator to enable one of SCRAM-SHA-256, SCRAM-SHA-1, NTLM, CRAM-MD5, PLAIN or LOGIN",
+                    NoMechanism::OnlyUnsupported,
                 )
             }
         } else {
@@ -284,14 +284,10 @@ impl Negotiation {
                     message.push_str(&parts.join("; "));
                 }
             }
-            let hint = if plaintext.is_empty() {
-                "allow one of the offered mechanisms"
-            } else {
-                "enable allow_plaintext_password or use STARTTLS"
-            };
-            (message, hint)
+            let cause = if plaintext.is_empty() { NoMechanism::NotAllowed } else { NoMechanism::PlaintextWithoutTls };
+            (message, cause)
         };
-        Error::new(ErrorKind::AuthUnsupported, message).with_stage(Stage::Auth).with_hint(hint)
+        Error::new(ErrorKind::AuthUnsupported, message).with_stage(Stage::Auth).with_cause(Cause::NoMechanism(cause))
     }
 }
 

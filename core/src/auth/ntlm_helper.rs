@@ -23,7 +23,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use zeroize::Zeroizing;
 
 use super::{Mechanism, protocol_error};
-use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::error::{Cause, Error, ErrorKind, Result, Stage};
 
 /// Samba's client helper with winbind's cached credentials.
 pub(crate) const DEFAULT_ARGV: [&str; 3] = ["ntlm_auth", "--helper-protocol=ntlmssp-client-1", "--use-cached-creds"];
@@ -96,11 +96,7 @@ impl Helper {
                                 self.program()
                             ),
                         )
-                        .with_hint(
-                            "install ntlm_auth (package samba-common-bin and winbind on Debian/Ubuntu, \
-                             samba-winbind-clients on Fedora/RHEL) on a domain-joined machine, or use \
-                             SSPI on Windows, or give a user name and password",
-                        )
+                        .with_cause(Cause::NtlmHelperMissing)
                     } else {
                         Error::new(
                             ErrorKind::AuthUnsupported,
@@ -205,13 +201,13 @@ impl Helper {
                     if reason.is_empty() { "no reason given" } else { reason }
                 ),
             )
-            .with_hint("check that winbind runs and the logged-on user is a domain user with cached credentials")
+            .with_cause(Cause::NtlmHelperRefused)
             .with_stage(Stage::Auth),
             "PW" => Error::new(
                 ErrorKind::AuthUnsupported,
                 format!("NTLM: `{program}` has no cached credentials for the current user (it asked for a password)"),
             )
-            .with_hint("log in with a domain account through winbind, or give a user name and password")
+            .with_cause(Cause::NtlmNoCachedCredentials)
             .with_stage(Stage::Auth),
             _ => protocol_error(
                 MECH,
@@ -360,8 +356,7 @@ done
         let e = h.initial_response().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AuthUnsupported);
         assert!(e.message().contains("ntlm_auth"), "{e}");
-        assert!(e.hint().unwrap().contains("samba-common-bin"));
-        assert!(e.hint().unwrap().contains("SSPI"));
+        assert_eq!(e.cause(), Some(&crate::error::Cause::NtlmHelperMissing));
     }
 
     #[test]

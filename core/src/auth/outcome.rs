@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::Mechanism;
-use crate::error::{Error, ErrorKind, Stage};
+use crate::error::{Cause, Error, ErrorKind, Stage};
 
 /// How one mechanism's attempt ended, when it did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +89,8 @@ impl fmt::Display for Outcome {
 }
 
 /// The error for a server that could not prove it knows the password (`why`: what it did
-/// instead). `auth_failed` at stage auth, with its own hint: there is no server reply to hint
-/// from, and the cause is not the user's password.
+/// instead). `auth_failed` at stage auth, with its own cause: there is no server reply, and
+/// the fault is not the user's password.
 pub(crate) fn server_not_proven_error(mech: Mechanism, why: &str) -> Error {
     Error::new(
         ErrorKind::AuthFailed,
@@ -100,10 +100,7 @@ pub(crate) fn server_not_proven_error(mech: Mechanism, why: &str) -> Error {
         ),
     )
     .with_stage(Stage::Auth)
-    .with_hint(
-        "this may not be the server you meant, or someone is intercepting the connection: check \
-         the server name, and use a verified TLS connection (encrypted_connection with tls_verify)",
-    )
+    .with_cause(Cause::ServerNotProven)
 }
 
 #[cfg(test)]
@@ -158,6 +155,6 @@ mod tests {
         let e = server_not_proven_error(Mechanism::ScramSha256, "its signature is wrong");
         assert_eq!((e.kind(), e.stage(), e.code()), (ErrorKind::AuthFailed, Some(Stage::Auth), None));
         assert!(e.message().contains("could not prove it knows the password"), "{e:?}");
-        assert!(e.hint().is_some());
+        assert_eq!(e.cause(), Some(&Cause::ServerNotProven));
     }
 }

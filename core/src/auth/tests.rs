@@ -46,7 +46,7 @@ fn negotiate_refuses_plaintext_without_tls() {
     assert_eq!(e.kind(), ErrorKind::AuthUnsupported);
     assert_eq!(e.stage(), Some(Stage::Auth));
     assert_eq!(e.message(), "server offers only PLAIN and LOGIN, which are not sent without TLS");
-    assert_eq!(e.hint(), Some("enable allow_plaintext_password or use STARTTLS"));
+    assert_eq!(e.cause(), Some(&Cause::NoMechanism(NoMechanism::PlaintextWithoutTls)));
     // Allowed explicitly, or with TLS.
     let n = negotiate(&["PLAIN", "LOGIN"], None, false, false, true, "");
     assert_eq!(n.to_try, vec![Mechanism::Plain, Mechanism::Login]);
@@ -70,7 +70,7 @@ fn negotiate_with_allow_list() {
     let n = negotiate(&["PLAIN"], Some(&[Mechanism::Ntlm]), false, false, false, "");
     let e = n.unsupported_error();
     assert_eq!(e.message(), "server offers only PLAIN; PLAIN is not in the allowed mechanisms");
-    assert_eq!(e.hint(), Some("allow one of the offered mechanisms"));
+    assert_eq!(e.cause(), Some(&Cause::NoMechanism(NoMechanism::NotAllowed)));
 }
 
 #[test]

@@ -128,50 +128,22 @@ impl Session {
     }
 }
 
-/// The error for a reply that ends an AUTH exchange unsuccessfully.
+/// The error for a reply that ends an AUTH exchange unsuccessfully: the kind says whether the
+/// server judged the credentials; `hints.rs` words the reply.
 fn auth_error(mech: &str, r: Reply) -> Error {
-    let enhanced = r.enhanced_code.as_deref();
-    let (kind, message, hint): (ErrorKind, String, Option<&str>) = match r.code {
-        504 | 500 | 502 => (ErrorKind::AuthUnsupported, format!("the server does not support AUTH {mech}"), None),
-        534 if enhanced == Some("5.7.9") => (
-            ErrorKind::AuthUnsupported,
-            format!("the server considers {mech} too weak"),
-            Some("allow a stronger mechanism (auth_mechanisms), or use TLS"),
-        ),
-        538 => (
-            ErrorKind::AuthUnsupported,
-            format!("the server requires encryption for {mech}"),
-            Some("use TLS: encrypted_connection, or starttls opportunistic"),
-        ),
-        530 => (
-            ErrorKind::AuthUnsupported,
-            format!("the server will not run {mech} on this connection"),
-            Some("the server wants STARTTLS before AUTH: enable TLS"),
-        ),
-        535 => (ErrorKind::AuthFailed, format!("{mech} rejected"), Some("535: user name or password rejected")),
-        534 => (
-            ErrorKind::AuthFailed,
-            format!("{mech} rejected"),
-            Some("the server wants another way to log in (an app password or OAuth2): see its text"),
-        ),
-        454 => (
-            ErrorKind::AuthFailed,
-            format!("{mech} failed temporarily"),
-            Some("temporary authentication failure: try again later"),
-        ),
-        503 => (
-            ErrorKind::Protocol,
-            format!("AUTH {mech} out of sequence"),
-            Some("already authenticated, or AUTH before EHLO"),
-        ),
-        c if c >= 400 => (ErrorKind::AuthFailed, format!("{mech} rejected"), None),
-        _ => (ErrorKind::Protocol, format!("unexpected reply to AUTH {mech}"), None),
+    let (kind, message) = match r.code {
+        504 | 500 | 502 => (ErrorKind::AuthUnsupported, format!("the server does not support AUTH {mech}")),
+        534 if r.enhanced_code.as_deref() == Some("5.7.9") => {
+            (ErrorKind::AuthUnsupported, format!("the server considers {mech} too weak"))
+        }
+        538 => (ErrorKind::AuthUnsupported, format!("the server requires encryption for {mech}")),
+        530 => (ErrorKind::AuthUnsupported, format!("the server will not run {mech} on this connection")),
+        454 => (ErrorKind::AuthFailed, format!("{mech} failed temporarily")),
+        503 => (ErrorKind::Protocol, format!("AUTH {mech} out of sequence")),
+        c if c >= 400 => (ErrorKind::AuthFailed, format!("{mech} rejected")),
+        _ => (ErrorKind::Protocol, format!("unexpected reply to AUTH {mech}")),
     };
-    let e = Error::new(kind, message).with_stage(Stage::Auth).with_reply(r);
-    match hint {
-        Some(h) => e.with_hint(h),
-        None => e,
-    }
+    Error::new(kind, message).with_stage(Stage::Auth).with_reply(r)
 }
 
 #[cfg(test)]
@@ -195,7 +167,6 @@ mod tests {
         assert_eq!(k(503, None), ErrorKind::Protocol);
         assert_eq!(k(250, None), ErrorKind::Protocol);
         let e = auth_error("PLAIN", reply(535, Some("5.7.8")));
-        assert_eq!(e.hint(), Some("535: user name or password rejected"));
         assert_eq!(e.stage(), Some(Stage::Auth));
         assert_eq!(e.code(), Some(535));
     }

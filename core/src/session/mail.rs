@@ -7,7 +7,7 @@
 
 use super::Session;
 use super::data::encode_body;
-use crate::error::{Error, ErrorKind, Reply, Result, Stage};
+use crate::error::{Cause, Error, ErrorKind, Reply, Result, Stage};
 
 /// Options of one message that affect the MAIL FROM parameters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl Session {
                     format!("the message is {} bytes; the server accepts at most {limit}", m.body.len()),
                 )
                 .with_stage(Stage::MailFrom)
-                .with_hint("the server's SIZE limit: send smaller attachments"));
+                .with_cause(Cause::TooLarge));
             }
         }
         if m.params.eight_bit_mime {
@@ -153,7 +153,7 @@ impl Session {
                     "the message has 8-bit content but the server does not offer 8BITMIME",
                 )
                 .with_stage(Stage::MailFrom)
-                .with_hint("encode the content as quoted-printable or base64"));
+                .with_cause(Cause::No8BitMime));
             }
             mail.push_str(" BODY=8BITMIME");
         }
@@ -165,7 +165,7 @@ impl Session {
                     "the message needs SMTPUTF8 (non-ASCII addresses) but the server does not offer it",
                 )
                 .with_stage(Stage::MailFrom)
-                .with_hint("use ASCII addresses with this server"));
+                .with_cause(Cause::NoSmtpUtf8));
             }
             mail.push_str(" SMTPUTF8");
         }

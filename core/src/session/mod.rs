@@ -54,7 +54,7 @@ pub use self::trace::{Direction, TraceEvent, TraceSink};
 use self::io::Stream;
 use self::tls::{Trust, Verification};
 use self::trace::{Mode, Tracer};
-use crate::error::{Error, ErrorKind, Reply, Result, Stage};
+use crate::error::{Cause, Error, ErrorKind, Reply, Result, Stage};
 
 /// How the session uses TLS (decided from the profile by [`crate::Profile::resolve`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
@@ -242,9 +242,7 @@ impl Session {
                 .with_stage(Stage::Dns));
             }
             Ok(Err(e)) => {
-                return Err(Error::new(ErrorKind::Dns, format!("could not resolve {host}: {e}"))
-                    .with_stage(Stage::Dns)
-                    .with_hint("check the server name and this machine's DNS settings"));
+                return Err(Error::new(ErrorKind::Dns, format!("could not resolve {host}: {e}")).with_stage(Stage::Dns));
             }
             Ok(Ok(a)) => a,
         };
@@ -268,6 +266,7 @@ impl Session {
         let deadline = start + cfg.timeout;
         let mut failures: Vec<String> = Vec::new();
         let mut timed_out = false;
+        let mut all_refused = true;
         for (i, addr) in addrs.iter().enumerate() {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
@@ -284,9 +283,13 @@ impl Session {
                     let local = tcp.local_addr().ok();
                     return Ok(Session::new(cfg, Stream::Plain(tcp), *addr, local));
                 }
-                Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
+                Ok(Err(e)) => {
+                    all_refused &= e.kind() == std::io::ErrorKind::ConnectionRefused;
+                    failures.push(format!("{addr}: {e}"));
+                }
                 Err(_) => {
                     timed_out = true;
+                    all_refused = false;
                     failures.push(format!("{addr}: no answer within {}", human(budget)));
                 }
             }
@@ -302,12 +305,11 @@ impl Session {
                 ErrorKind::Timeout,
                 format!("could not connect to {who} within {} ({detail})", human(cfg.timeout)),
             )
-            .with_stage(Stage::Connect)
-            .with_hint("a firewall may be dropping the connection, or the port is wrong"));
+            .with_stage(Stage::Connect));
         }
-        Err(Error::new(ErrorKind::Connect, format!("could not connect to {who} ({detail})"))
-            .with_stage(Stage::Connect)
-            .with_hint("check the server name and port, and that the server is running"))
+        let e =
+            Error::new(ErrorKind::Connect, format!("could not connect to {who} ({detail})")).with_stage(Stage::Connect);
+        Err(if all_refused { e.with_cause(Cause::ConnectionRefused) } else { e })
     }
 
     fn new(cfg: SessionConfig, stream: Stream, peer: SocketAddr, local: Option<SocketAddr>) -> Self {
@@ -433,18 +435,12 @@ impl Session {
         let connector = tokio_rustls::TlsConnector::from(config);
         let tls = match tokio::time::timeout(self.cfg.timeout, connector.connect(name.clone(), tcp)).await {
             Err(_) => {
-                let mut e = Error::new(
+                return Err(Error::new(
                     ErrorKind::Timeout,
                     format!("no TLS handshake with {} within {}", self.cfg.authority(), human(self.cfg.timeout)),
                 )
-                .with_stage(Stage::Tls);
-                if self.cfg.tls_mode == TlsMode::Implicit {
-                    e = e.with_hint(
-                        "the server did not answer the TLS handshake: it may speak plain SMTP on \
-                         this port; use STARTTLS (tls_mode: starttls) or port 587/25",
-                    );
-                }
-                return Err(e);
+                .with_stage(Stage::Tls)
+                .with_cause(Cause::NoTlsAnswer));
             }
             Ok(Err(e)) => {
                 return Err(tls::handshake_error(&e, self.cfg.bare_host(), self.cfg.port));
@@ -476,18 +472,9 @@ impl Session {
     pub async fn read_greeting(&mut self) -> Result<&Reply> {
         let r = self.read_reply(Stage::Greeting, "greeting").await?;
         if r.code != 220 {
-            let hint = match r.code {
-                554 => {
-                    "the server refuses connections from this host (554): check its access \
-                        rules or blocklists, or use the submission port 587"
-                }
-                421 => "the server is busy or shutting down (421): try again later",
-                _ => "the server did not greet with 220",
-            };
             return Err(Error::new(ErrorKind::Protocol, "the server refused the session")
                 .with_stage(Stage::Greeting)
-                .with_reply(r)
-                .with_hint(hint));
+                .with_reply(r));
         }
         Ok(self.greeting.insert(r))
     }
@@ -542,10 +529,7 @@ impl Session {
                     format!("{} does not offer STARTTLS, and the profile requires TLS", self.cfg.authority()),
                 )
                 .with_stage(Stage::Tls)
-                .with_hint(
-                    "use implicit TLS (port 465, tls_mode implicit) if the server has it, or \
-                     turn off encrypted_connection to allow a plain-text connection",
-                ));
+                .with_cause(Cause::StartTlsNotOffered));
             }
             return Ok(TlsUpgrade::NotOffered);
         }
@@ -677,19 +661,9 @@ impl Session {
     fn timeout_error(&self, stage: Option<Stage>, what: &str) -> Error {
         let t = human(self.cfg.timeout);
         if stage == Some(Stage::Greeting) {
-            let mut e = Error::new(ErrorKind::Timeout, format!("no greeting from {} within {t}", self.cfg.authority()))
-                .at(stage);
-            if !self.is_tls() {
-                e = e.with_hint(if self.cfg.port == 465 {
-                    "port 465 expects implicit TLS: set encrypted_connection / tls_mode implicit".to_owned()
-                } else {
-                    "the server sent no greeting: if this port expects implicit TLS, set \
-                     encrypted_connection / tls_mode implicit; otherwise the server or a \
-                     firewall is holding the connection"
-                        .to_owned()
-                });
-            }
-            return e;
+            return Error::new(ErrorKind::Timeout, format!("no greeting from {} within {t}", self.cfg.authority()))
+                .at(stage)
+                .with_cause(Cause::NoGreeting);
         }
         Error::new(ErrorKind::Timeout, format!("no reply to {what} within {t}")).at(stage)
     }
@@ -713,9 +687,7 @@ impl Session {
                         if stage == Some(Stage::Greeting) { "greeting".to_owned() } else { format!("reply to {what}") };
                     let mut err = Error::new(ErrorKind::Protocol, format!("the {subject} is not SMTP: {e}")).at(stage);
                     if looks_tls && !self.is_tls() {
-                        err = err.with_hint(
-                            "the server speaks TLS on this port: set encrypted_connection / tls_mode implicit",
-                        );
+                        err = err.with_cause(Cause::TlsOnPlainPort);
                     }
                     return Err(err);
                 }
@@ -765,13 +737,7 @@ impl At for Error {
 }
 
 fn ehlo_error(verb: &str, r: Reply) -> Error {
-    let hint = if r.is_transient() {
-        "the server is temporarily unavailable: try again later"
-    } else {
-        "the server refused the greeting: check helo_name (some servers want a fully qualified \
-         host name)"
-    };
-    Error::new(ErrorKind::Protocol, format!("{verb} rejected")).with_stage(Stage::Ehlo).with_reply(r).with_hint(hint)
+    Error::new(ErrorKind::Protocol, format!("{verb} rejected")).with_stage(Stage::Ehlo).with_reply(r)
 }
 
 #[cfg(test)]

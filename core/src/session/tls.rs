@@ -1,6 +1,6 @@
 //! TLS for the session: rustls with the ring provider, trust anchors (webpki-roots, the
 //! platform's store, and the profile's extra CAs), the per-connection verification result, and
-//! errors with hints a person can act on.
+//! errors with typed causes (`hints.rs` words them).
 //!
 //! Client configurations are shared: one `Arc<ClientConfig>` per distinct trust setting, cached
 //! for the life of the process, so rustls' session cache lets a second connection to the same
@@ -16,7 +16,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::error::{Cause, CertificateProblem, Error, ErrorKind, Result, Stage};
 
 /// What was negotiated, and what the server's certificate says; as a Test report's `tls`, its
 /// §8 JSON form.
@@ -262,61 +262,39 @@ pub(crate) fn rfc3339(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The hint for a certificate that did not verify.
-pub(crate) fn certificate_hint(err: &rustls::Error, host: &str) -> Option<String> {
+/// What was wrong with a certificate that did not verify (rustls' typed error, not its text).
+pub(crate) fn certificate_problem(err: &rustls::Error) -> Option<CertificateProblem> {
     use rustls::CertificateError as C;
     let rustls::Error::InvalidCertificate(c) = err else {
         return None;
     };
     Some(match c {
-        C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
-            "certificate not trusted: give the server's CA in tls_ca_file/tls_ca_pem, or set \
-             tls_verify false if you accept an unverified connection"
-                .to_owned()
-        }
-        C::NotValidForName | C::NotValidForNameContext { .. } => {
-            format!("the certificate is not valid for {host:?}: use the host name the certificate names")
-        }
-        C::Expired | C::ExpiredContext { .. } => {
-            "the server's certificate has expired: ask its administrator to renew it".to_owned()
-        }
-        C::NotValidYet | C::NotValidYetContext { .. } => {
-            "the certificate is not valid yet: check this machine's clock".to_owned()
-        }
+        C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => CertificateProblem::Untrusted,
+        C::NotValidForName | C::NotValidForNameContext { .. } => CertificateProblem::WrongName,
+        C::Expired | C::ExpiredContext { .. } => CertificateProblem::Expired,
+        C::NotValidYet | C::NotValidYetContext { .. } => CertificateProblem::NotYetValid,
         _ => return None,
     })
 }
 
-/// The error for a failed handshake. `io` is what tokio-rustls returned.
+/// The error for a failed handshake, with its typed cause. `io` is what tokio-rustls returned.
 pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16) -> Error {
     let tls = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     let Some(tls) = tls else {
         let e =
             Error::new(ErrorKind::Tls, format!("TLS handshake with {host}:{port} failed: {io}")).with_stage(Stage::Tls);
-        return if io.kind() == std::io::ErrorKind::UnexpectedEof {
-            e.with_hint(
-                "the server closed the connection during the TLS handshake: check that this \
-                 port speaks TLS (465 implicit TLS, 587/25 STARTTLS)",
-            )
-        } else {
-            e
-        };
+        return if io.kind() == std::io::ErrorKind::UnexpectedEof { e.with_cause(Cause::ClosedDuringTls) } else { e };
     };
     let e =
         Error::new(ErrorKind::Tls, format!("TLS handshake with {host}:{port} failed: {tls}")).with_stage(Stage::Tls);
-    if let Some(h) = certificate_hint(tls, host) {
-        return e.with_hint(h);
-    }
-    match tls {
-        rustls::Error::InvalidMessage(_) => e.with_hint(
-            "the server speaks plain SMTP on this port: use STARTTLS (tls_mode: starttls) or \
-             port 587/25",
-        ),
-        rustls::Error::PeerIncompatible(_) | rustls::Error::AlertReceived(_) => e.with_hint(
-            "the server supports no TLS version or cipher in common with relaykit (TLS 1.2+ \
-             with modern ciphers)",
-        ),
-        _ => e,
+    let cause = match tls {
+        rustls::Error::InvalidMessage(_) => Some(Cause::PlainTextOnTlsPort),
+        rustls::Error::PeerIncompatible(_) | rustls::Error::AlertReceived(_) => Some(Cause::TlsIncompatible),
+        other => certificate_problem(other).map(Cause::Certificate),
+    };
+    match cause {
+        Some(c) => e.with_cause(c),
+        None => e,
     }
 }
 
