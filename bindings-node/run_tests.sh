@@ -7,9 +7,10 @@
 # RELAYKIT_NODE_RELEASE=1 builds the release addon instead (what `npm run build` does).
 #
 # With the test servers running ($RELAYKIT_STATE/servers.env, default tests/.state), it also runs
-# the conformance cases through the package (tests/conformance/run_node.mjs) and the README's
-# example in an empty project where only the `npm pack` tarball is installed, with SMTP_HOST,
-# SMTP_PORT, SMTP_CA_FILE, SMTP_USER, SMTP_PASSWORD and SMTP_TO set from servers.env.
+# the conformance cases through the package (tests/conformance/run_node.mjs, run and judged by
+# relaykit-conformance) and the README's example in an empty project where only the `npm pack`
+# tarball is installed, with SMTP_HOST, SMTP_PORT, SMTP_CA_FILE, SMTP_USER, SMTP_PASSWORD and
+# SMTP_TO set from servers.env.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -71,8 +72,9 @@ grep -qx 'package/relaykit.linux-x64-gnu.node' <<<"$CONTENTS" || { echo "the add
 if [ ! -f "$SERVERS_ENV" ]; then
   step "conformance cases and README example: SKIPPED (no $SERVERS_ENV; tests/servers/start.sh)"
 else
-  step "conformance cases (tests/conformance/run_node.mjs)"
-  RELAYKIT_STATE=$STATE node "$ROOT/tests/conformance/run_node.mjs"
+  step "conformance cases (tests/conformance/run_node.mjs, judged by tests/conformance/judge)"
+  RELAYKIT_STATE=$STATE cargo run --quiet --locked -p relaykit-conformance -- \
+    run -- node "$ROOT/tests/conformance/run_node.mjs"
 
   step "README example in an empty project with only the packed module"
   PROJECT=$PACK_DIR/project

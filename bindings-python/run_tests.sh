@@ -3,8 +3,9 @@
 # a fresh venv under target/, the wheel built by maturin and installed into it, then the Rust
 # unit test, mypy.stubtest on the native module, mypy --strict on the package, a typed usage
 # example and the tests, pytest (vectors, exceptions, reprs, attachments, runtime, and Test/Send
-# against the real servers), the conformance cases through the Python API, and the README
-# example in a second fresh venv holding nothing but the wheel.
+# against the real servers), the conformance cases through the Python API (run and judged by
+# relaykit-conformance, tests/conformance/README.md), and the README example in a second fresh
+# venv holding nothing but the wheel.
 # Exits non-zero on the first failure.
 #
 # The server tests need the servers of tests/servers/ running (tests/run_all.sh starts them)
@@ -67,8 +68,9 @@ echo "pytest ran in $((SECONDS - tp)) s"
 if [ ! -f "$SERVERS_ENV" ]; then
   step "conformance cases and README example: SKIPPED (no $SERVERS_ENV; tests/servers/start.sh)"
 else
-  step "conformance cases (tests/conformance/run_python.py)"
-  RELAYKIT_STATE=$STATE "$VENV/bin/python" "$ROOT/tests/conformance/run_python.py"
+  step "conformance cases (tests/conformance/run_python.py, judged by tests/conformance/judge)"
+  RELAYKIT_STATE=$STATE cargo run --quiet --locked -p relaykit-conformance -- \
+    run -- "$VENV/bin/python" "$ROOT/tests/conformance/run_python.py"
 
   step "README example in a fresh venv with only the wheel"
   README_VENV=$TARGET/py-readme-venv

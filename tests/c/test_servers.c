@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "relaykit.h"
+#include "base64.h"
 #include "check.h"
 #include "servers_env.h"
 
@@ -137,15 +138,6 @@ static char *aiosmtpd_find(const char *id, size_t *len) {
   return NULL;
 }
 
-static int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 /* Decodes the base64 body of the MIME part whose headers name `filename`, up to the next
  * boundary line. Returns a malloc'd buffer (free it) or NULL. */
 static unsigned char *mime_part(const char *eml, const char *filename, size_t *len) {
@@ -158,21 +150,8 @@ static unsigned char *mime_part(const char *eml, const char *filename, size_t *l
   p += 4;
   const char *end = strstr(p, "\r\n--");
   if (end == NULL) return NULL;
-  unsigned char *out = malloc((size_t)(end - p));
-  size_t n = 0;
-  unsigned int acc = 0;
-  int bits = 0;
-  for (; out != NULL && p < end; p++) {
-    int v = b64_value(*p);
-    if (v < 0) continue; /* line breaks and padding */
-    acc = (acc << 6) | (unsigned int)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[n++] = (unsigned char)((acc >> bits) & 0xFF);
-    }
-  }
-  *len = n;
+  unsigned char *out = malloc((size_t)(end - p) + 1);
+  *len = out != NULL ? rk_b64_decode(p, (size_t)(end - p), out) : 0;
   return out;
 }
 

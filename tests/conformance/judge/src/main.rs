@@ -1,0 +1,66 @@
+//! `relaykit-conformance`: the judge of the conformance cases for the C, Python and Node
+//! runners (tests/conformance/README.md).
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use relaykit_conformance::{judge_command, judge_lines, load_cases};
+
+const USAGE: &str = "\
+usage: relaykit-conformance expand [CASE_FILE ...]
+       relaykit-conformance judge  [CASE_FILE ...] < outcome-lines
+       relaykit-conformance run    [CASE_FILE ...] -- RUNNER [ARG ...]
+
+expand  prints one JSON line per case: the runner's input, or {\"id\", \"skip\"} / {\"id\", \"invalid\"}
+judge   reads the runner's {\"id\", \"outcome\"} lines and prints ok / FAIL / skip per case
+run     both at once: starts RUNNER with the inputs on its stdin and judges its stdout
+
+CASE_FILE defaults to every tests/conformance/cases/*.json. Variables: the environment, then
+$RELAYKIT_STATE/servers.env. Exits 1 if a case failed or got no outcome, or if no case ran.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else { return usage() };
+    let (files, runner) = match rest.iter().position(|a| a == "--") {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    if files.iter().any(|f| f.starts_with('-')) || (command == "run") == runner.is_empty() {
+        return usage();
+    }
+    let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+    match run(command, &files, runner) {
+        Ok(Some(true)) => ExitCode::SUCCESS,
+        Ok(Some(false)) => ExitCode::FAILURE,
+        Ok(None) => usage(),
+        Err(e) => {
+            eprintln!("relaykit-conformance {command}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `Some(success)`, or `None` for an unknown command.
+fn run(command: &str, files: &[PathBuf], runner: &[String]) -> io::Result<Option<bool>> {
+    let cases = load_cases(files)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    let summary = match command {
+        "expand" => {
+            for case in &cases {
+                writeln!(out, "{}", case.line())?;
+            }
+            out.flush()?;
+            return Ok(Some(true));
+        }
+        "judge" => judge_lines(&cases, io::stdin().lock(), &mut out)?,
+        "run" => judge_command(&cases, runner, &mut out)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(summary.success()))
+}
+
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
