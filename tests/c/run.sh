@@ -121,6 +121,13 @@ run_example "$prefix/build/test_and_send_cpp"
 echo "--- conformance runner (C ABI, libjansson)"
 pkg-config --exists jansson 2>/dev/null || { apt-get update -qq && apt-get install -y -qq libjansson-dev >/dev/null; }
 gcc "${CFLAGS[@]}" tests/c/conformance.c "$lib" $(pkg-config --cflags --libs jansson) "${LIBS[@]}" -o "$out/conformance"
+
+echo "--- rules vectors (tests/conformance/vectors/rules.json through the C API; ASan+UBSan, then valgrind)"
+gcc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+  tests/c/rules.c "$lib" $(pkg-config --cflags --libs jansson) "${LIBS[@]}" -o "$out/rules.asan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 "$out/rules.asan"
+gcc "${CFLAGS[@]}" tests/c/rules.c "$lib" $(pkg-config --cflags --libs jansson) "${LIBS[@]}" -o "$out/rules"
+"${VALGRIND[@]}" "$out/rules"
 # The runner only executes; relaykit-conformance expands the cases, feeds them to it under
 # valgrind and judges its outcomes (the judge's own tests prove that a wrong expectation fails).
 cargo run --quiet --locked -p relaykit-conformance -- run -- "${VALGRIND[@]}" "$out/conformance"
