@@ -1,24 +1,16 @@
-//! JSON values to and from Python objects, through the standard `json` module (so a dict from
-//! `to_dict()` is exactly what `json.loads(to_json())` gives).
+//! The core's serde forms to and from plain Python objects (dict, list, str, int, float, bool,
+//! None) through pythonize: a value reaches Python as the core serialized it, keys in the
+//! core's order, and no field is named here.
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::PyModule;
+use serde::Serialize;
 
-static JSON: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-
-fn json_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
-    Ok(JSON.get_or_try_init(py, || py.import("json").map(Bound::unbind))?.bind(py))
+/// A core value (a report, an error, a JSON value) as plain Python objects.
+pub(crate) fn to_py<'py, T: Serialize + ?Sized>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    Ok(pythonize::pythonize(py, value)?)
 }
 
-/// A JSON value as plain Python objects (dict, list, str, int, float, bool, None).
-pub(crate) fn to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    json_module(py)?.call_method1("loads", (value.to_string(),))
-}
-
-/// Plain Python objects as a JSON value.
+/// Plain Python objects as a JSON value, for the core's `from_json_value` readers.
 pub(crate) fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
-    let text: String = json_module(obj.py())?.call_method1("dumps", (obj,))?.extract()?;
-    serde_json::from_str(&text).map_err(|e| PyValueError::new_err(format!("not representable as JSON: {e}")))
+    Ok(pythonize::depythonize(obj)?)
 }

@@ -1,15 +1,14 @@
 //! Test and Send (§5, §6): `_test`/`_send` (blocking, GIL released) and
 //! `_test_async`/`_send_async` (an `asyncio.Future`). The package `relaykit` wraps them into
-//! `relaykit.test`, `send`, `test_async` and `send_async`, which turn the core's §8 JSON into
-//! the typed results of `relaykit.results`.
+//! `relaykit.test`, `send`, `test_async` and `send_async`, which give the core's §8 JSON
+//! (handed over as Python objects and as text) typed attribute access (`relaykit.results`).
 //!
 //! Options arrive in their JSON form (`{"relay_check": {"from", "to"}, "ntlm_helper": [...]}`)
 //! so that the core checks them and names the key of a bad one.
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 use relaykit::session::TraceSink;
-use relaykit::{Keyring, Message, Profile, RrtContext, SendOptions, SendResult, TestOptions, TestReport};
+use relaykit::{Call, SendOptions, SendResult, TestOptions, TestReport};
 
 use crate::convert;
 use crate::error::{IntoPy, err};
@@ -33,49 +32,42 @@ fn trace_sink(callback: Option<Py<PyAny>>) -> Option<TraceSink> {
     }))
 }
 
-fn json_of(options: Option<&Bound<'_, PyAny>>) -> PyResult<serde_json::Value> {
+/// The call's inputs, cloned (the task outlives the call that starts it), with the core's
+/// defaults for a keyring or context not given.
+fn call(profile: &PyProfile, keyring: Option<&PyKeyring>, context: Option<&PyRrtContext>) -> Call {
+    Call::new(profile.inner.clone(), keyring.map(|k| k.inner.clone()), context.map(|c| c.inner.clone()))
+}
+
+fn options_json(options: Option<&Bound<'_, PyAny>>) -> PyResult<serde_json::Value> {
     options.map_or(Ok(serde_json::Value::Null), convert::from_py)
 }
 
-/// What a Test or Send needs, owned (the task outlives the call that starts it).
-struct Inputs {
-    profile: Profile,
-    keyring: Keyring,
-    ctx: RrtContext,
-}
-
-fn inputs(profile: &PyProfile, keyring: Option<&PyKeyring>, context: Option<&PyRrtContext>) -> Inputs {
-    Inputs {
-        profile: profile.inner.clone(),
-        keyring: keyring.map_or_else(Keyring::new, |k| k.inner.clone()),
-        ctx: context.map_or_else(RrtContext::new, |c| c.inner.clone()),
-    }
-}
-
 fn test_options(options: Option<&Bound<'_, PyAny>>, trace: Option<Py<PyAny>>) -> PyResult<TestOptions> {
-    let mut o = TestOptions::from_json_value(&json_of(options)?).py_err()?;
+    let mut o = TestOptions::from_json_value(&options_json(options)?).py_err()?;
     o.trace = trace_sink(trace);
     Ok(o)
 }
 
 fn send_options(options: Option<&Bound<'_, PyAny>>, trace: Option<Py<PyAny>>) -> PyResult<SendOptions> {
-    let mut o = SendOptions::from_json_value(&json_of(options)?).py_err()?;
+    let mut o = SendOptions::from_json_value(&options_json(options)?).py_err()?;
     o.trace = trace_sink(trace);
     Ok(o)
 }
 
-/// The report as `(json_text, error)`: the §8 JSON and, when the Test failed, the exception of
-/// its error (the same class and fields Send would raise).
+/// The report as `(json, json_text, error)`: the core's §8 JSON as Python objects and as text,
+/// and, when the Test failed, the exception of its error (the same class Send would raise).
 fn report_out(py: Python<'_>, report: &TestReport) -> PyResult<Py<PyAny>> {
     let error = report.error.as_ref().map(|e| err(e).into_value(py));
-    Ok((PyString::new(py, &report.to_json()), error).into_pyobject(py)?.into_any().unbind())
+    let out = (convert::to_py(py, report)?, report.to_json(), error);
+    Ok(out.into_pyobject(py)?.into_any().unbind())
 }
 
-fn result_out(py: Python<'_>, result: &SendResult) -> Py<PyAny> {
-    PyString::new(py, &result.to_json()).into_any().unbind()
+/// The result as `(json, json_text)`.
+fn result_out(py: Python<'_>, result: &SendResult) -> PyResult<Py<PyAny>> {
+    Ok((convert::to_py(py, result)?, result.to_json()).into_pyobject(py)?.into_any().unbind())
 }
 
-/// Test, blocking; returns `(json_text, error_or_None)`.
+/// Test, blocking; returns `(json, json_text, error_or_None)`.
 #[pyfunction(name = "_test")]
 #[pyo3(signature = (profile, keyring=None, context=None, options=None, trace=None))]
 pub(crate) fn test(
@@ -87,14 +79,12 @@ pub(crate) fn test(
     trace: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let options = test_options(options, trace)?;
-    let i = inputs(profile, keyring, context);
-    let report =
-        runtime::block_on(py, async move { relaykit::test_async(&i.profile, &i.keyring, &i.ctx, &options).await })?
-            .py_err()?;
+    let call = call(profile, keyring, context);
+    let report = runtime::block_on(py, async move { call.test(&options).await })?.py_err()?;
     report_out(py, &report)
 }
 
-/// Test on the runtime; an `asyncio.Future` of `event_loop` for `(json_text, error_or_None)`.
+/// Test on the runtime; an `asyncio.Future` of `event_loop` for `(json, json_text, error_or_None)`.
 #[pyfunction(name = "_test_async")]
 #[pyo3(signature = (event_loop, profile, keyring=None, context=None, options=None, trace=None))]
 pub(crate) fn test_async<'py>(
@@ -107,12 +97,12 @@ pub(crate) fn test_async<'py>(
     trace: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let options = test_options(options, trace)?;
-    let i = inputs(profile, keyring, context);
-    let fut = async move { relaykit::test_async(&i.profile, &i.keyring, &i.ctx, &options).await };
+    let call = call(profile, keyring, context);
+    let fut = async move { call.test(&options).await };
     runtime::spawn_future(py, event_loop, fut, |py, report| report_out(py, &report))
 }
 
-/// Send, blocking; returns the §8 JSON text of the result or raises the error of its kind.
+/// Send, blocking; returns `(json, json_text)` of the result or raises the error of its kind.
 #[pyfunction(name = "_send")]
 #[pyo3(signature = (profile, message, keyring=None, context=None, options=None, trace=None))]
 pub(crate) fn send(
@@ -125,15 +115,13 @@ pub(crate) fn send(
     trace: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let options = send_options(options, trace)?;
-    let i = inputs(profile, keyring, context);
-    let m: Message = message.inner.clone();
-    let result =
-        runtime::block_on(py, async move { relaykit::send_async(&i.profile, &i.keyring, &i.ctx, &m, &options).await })?
-            .py_err()?;
-    Ok(result_out(py, &result))
+    let call = call(profile, keyring, context);
+    let m = message.inner.clone();
+    let result = runtime::block_on(py, async move { call.send(&m, &options).await })?.py_err()?;
+    result_out(py, &result)
 }
 
-/// Send on the runtime; an `asyncio.Future` of `event_loop` for the §8 JSON text.
+/// Send on the runtime; an `asyncio.Future` of `event_loop` for `(json, json_text)`.
 #[pyfunction(name = "_send_async")]
 #[pyo3(signature = (event_loop, profile, message, keyring=None, context=None, options=None, trace=None))]
 #[allow(clippy::too_many_arguments)] // the public keywords plus the loop
@@ -148,8 +136,8 @@ pub(crate) fn send_async<'py>(
     trace: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let options = send_options(options, trace)?;
-    let i = inputs(profile, keyring, context);
-    let m: Message = message.inner.clone();
-    let fut = async move { relaykit::send_async(&i.profile, &i.keyring, &i.ctx, &m, &options).await };
-    runtime::spawn_future(py, event_loop, fut, |py, result| Ok(result_out(py, &result)))
+    let call = call(profile, keyring, context);
+    let m = message.inner.clone();
+    let fut = async move { call.send(&m, &options).await };
+    runtime::spawn_future(py, event_loop, fut, |py, result| result_out(py, &result))
 }

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use relaykit::RrtContext;
 use relaykit::message::{Attachment, Content, Message, Prepared};
-use relaykit::{Error, RrtContext};
 
-use crate::error::{IntoPy, err};
+use crate::convert;
+use crate::error::IntoPy;
 use crate::rrt::PyRrtContext;
 
 /// An attachment, or an inline part the HTML refers to as `cid:<content_id>`: bytes in memory
@@ -130,7 +131,7 @@ impl PyMessage {
             Some(bytes) => Message::raw(from_, to.unwrap_or_default(), bytes.into_owned()),
             None => Message { to: to.unwrap_or_default(), ..Message::new(from_) },
         };
-        let m = Message {
+        let mut m = Message {
             cc: cc.unwrap_or_default(),
             bcc: bcc.unwrap_or_default(),
             reply_to: reply_to.unwrap_or_default(),
@@ -142,9 +143,12 @@ impl PyMessage {
             headers: self::headers(headers)?,
             message_id,
             envelope_from,
-            expand_rrts: expand_rrts.unwrap_or(base.expand_rrts),
             ..base
         };
+        // Not given: the core's default, the same for every message.
+        if let Some(expand) = expand_rrts {
+            m.expand_rrts = expand;
+        }
         Ok(PyMessage { inner: m })
     }
 
@@ -152,9 +156,7 @@ impl PyMessage {
     /// `raw_base64`).
     #[staticmethod]
     fn from_json(text: &str) -> PyResult<Self> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| err(&Error::config("message", format!("not valid JSON: {e}"))))?;
-        Ok(PyMessage { inner: Message::from_json_value(&v).py_err()? })
+        Ok(PyMessage { inner: Message::from_json(text).py_err()? })
     }
 
     /// Expands tags (with `rrt`, or the process environment only), checks every field (header
@@ -272,6 +274,10 @@ impl PreparedMessage {
     #[getter]
     fn message_id(&self) -> Option<&str> {
         self.inner.message_id.as_deref()
+    }
+    /// The core's JSON form (`bytes_base64` for the bytes).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::to_py(py, &self.inner)
     }
     /// An address needs SMTPUTF8.
     #[getter]

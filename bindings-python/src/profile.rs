@@ -1,13 +1,14 @@
 //! `relaykit.Profile`: the core [`relaykit::Profile`] with keyword construction, properties and
-//! JSON. Construction goes through the core's JSON reader, so every check and every error
-//! message (naming the JSON path) is the core's.
+//! JSON. Construction goes through the core's JSON reader and the setters through the core's
+//! setters and name parser, so every rule, default and error message (naming the JSON path) is
+//! the core's.
 
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
-use relaykit::profile::{AuthOrder, Password, StarttlsPolicy, TlsMode};
+use pyo3::types::PyDict;
+use relaykit::profile::{Password, StarttlsPolicy, TlsChoice, parse_choice};
 use relaykit::{Error, Profile};
-use serde_json::{Map, Value};
 
 use crate::convert;
 use crate::error::{IntoPy, err};
@@ -28,91 +29,24 @@ fn path_str(path: PathBuf, key: &str) -> PyResult<String> {
         .map_err(|_| err(&Error::config(&format!("$.{key}"), "the path is not valid UTF-8")))
 }
 
-// The reverse of the core's `as_str` (the core has no `from_name` for these enums yet); an
-// unknown name gets the same message the core's JSON reader gives.
-fn one_of(key: &str, got: &str, allowed: &[&str]) -> PyErr {
-    let list = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
-    err(&Error::config(&format!("$.{key}"), format!("`{got}` is not one of {list}")))
-}
-
-fn tls_mode(name: &str) -> PyResult<TlsMode> {
-    let all = [TlsMode::Auto, TlsMode::Implicit, TlsMode::Starttls];
-    all.into_iter().find(|m| m.as_str() == name).ok_or_else(|| one_of("tls_mode", name, &all.map(TlsMode::as_str)))
-}
-
-fn starttls_policy(name: &str) -> PyResult<StarttlsPolicy> {
-    let all = [StarttlsPolicy::Opportunistic, StarttlsPolicy::Never];
-    all.into_iter()
-        .find(|m| m.as_str() == name)
-        .ok_or_else(|| one_of("starttls", name, &all.map(StarttlsPolicy::as_str)))
-}
-
-fn auth_order(name: &str) -> PyResult<AuthOrder> {
-    let all = [AuthOrder::Preference, AuthOrder::AsListed];
-    all.into_iter().find(|m| m.as_str() == name).ok_or_else(|| one_of("auth_order", name, &all.map(AuthOrder::as_str)))
-}
-
 #[pymethods]
 impl PyProfile {
+    /// `server` and any key of the profile's JSON form (§1) as a keyword of the same name, read
+    /// by the core's JSON reader exactly as `from_json` reads them: the core's defaults, its
+    /// checks, and its error for an unknown keyword (`$.prot: unknown field ...`).
     #[new]
-    #[pyo3(signature = (
-        server, *, port=None, encrypted_connection=false, tls_mode=None, starttls=None,
-        requires_authentication=false, username=None, password=None, password_encrypted=false,
-        use_ntlm_current_user=false, auth_mechanisms=None, auth_order=None,
-        allow_plaintext_password=false, tls_verify=true, tls_ca_file=None, tls_ca_pem=None,
-        helo_name=None, timeout_secs=30.0, id=None, version=1
-    ))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // one keyword per key of §1
-    fn new(
-        server: String,
-        port: Option<i64>,
-        encrypted_connection: bool,
-        tls_mode: Option<String>,
-        starttls: Option<String>,
-        requires_authentication: bool,
-        username: Option<String>,
-        password: Option<String>,
-        password_encrypted: bool,
-        use_ntlm_current_user: bool,
-        auth_mechanisms: Option<Vec<String>>,
-        auth_order: Option<String>,
-        allow_plaintext_password: bool,
-        tls_verify: bool,
-        tls_ca_file: Option<PathBuf>,
-        tls_ca_pem: Option<String>,
-        helo_name: Option<String>,
-        timeout_secs: f64,
-        id: Option<String>,
-        version: i64,
-    ) -> PyResult<Self> {
-        let mut m = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                m.insert(k.to_owned(), v);
-            }
-        };
-        put("version", Some(version.into()));
-        put("id", id.map(Value::from));
-        put("server", Some(server.into()));
-        put("port", port.map(Value::from));
-        put("encrypted_connection", Some(encrypted_connection.into()));
-        put("tls_mode", tls_mode.map(Value::from));
-        put("starttls", starttls.map(Value::from));
-        put("requires_authentication", Some(requires_authentication.into()));
-        put("username", username.map(Value::from));
-        put("password", password.map(Value::from));
-        put("password_encrypted", Some(password_encrypted.into()));
-        put("use_ntlm_current_user", Some(use_ntlm_current_user.into()));
-        put("auth_mechanisms", auth_mechanisms.map(Value::from));
-        put("auth_order", auth_order.map(Value::from));
-        put("allow_plaintext_password", Some(allow_plaintext_password.into()));
-        put("tls_verify", Some(tls_verify.into()));
-        put("tls_ca_file", tls_ca_file.map(|p| path_str(p, "tls_ca_file")).transpose()?.map(Value::from));
-        put("tls_ca_pem", tls_ca_pem.map(Value::from));
-        put("helo_name", helo_name.map(Value::from));
-        // A NaN or infinite timeout has no JSON form; `null` lets the core name the key.
-        put("timeout_secs", Some(serde_json::Number::from_f64(timeout_secs).map_or(Value::Null, Value::Number)));
-        Ok(PyProfile { inner: Profile::from_json_value(&Value::Object(m)).py_err()? })
+    #[pyo3(signature = (server, **keys))]
+    fn new(server: &Bound<'_, PyAny>, keys: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let py = server.py();
+        let json = PyDict::new(py);
+        json.set_item("server", server)?;
+        let path_like = py.import("os")?.getattr("PathLike")?;
+        for (key, value) in keys.map(PyDictMethods::iter).into_iter().flatten() {
+            // A path (tls_ca_file) may be given as an os.PathLike; its JSON form is the str.
+            let value = if value.is_instance(&path_like)? { value.call_method0("__fspath__")? } else { value };
+            json.set_item(key, value)?;
+        }
+        Ok(PyProfile { inner: Profile::from_json_value(&convert::from_py(&json)?).py_err()? })
     }
 
     /// Parses and validates profile JSON (unknown keys are errors naming the key).
@@ -216,8 +150,8 @@ impl PyProfile {
         self.inner.port
     }
     #[setter]
-    fn set_port(&mut self, v: Option<u16>) {
-        self.inner.port = v;
+    fn set_port(&mut self, v: Option<i64>) -> PyResult<()> {
+        self.inner.set_port(v).py_err()
     }
     #[getter]
     fn get_encrypted_connection(&self) -> bool {
@@ -229,11 +163,11 @@ impl PyProfile {
     }
     #[getter]
     fn get_tls_mode(&self) -> Option<&'static str> {
-        self.inner.tls_mode.map(TlsMode::as_str)
+        self.inner.tls_mode.map(TlsChoice::as_str)
     }
     #[setter]
     fn set_tls_mode(&mut self, v: Option<&str>) -> PyResult<()> {
-        self.inner.tls_mode = v.map(tls_mode).transpose()?;
+        self.inner.tls_mode = v.map(|name| parse_choice("$.tls_mode", name)).transpose().py_err()?;
         Ok(())
     }
     #[getter]
@@ -242,7 +176,7 @@ impl PyProfile {
     }
     #[setter]
     fn set_starttls(&mut self, v: Option<&str>) -> PyResult<()> {
-        self.inner.starttls = v.map(starttls_policy).transpose()?;
+        self.inner.starttls = v.map(|name| parse_choice("$.starttls", name)).transpose().py_err()?;
         Ok(())
     }
     #[getter]
@@ -265,9 +199,10 @@ impl PyProfile {
     fn get_use_ntlm_current_user(&self) -> bool {
         self.inner.use_ntlm_current_user
     }
+    /// Turning it on also turns on `requires_authentication` (the core's rule).
     #[setter]
     fn set_use_ntlm_current_user(&mut self, v: bool) {
-        self.inner.use_ntlm_current_user = v;
+        self.inner.set_ntlm_current_user(v);
     }
     #[getter]
     fn get_auth_mechanisms(&self) -> Option<Vec<String>> {
@@ -283,7 +218,7 @@ impl PyProfile {
     }
     #[setter]
     fn set_auth_order(&mut self, v: &str) -> PyResult<()> {
-        self.inner.auth_order = auth_order(v)?;
+        self.inner.auth_order = parse_choice("$.auth_order", v).py_err()?;
         Ok(())
     }
     #[getter]

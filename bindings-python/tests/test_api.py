@@ -3,9 +3,11 @@ repr or exception ever shows a secret."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import pathlib
+import pickle
 
 import pytest
 
@@ -38,15 +40,36 @@ def test_profile_keywords_and_properties() -> None:
         p.validate()
     q = copy.deepcopy(p)
     assert q == p and q is not p
+    names = "`preference`, `as_listed`"
+    with pytest.raises(relaykit.ConfigError, match=rf"^config: \$\.auth_order: `fastest` is not one of {names}$"):
+        p.auth_order = "fastest"
+
+
+def test_setters_follow_the_cores_rules() -> None:
+    p = relaykit.Profile("smtp.example.com", port=2525)
+    with pytest.raises(relaykit.ConfigError, match=r"^config: \$\.port: 0 is out of range"):
+        p.port = 0
+    assert p.port == 2525  # a refused value changes nothing
+    p.port = None
+    assert p.effective_port == 25
+    p.use_ntlm_current_user = True
+    assert p.requires_authentication
+    p.use_ntlm_current_user = False
+    assert p.requires_authentication  # turning it off leaves authentication as it was
 
 
 def test_from_json_and_dict_round_trip() -> None:
     p = relaykit.Profile.from_json('{"server": "[::1]", "port": 1025}')
     assert relaykit.Profile.from_dict(p.to_dict()) == p
-    with pytest.raises(relaykit.ConfigError, match=r"\$\.prot: unknown key"):
+    with pytest.raises(relaykit.ConfigError, match=r"\$\.prot: unknown field `prot`"):
         relaykit.Profile.from_json('{"server": "x.example", "prot": 25}')
     with pytest.raises(relaykit.ConfigError, match=r"\$\.server"):
         relaykit.Profile("")
+    # Keywords are the JSON's keys, read by the core's reader: the same error for a wrong one.
+    with pytest.raises(relaykit.ConfigError, match=r"^config: \$\.prot: unknown field `prot`"):
+        relaykit.Profile("x.example", prot=25)  # type: ignore[call-arg]
+    assert relaykit.Profile("x.example", timeout_secs=5, tls_verify=False) == relaykit.Profile.from_dict(
+        {"server": "x.example", "timeout_secs": 5, "tls_verify": False})
 
 
 def test_encrypt_password_and_rotation() -> None:
@@ -134,6 +157,9 @@ def test_message_with_path_attachments(tmp_path: pathlib.Path) -> None:
     assert "audit@" not in data
     with pytest.raises(TypeError):
         relaykit.Attachment(data=b"x", path=pdf)
+    as_json = prepared.to_dict()
+    assert (as_json["envelope_from"], as_json["recipients"]) == (prepared.envelope_from, prepared.recipients)
+    assert base64.b64decode(as_json["bytes_base64"]) == prepared.data
 
 
 def test_message_headers_raw_json_and_injection() -> None:
@@ -145,7 +171,7 @@ def test_message_headers_raw_json_and_injection() -> None:
     assert j.to == ["b@example.com"] and j.from_ == "a@example.com"
     with pytest.raises(relaykit.ConfigError, match=r"message\.subject"):
         relaykit.Message("a@example.com", to=["b@example.com"], subject="x\r\nBcc: v@example.com").prepare()
-    with pytest.raises(relaykit.ConfigError, match="not valid JSON"):
+    with pytest.raises(relaykit.ConfigError, match="^config: message: not valid JSON"):
         relaykit.Message.from_json("{")
 
 
@@ -178,3 +204,24 @@ def test_errors_never_show_secrets() -> None:
     with pytest.raises(relaykit.CryptoError) as info2:
         relaykit.Keyring.from_text(SECRET)
     assert SECRET not in str(info2.value)
+
+
+def test_results_are_read_only_views_of_the_json() -> None:
+    # The shape of a real report (test_servers.py checks real ones against the core's JSON).
+    json = {"ok": True, "stages": [{"name": "dns", "ok": True, "ms": 0.5}], "server": None, "tls": None,
+            "auth": {"mechanism": "PLAIN", "attempts": [{"mechanism": "PLAIN", "ok": True, "code": 235}]},
+            "relay": {"from": "a@example.com", "to": "b@example.com", "ok": True, "reply": "250 ok"},
+            "warnings": [], "error": None}
+    r = relaykit.TestReport(json, "<the core's text>", None)
+    assert r.to_dict() == json and r.to_dict() is not json and r.to_json() == "<the core's text>"
+    assert isinstance(r.stages[0], relaykit.Stage) and r.stages[0].ms == 0.5 and r.warnings == ()
+    assert r.auth is not None and isinstance(r.auth.attempts[0], relaykit.AuthAttempt)
+    assert r.auth.attempts[0].message is None  # declared, and left out by the core: None
+    assert r.relay is not None and r.relay.from_ == "a@example.com" and r.error is None
+    with pytest.raises(AttributeError):
+        r.nope  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        r.ok = False  # type: ignore[misc]
+    assert r == relaykit.TestReport(json, "", None) and r.stages[0] != relaykit.Record(json["stages"][0])
+    assert pickle.loads(pickle.dumps(r)) == r and copy.deepcopy(r) == r
+    assert repr(r.stages[0]) == "Stage({'name': 'dns', 'ok': True, 'ms': 0.5})"

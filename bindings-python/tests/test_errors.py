@@ -40,9 +40,13 @@ def test_config_error_from_the_core() -> None:
     e = info.value
     assert isinstance(e, relaykit.ConfigError)
     assert e.kind == "config"
-    assert e.message == "$.port: 70000 is out of range: a port is 1 to 65535"
+    assert e.message == "$.port: 70000 is out of range: a port is 1 to 65535 (leave it unset for the default)"
     assert str(e) == "config: " + e.message
     assert e.stage is None and e.code is None and e.enhanced_code is None and e.hint is None
+    # The attributes are read from the core's JSON of the error, which to_dict() returns as it is.
+    assert e.to_dict() == {"kind": "config", "message": e.message}
+    with pytest.raises(AttributeError):
+        e.nope  # type: ignore[attr-defined]  # a key the JSON does not have and no class declares
 
 
 def test_io_error_is_an_oserror(tmp_path: object) -> None:
@@ -56,19 +60,22 @@ def test_io_error_is_an_oserror(tmp_path: object) -> None:
 
 
 def test_attributes_and_pickle() -> None:
-    e = relaykit.AuthFailedError("auth_failed at auth: PLAIN rejected", message="PLAIN rejected",
-                                 stage="auth", code=535, enhanced_code="5.7.8", hint="check the password")
+    json = {"kind": "auth_failed", "stage": "auth", "code": 535, "enhanced_code": "5.7.8",
+            "message": "PLAIN rejected: server replied 535 5.7.8 bad", "hint": "check the password"}
+    e = relaykit.AuthFailedError("auth_failed at auth: PLAIN rejected", json)
     assert (e.kind, e.stage, e.code, e.enhanced_code, e.hint) == ("auth_failed", "auth", 535, "5.7.8",
                                                                   "check the password")
+    assert e.message == json["message"] and e.to_dict() == json and e.to_dict() is not e.to_dict()
     again = pickle.loads(pickle.dumps(e))
     assert type(again) is relaykit.AuthFailedError
-    assert (again.message, again.code, again.stage) == ("PLAIN rejected", 535, "auth")
-    t = relaykit.SmtpTimeoutError("timeout at connect: no answer in 30 s", stage="connect")
-    assert isinstance(t, TimeoutError) and t.stage == "connect"
+    assert (str(again), again.to_dict()) == (str(e), json)
+    t = relaykit.SmtpTimeoutError("timeout at connect: no answer in 30 s",
+                                  {"kind": "timeout", "stage": "connect", "message": "no answer in 30 s"})
+    assert isinstance(t, TimeoutError) and t.stage == "connect" and t.code is None
 
 
 def test_every_class_constructs() -> None:
     for name in errors.__all__:
         cls = getattr(errors, name)
-        e = cls("x", code=1)
-        assert str(e) == "x" and e.code == 1
+        e = cls("x", {"kind": cls.kind, "message": "x", "code": 1})
+        assert str(e) == "x" and e.code == 1 and e.message == "x"

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import keyword
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+import typing
 import uuid
 from collections.abc import Iterator
 from typing import Any, Optional
@@ -26,7 +28,7 @@ from servers import aiosmtpd, arrived, dovecot_starttls, env, needs_servers
 
 import relaykit
 from relaykit import _native
-from relaykit.results import _report, _result
+from relaykit._view import View
 
 pytestmark = needs_servers
 
@@ -69,8 +71,10 @@ def test_report_fields_on_starttls_with_relay_check() -> None:
     assert r.tls is not None and r.tls.verified and r.tls.version in ("TLSv1.3", "TLSv1.2")
     assert "CN=localhost" in r.tls.subject and r.tls.verify_error is None
     assert r.auth is not None and r.auth.mechanism == "SCRAM-SHA-256"
-    assert r.auth.attempts == (relaykit.AuthAttempt("SCRAM-SHA-256", True, 235),)
-    assert r.relay == relaykit.RelayCheck(env("RK_USER"), env("RK_RCPT"), True, "250 2.1.5 Ok")
+    assert [a.to_dict() for a in r.auth.attempts] == [{"mechanism": "SCRAM-SHA-256", "ok": True, "code": 235}]
+    assert isinstance(r.auth.attempts[0], relaykit.AuthAttempt) and r.auth.attempts[0].message is None
+    assert r.relay is not None and r.relay.from_ == env("RK_USER")
+    assert r.relay.to_dict() == {"from": env("RK_USER"), "to": env("RK_RCPT"), "ok": True, "reply": "250 2.1.5 Ok"}
     d = r.to_dict()
     assert d["relay"]["from"] == env("RK_USER") and json.loads(r.to_json()) == d
 
@@ -91,7 +95,7 @@ def test_wrong_password_is_in_the_report() -> None:
     assert (r.error.kind, r.error.stage, r.error.code, r.error.enhanced_code) == ("auth_failed", "auth", 535, "5.7.8")
     assert r.error.hint is not None and "535" in r.error.hint
     assert r.auth is not None and r.auth.mechanism is None and r.auth.attempts[0].code == 535
-    assert r.stages[-1] == relaykit.Stage("auth", False, r.stages[-1].ms)
+    assert isinstance(r.stages[-1], relaykit.Stage) and (r.stages[-1].name, r.stages[-1].ok) == ("auth", False)
     assert r.to_dict()["error"]["kind"] == "auth_failed"
 
 
@@ -116,11 +120,13 @@ def test_tls_failure_and_refused_connection_are_in_the_report() -> None:
 
 def test_invalid_input_raises() -> None:
     p = dovecot_starttls()
-    p.port = 0
-    with pytest.raises(relaykit.ConfigError, match=r"\$\.port"):
+    p.starttls = "never"  # a setter does not validate; Test does (with encrypted_connection)
+    with pytest.raises(relaykit.ConfigError, match=r"\$\.starttls"):
         relaykit.test(p)
-    with pytest.raises(relaykit.ConfigError, match=r"options\.relay_check\.to"):
+    with pytest.raises(relaykit.ConfigError, match=r"options\.relay_check: missing field `to`"):
         relaykit.test(dovecot_starttls(), relay_check={"from": env("RK_USER")})
+    with pytest.raises(relaykit.ConfigError, match=r"options\.relay_check\.to: is required"):
+        relaykit.test(dovecot_starttls(), relay_check=(env("RK_USER"), " "))
     with pytest.raises(relaykit.ConfigError, match=r"options\.relay_check"):
         relaykit.test(dovecot_starttls(), relay_check=("a@b", "c@d", "e@f"))
     with pytest.raises(relaykit.RrtError, match="NOPE"):
@@ -240,6 +246,19 @@ def test_send_timeout_releases_the_gil() -> None:
 # --- The JSON form is exactly the core's ----------------------------------------------------
 
 
+def assert_declared(view: View) -> None:
+    """Every key of the core's JSON is declared for type checkers on the class that shows it
+    (so the typing cannot fall behind the core), recursively."""
+    hints = typing.get_type_hints(type(view))
+    for key in view.to_dict():
+        name = key + "_" if keyword.iskeyword(key) else key
+        assert name in hints or isinstance(getattr(type(view), name, None), property), f"{type(view).__name__}.{name}"
+        shown = getattr(view, name)
+        for item in shown if isinstance(shown, tuple) else (shown,):
+            if isinstance(item, View):
+                assert_declared(item)
+
+
 def test_to_dict_and_to_json_are_the_cores_json() -> None:
     cases: list[tuple[relaykit.Profile, Any]] = [
         (dovecot_starttls(), {"relay_check": {"from": env("RK_USER"), "to": env("RK_RCPT")}}),
@@ -248,13 +267,20 @@ def test_to_dict_and_to_json_are_the_cores_json() -> None:
          {"relay_check": {"from": env("RK_USER"), "to": env("RK_RELAY_RCPT")}}),
     ]
     for profile, options in cases:
-        text, error = _native._test(profile, None, None, options)
-        report = _report(text, error)
-        assert report.to_dict() == json.loads(text)
+        value, text, error = _native._test(profile, None, None, options)
+        report = relaykit.TestReport(value, text, error)
+        assert report.to_dict() == value == json.loads(text)
+        assert list(report.to_dict()) == list(json.loads(text))  # the core's key order too
         assert report.to_json() == text
-    text = _native._send(aiosmtpd(), hello(to=[env("RK_RCPT"), env("RK_REJECT_RCPT")]))
-    result = _result(text)
-    assert result.to_dict() == json.loads(text) and result.to_json() == text
+        assert (report.error is None) is (value["error"] is None)
+        if report.error is not None:
+            assert report.error.to_dict() == value["error"]
+        assert_declared(report)
+    value, text = _native._send(aiosmtpd(), hello(to=[env("RK_RCPT"), env("RK_REJECT_RCPT")]))
+    result = relaykit.SendResult(value, text)
+    assert result.to_dict() == value == json.loads(text) and result.to_json() == text
+    assert result.rejected and isinstance(result.rejected[0], relaykit.Rejection)
+    assert_declared(result)
 
 
 # --- asyncio --------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from .errors import (
 from .results import (
     AuthAttempt,
     AuthInfo,
+    Record,
     Rejection,
     RelayCheck,
     SendResult,
@@ -59,14 +60,13 @@ from .results import (
     Stage,
     TestReport,
     TlsInfo,
-    _report,
-    _result,
 )
 
 __all__ = [
     "Attachment",
     "AuthAttempt",
     "AuthInfo",
+    "Record",
     "Rejection",
     "RelayCheck",
     "SendResult",
@@ -134,23 +134,14 @@ def _tracer(trace: Optional[TraceCallback]) -> Optional[TraceCallback]:
     return both
 
 
-def _test_options(relay_check: RelayCheckArg, ntlm_helper: Optional[Sequence[str]]) -> dict[str, Any]:
-    # A (from, to) pair becomes the JSON form; anything else goes as it is and the core says
-    # what is wrong with it (naming `options.relay_check`).
-    options: dict[str, Any] = {}
+def _options(relay_check: RelayCheckArg = None, ntlm_helper: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """The keywords given, as the options' JSON form (the keywords are its keys), which the core
+    reads and checks, naming ``options.<key>`` in its errors. A ``(from, to)`` pair is the
+    Python spelling of the relay check's object."""
     if isinstance(relay_check, (tuple, list)) and len(relay_check) == 2:
-        options["relay_check"] = {"from": relay_check[0], "to": relay_check[1]}
-    elif isinstance(relay_check, Mapping):
-        options["relay_check"] = dict(relay_check)
-    elif relay_check is not None:
-        options["relay_check"] = relay_check
-    if ntlm_helper is not None:
-        options["ntlm_helper"] = list(ntlm_helper)
-    return options
-
-
-def _send_options(ntlm_helper: Optional[Sequence[str]]) -> dict[str, Any]:
-    return {} if ntlm_helper is None else {"ntlm_helper": list(ntlm_helper)}
+        relay_check = {"from": relay_check[0], "to": relay_check[1]}
+    given = {"relay_check": relay_check, "ntlm_helper": ntlm_helper}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _log_report(profile: Profile, report: TestReport) -> TestReport:
@@ -193,9 +184,9 @@ def test(
     redacted, and is called on a relaykit thread. ``ntlm_helper`` replaces the command of
     current-user NTLM.
     """
-    text, error = _native._test(profile, keyring, context, _test_options(relay_check, ntlm_helper),
-                                _tracer(trace))
-    return _log_report(profile, _report(text, error))
+    report = TestReport(*_native._test(profile, keyring, context, _options(relay_check, ntlm_helper),
+                                       _tracer(trace)))
+    return _log_report(profile, report)
 
 
 def send(
@@ -217,11 +208,12 @@ def send(
     also expands tags in the message when it asks for that.
     """
     try:
-        text = _native._send(profile, message, keyring, context, _send_options(ntlm_helper), _tracer(trace))
+        result = SendResult(*_native._send(profile, message, keyring, context, _options(ntlm_helper=ntlm_helper),
+                                           _tracer(trace)))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise
-    return _log_result(profile, _result(text))
+    return _log_result(profile, result)
 
 
 async def test_async(
@@ -236,9 +228,9 @@ async def test_async(
     """:func:`test` for asyncio: runs on relaykit's own I/O threads, never blocks the event
     loop; cancelling the awaiting task cancels the Test."""
     loop = asyncio.get_running_loop()
-    text, error = await _native._test_async(loop, profile, keyring, context,
-                                            _test_options(relay_check, ntlm_helper), _tracer(trace))
-    return _log_report(profile, _report(text, error))
+    report = TestReport(*await _native._test_async(loop, profile, keyring, context,
+                                                   _options(relay_check, ntlm_helper), _tracer(trace)))
+    return _log_report(profile, report)
 
 
 async def send_async(
@@ -254,9 +246,9 @@ async def send_async(
     loop; cancelling the awaiting task cancels the Send."""
     loop = asyncio.get_running_loop()
     try:
-        text = await _native._send_async(loop, profile, message, keyring, context, _send_options(ntlm_helper),
-                                         _tracer(trace))
+        result = SendResult(*await _native._send_async(loop, profile, message, keyring, context,
+                                                       _options(ntlm_helper=ntlm_helper), _tracer(trace)))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise
-    return _log_result(profile, _result(text))
+    return _log_result(profile, result)

@@ -32,29 +32,31 @@ _Options = Optional[Mapping[str, Any]]
 
 @final
 class Profile:
+    # Every key of the profile's JSON form as a keyword (the runtime takes **keys and hands
+    # them to the core's JSON reader); listed here for type checkers, defaults are the core's.
     def __new__(
         cls,
         server: str,
         *,
-        port: Optional[int] = None,
-        encrypted_connection: bool = False,
-        tls_mode: Optional[str] = None,
-        starttls: Optional[str] = None,
-        requires_authentication: bool = False,
-        username: Optional[str] = None,
-        password: Optional[str] = None,
-        password_encrypted: bool = False,
-        use_ntlm_current_user: bool = False,
-        auth_mechanisms: Optional[Sequence[str]] = None,
-        auth_order: Optional[str] = None,
-        allow_plaintext_password: bool = False,
-        tls_verify: bool = True,
-        tls_ca_file: Optional[_Path] = None,
-        tls_ca_pem: Optional[str] = None,
-        helo_name: Optional[str] = None,
-        timeout_secs: float = 30.0,
-        id: Optional[str] = None,
-        version: int = 1,
+        port: Optional[int] = ...,
+        encrypted_connection: bool = ...,
+        tls_mode: Optional[str] = ...,
+        starttls: Optional[str] = ...,
+        requires_authentication: bool = ...,
+        username: Optional[str] = ...,
+        password: Optional[str] = ...,
+        password_encrypted: bool = ...,
+        use_ntlm_current_user: bool = ...,
+        auth_mechanisms: Optional[Sequence[str]] = ...,
+        auth_order: Optional[str] = ...,
+        allow_plaintext_password: bool = ...,
+        tls_verify: bool = ...,
+        tls_ca_file: Optional[_Path] = ...,
+        tls_ca_pem: Optional[str] = ...,
+        helo_name: Optional[str] = ...,
+        timeout_secs: float = ...,
+        id: Optional[str] = ...,
+        version: int = ...,
     ) -> Profile: ...
     @staticmethod
     def from_json(text: str) -> Profile: ...
@@ -277,6 +279,7 @@ class PreparedMessage:
     def needs_smtputf8(self) -> bool: ...
     @property
     def eight_bit(self) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
 
 # Test-only hooks (underscore names are not part of the API).
 def _encrypt_with_nonce(
@@ -292,7 +295,7 @@ def _test(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
-) -> tuple[str, Optional[RelayKitError]]: ...
+) -> tuple[dict[str, Any], str, Optional[RelayKitError]]: ...
 def _test_async(
     event_loop: asyncio.AbstractEventLoop,
     profile: Profile,
@@ -300,7 +303,7 @@ def _test_async(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
-) -> asyncio.Future[tuple[str, Optional[RelayKitError]]]: ...
+) -> asyncio.Future[tuple[dict[str, Any], str, Optional[RelayKitError]]]: ...
 def _send(
     profile: Profile,
     message: Message,
@@ -308,7 +311,7 @@ def _send(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
-) -> str: ...
+) -> tuple[dict[str, Any], str]: ...
 def _send_async(
     event_loop: asyncio.AbstractEventLoop,
     profile: Profile,
@@ -317,4 +320,4 @@ def _send_async(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
-) -> asyncio.Future[str]: ...
+) -> asyncio.Future[tuple[dict[str, Any], str]]: ...
