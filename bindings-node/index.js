@@ -838,7 +838,6 @@ module.exports = nativeBinding
 module.exports.Keyring = nativeBinding.Keyring
 module.exports.Profile = nativeBinding.Profile
 module.exports.RrtContext = nativeBinding.RrtContext
-module.exports._errorCodes = nativeBinding._errorCodes
 module.exports.encryptPassword = nativeBinding.encryptPassword
 module.exports.prepareMessage = nativeBinding.prepareMessage
 module.exports.send = nativeBinding.send

@@ -12,7 +12,6 @@ export const {
   prepareMessage,
   send,
   test,
-  _errorCodes,
   __napiBindingTarget,
 } = binding
 export default binding

@@ -1,13 +1,17 @@
 // How a Node.js service uses relaykit. Type-checked by `tsc --noEmit` in run_tests.sh.
 import { Keyring, Profile, RrtContext, encryptPassword, prepareMessage, send, test } from 'relaykit'
 import type {
+  ErrorCode,
   ErrorJSON,
   MessageInput,
+  PreparedJSON,
+  ProfileJSON,
   ProfileOptions,
   RelayKitErrorFields,
   SendOptions,
   SendResult,
   SendResultJSON,
+  Stage,
   TestOptions,
   TestReport,
   TestReportJSON,
@@ -34,6 +38,7 @@ const port: number = profile.effectivePort
 
 // The saved form is the snake_case JSON every relaykit binding reads.
 const saved: string = JSON.stringify(profile, null, 2)
+const file: ProfileJSON = profile.toJSON() // file.tls_mode: 'auto' | 'implicit' | 'starttls' | undefined
 const again = Profile.fromJSON(saved)
 again.validate()
 
@@ -54,6 +59,7 @@ const message: MessageInput = {
 }
 const prepared = prepareMessage(message, ctx)
 const bytes: Buffer = prepared.bytes
+const preparedJson: PreparedJSON = prepared.toJSON() // bytes_base64
 
 // Errors are Error objects with a §7 code and the SMTP reply fields.
 try {
@@ -77,7 +83,9 @@ async function testAndSend(): Promise<void> {
   if (!report.ok && report.error) {
     // In the report, `code` is the §7 kind like a thrown Error's; `smtpCode` the reply code.
     const { code, stage, smtpCode, enhancedCode, hint } = report.error
-    console.error(code === 'AUTH_FAILED', stage, smtpCode, enhancedCode, hint)
+    const failedAt: Stage | undefined = stage
+    const kindCode: ErrorCode = code
+    console.error(kindCode === 'AUTH_FAILED', failedAt, smtpCode, enhancedCode, hint)
   }
   const size: number | null = report.server?.sizeLimit ?? null
   const mechanisms: string[] = report.server?.authMechanisms ?? []
@@ -101,4 +109,4 @@ async function testAndSend(): Promise<void> {
   }
 }
 
-console.log(port, shown, saved.length, user, prepared.recipients, bytes.length, typeof testAndSend)
+console.log(port, shown, saved.length, file.server, user, prepared.recipients, bytes.length, preparedJson.message_id, typeof testAndSend)

@@ -10,62 +10,19 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use napi::bindgen_prelude::{
-    ClassInstance, FnArgs, FromNapiValue, Function, JavaScriptClassExt, JsValue, Object, ToNapiValue, Unknown,
+    ClassInstance, FnArgs, FromNapiValue, Function, JavaScriptClassExt, JsObjectValue, JsValue, Object, ToNapiValue,
+    Unknown,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsDeferred, Status, ValueType};
 use napi_derive::napi;
 use relaykit::session::{TraceEvent, TraceSink};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::to_js;
 use crate::keyring::Keyring;
-use crate::message::MessageInput;
 use crate::profile::Profile;
-use crate::report::{SendResult, TestReport, to_js_with_json};
 use crate::rrt::RrtContext;
-
-/// The options of `test()`. Every key may be left out (or `undefined`/`null`).
-#[napi(object, js_name = "TestOptions", object_to_js = false, object_from_js = false)]
-#[allow(dead_code)] // describes the TypeScript type; `read_options` reads the object
-pub struct TestOptionsDoc {
-    /// Decrypts an encrypted password (default: an empty keyring).
-    #[napi(ts_type = "Keyring")]
-    pub keyring: Option<String>,
-    /// Values for the profile's RRTs (default: the process environment only).
-    #[napi(ts_type = "RrtContext")]
-    pub context: Option<String>,
-    /// Also check that the server would relay from `from` to `to` (MAIL FROM, RCPT TO, RSET;
-    /// nothing is sent).
-    #[napi(ts_type = "{ from: string; to: string }")]
-    pub relay_check: Option<String>,
-    /// Called on the JavaScript thread with each protocol line: `'C'` for what relaykit sent,
-    /// `'S'` for the server's reply. AUTH payloads are redacted. Every line has been delivered
-    /// before the Promise settles. A trace function that throws is an uncaught exception, as
-    /// with an event listener.
-    #[napi(ts_type = "(direction: 'C' | 'S', line: string) => void")]
-    pub trace: Option<String>,
-    /// The argv of the current-user NTLM helper (default: Samba's `ntlm_auth`).
-    pub ntlm_helper: Option<Vec<String>>,
-}
-
-/// The options of `send()`: those of `test()` without `relayCheck`.
-#[napi(object, js_name = "SendOptions", object_to_js = false, object_from_js = false)]
-#[allow(dead_code)] // describes the TypeScript type; `read_options` reads the object
-pub struct SendOptionsDoc {
-    /// Decrypts an encrypted password (default: an empty keyring).
-    #[napi(ts_type = "Keyring")]
-    pub keyring: Option<String>,
-    /// Values for the RRTs of the profile and the message (default: the process environment
-    /// only).
-    #[napi(ts_type = "RrtContext")]
-    pub context: Option<String>,
-    /// As in `TestOptions`.
-    #[napi(ts_type = "(direction: 'C' | 'S', line: string) => void")]
-    pub trace: Option<String>,
-    /// The argv of the current-user NTLM helper (default: Samba's `ntlm_auth`).
-    pub ntlm_helper: Option<Vec<String>>,
-}
 
 /// `(direction, line)`, spread into the JavaScript call's two arguments.
 type Line = FnArgs<(String, String)>;
@@ -110,32 +67,25 @@ impl Trace {
     }
 }
 
-/// What settles the Promise.
-enum Done {
-    Test(Box<relaykit::TestReport>),
-    Send(relaykit::SendResult),
-}
+/// What settles the Promise: a §8 JSON form, presented by `js.rs`.
+struct Done(Value);
 
 impl ToNapiValue for Done {
     unsafe fn to_napi_value(raw_env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
-        let env = Env::from_raw(raw_env);
-        let obj = match val {
-            Done::Test(r) => to_js_with_json(&env, TestReport::from(&*r), r.to_json_value())?,
-            Done::Send(r) => to_js_with_json(&env, SendResult::from(&r), r.to_json_value())?,
-        };
-        Ok(obj.raw())
+        Ok(crate::js::presented(Env::from_raw(raw_env), val.0)?.raw())
     }
 }
 
 type Resolver = Box<dyn FnOnce(Env) -> napi::Result<Done> + Send>;
 
-/// The options object, read: the core values are cloned, so JavaScript may change or drop its
+/// The options object, read: the JavaScript-only options (`keyring`, `context`, `trace`), and
+/// the core's JSON form of the others for `TestOptions`/`SendOptions::from_json_value`, which
+/// refuse an unknown one. The core values are cloned, so JavaScript may change or drop its
 /// objects while the call runs.
 struct Options {
-    keyring: relaykit::Keyring,
-    context: relaykit::RrtContext,
+    keyring: Option<relaykit::Keyring>,
+    context: Option<relaykit::RrtContext>,
     trace: Option<Arc<Trace>>,
-    /// The snake_case JSON of the remaining options, for the core's `from_json_value`.
     rest: Value,
 }
 
@@ -168,25 +118,13 @@ fn instance<'e, T: JavaScriptClassExt + 'e>(
     Ok(Some(unsafe { ClassInstance::<T>::from_napi_value(env.raw(), v.raw())? }))
 }
 
-fn read_options(env: &Env, options: Option<Object<'_>>, known: &[&str]) -> napi::Result<Options> {
-    let mut out = Options {
-        keyring: relaykit::Keyring::new(),
-        context: relaykit::RrtContext::new(),
-        trace: None,
-        rest: Value::Null,
-    };
+const JS_ONLY: [&str; 3] = ["keyring", "context", "trace"];
+
+fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Result<Options> {
+    let mut out = Options { keyring: None, context: None, trace: None, rest: Value::Null };
     let Some(obj) = options else { return Ok(out) };
-    for key in Object::keys(&obj)? {
-        if !known.contains(&key.as_str()) {
-            return Err(config_error(*env, &key, &format!("unknown option (known: {})", known.join(", "))));
-        }
-    }
-    if let Some(k) = instance::<Keyring>(env, &obj, "keyring", "Keyring")? {
-        out.keyring = k.inner.clone();
-    }
-    if let Some(c) = instance::<RrtContext>(env, &obj, "context", "RrtContext")? {
-        out.context = c.inner.clone();
-    }
+    out.keyring = instance::<Keyring>(env, &obj, "keyring", "Keyring")?.map(|k| k.inner.clone());
+    out.context = instance::<RrtContext>(env, &obj, "context", "RrtContext")?.map(|c| c.inner.clone());
     if let Some(f) = present(&obj, "trace")? {
         if f.get_type()? != ValueType::Function {
             return Err(config_error(*env, "trace", "expected a function (direction, line) => void"));
@@ -196,16 +134,13 @@ fn read_options(env: &Env, options: Option<Object<'_>>, known: &[&str]) -> napi:
         let tsfn = func.build_threadsafe_function::<Line>().callee_handled::<false>().weak::<true>().build()?;
         out.trace = Some(Arc::new(Trace { tsfn, held: Mutex::new(None) }));
     }
-    let mut rest = Map::new();
-    for (js, core) in [("relayCheck", "relay_check"), ("ntlmHelper", "ntlm_helper")] {
-        if known.contains(&js) {
-            if let Some(v) = present(&obj, js)? {
-                // SAFETY: a live value of this call's environment.
-                rest.insert(core.to_owned(), unsafe { Value::from_napi_value(env.raw(), v.raw())? });
-            }
+    let mut rest = Object::new(env)?;
+    for key in Object::keys(&obj)? {
+        if !JS_ONLY.contains(&key.as_str()) {
+            rest.set_named_property(&key, obj.get_named_property::<Unknown<'_>>(&key)?)?;
         }
     }
-    out.rest = Value::Object(rest);
+    out.rest = crate::js::core_json(*env, rest)?;
     Ok(out)
 }
 
@@ -239,6 +174,17 @@ fn rejected(env: &Env, error: napi::Error) -> napi::Result<Object<'_>> {
     Ok(promise)
 }
 
+/// Reads the options, or gives the Promise already rejected: invalid input rejects like a
+/// failure does, as from an `async` function.
+macro_rules! read_or_reject {
+    ($env:expr, $read:expr) => {
+        match $read {
+            Ok(x) => x,
+            Err(e) => return rejected($env, e),
+        }
+    };
+}
+
 /// Tests the profile (§5): connect, greeting, EHLO, TLS, AUTH, optionally a relay check, QUIT.
 /// Resolves with a `TestReport`: a server-side failure is in it (`ok: false`, `error`). Rejects
 /// only for invalid input (a `CONFIG`, `RRT` or `CRYPTO` error), e.g. a missing key.
@@ -247,21 +193,16 @@ fn rejected(env: &Env, error: napi::Error) -> napi::Result<Object<'_>> {
     ts_return_type = "Promise<TestReport>"
 )]
 pub fn test<'e>(env: &'e Env, profile: &Profile, options: Option<Object<'e>>) -> napi::Result<Object<'e>> {
-    let read = || -> napi::Result<_> {
-        let o = read_options(env, options, &["keyring", "context", "relayCheck", "trace", "ntlmHelper"])?;
-        let mut core_options = relaykit::TestOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
-        core_options.trace = o.trace.as_ref().map(Trace::sink);
-        Ok((o, core_options))
-    };
-    let (o, core_options) = match read() {
-        Ok(x) => x,
-        Err(e) => return rejected(env, e),
-    };
-    let profile = profile.inner.clone();
-    let (keyring, context) = (o.keyring, o.context);
-    spawn(env, o.trace, async move {
-        relaykit::test_async(&profile, &keyring, &context, &core_options).await.map(|r| Done::Test(Box::new(r)))
-    })
+    let (o, mut core_options) = read_or_reject!(
+        env,
+        read_options(env, options).and_then(|o| {
+            let core = relaykit::TestOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
+            Ok((o, core))
+        })
+    );
+    core_options.trace = o.trace.as_ref().map(Trace::sink);
+    let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
+    spawn(env, o.trace, async move { call.test(&core_options).await.map(|r| Done(r.to_json_value())) })
 }
 
 /// Sends `message` (§6) through the profile's server. Resolves with a `SendResult` (a recipient
@@ -274,23 +215,18 @@ pub fn test<'e>(env: &'e Env, profile: &Profile, options: Option<Object<'e>>) ->
 pub fn send<'e>(
     env: &'e Env,
     profile: &Profile,
-    message: Object<'e>,
+    message: Unknown<'e>,
     options: Option<Object<'e>>,
 ) -> napi::Result<Object<'e>> {
-    let read = || -> napi::Result<_> {
-        let message = MessageInput::from_object(*env, &message)?.into_core(*env)?;
-        let o = read_options(env, options, &["keyring", "context", "trace", "ntlmHelper"])?;
-        let mut core_options = relaykit::SendOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
-        core_options.trace = o.trace.as_ref().map(Trace::sink);
-        Ok((message, o, core_options))
-    };
-    let (message, o, core_options) = match read() {
-        Ok(x) => x,
-        Err(e) => return rejected(env, e),
-    };
-    let profile = profile.inner.clone();
-    let (keyring, context) = (o.keyring, o.context);
-    spawn(env, o.trace, async move {
-        relaykit::send_async(&profile, &keyring, &context, &message, &core_options).await.map(Done::Send)
-    })
+    let (message, o, mut core_options) = read_or_reject!(
+        env,
+        crate::message::from_js(*env, message).and_then(|m| {
+            let o = read_options(env, options)?;
+            let core = relaykit::SendOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
+            Ok((m, o, core))
+        })
+    );
+    core_options.trace = o.trace.as_ref().map(Trace::sink);
+    let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
+    spawn(env, o.trace, async move { call.send(&message, &core_options).await.map(|r| Done(r.to_json_value())) })
 }

@@ -5,8 +5,8 @@
 //! `toJSON()`) stays snake_case, the same file in every language.
 //!
 //! `test()` and `send()` return Promises and run on the core's tokio runtime (`engine.rs`);
-//! their results are plain objects with camelCase keys and a `toJSON()` giving the §8 JSON
-//! (`report.rs`).
+//! their results are the core's §8 JSON as plain objects with camelCase keys and a `toJSON()`
+//! giving the JSON itself (`js.rs`).
 
 // napi hands every argument over by value (a JavaScript string arrives as an owned `String`),
 // so a binding function cannot borrow what it does not keep.
@@ -17,8 +17,8 @@
 
 mod engine;
 mod error;
+mod js;
 mod keyring;
 mod message;
 mod profile;
-mod report;
 mod rrt;

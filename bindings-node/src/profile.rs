@@ -1,104 +1,16 @@
 //! `Profile` and `encryptPassword`: the core's profile with camelCase accessors. The options
-//! object of the constructor uses camelCase keys; the saved JSON (`fromJSON`, `toJSON`) is the
-//! core's snake_case format, the same file in every language.
+//! object of the constructor is the saved JSON with camelCase keys (`js.rs`); the saved JSON
+//! (`fromJSON`, `toJSON`) is the core's snake_case format, the same file in every language.
+//! Every rule (ranges, names, what a check box implies) is the core's.
 
 use napi::Env;
+use napi::bindgen_prelude::Unknown;
 use napi_derive::napi;
-use relaykit::profile::{AuthOrder, StarttlsPolicy, TlsMode};
-use serde_json::{Map, Value};
+use relaykit::profile::{AuthOrder, StarttlsPolicy, TlsChoice, parse_choice};
+use serde_json::Value;
 
 use crate::error::JsResult;
 use crate::keyring::Keyring;
-
-/// The options of `new Profile(...)`: §1's keys in camelCase. `undefined` and `null` mean
-/// "not given". Unknown keys are an error naming the key.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)] // only describes the TypeScript type; the constructor reads a plain object
-pub struct ProfileOptions {
-    pub server: String,
-    pub port: Option<u32>,
-    pub encrypted_connection: Option<bool>,
-    #[napi(ts_type = "'auto' | 'implicit' | 'starttls'")]
-    pub tls_mode: Option<String>,
-    #[napi(ts_type = "'opportunistic' | 'never'")]
-    pub starttls: Option<String>,
-    pub requires_authentication: Option<bool>,
-    pub username: Option<String>,
-    /// Plain text (RRTs allowed), or an `enc:v1:` envelope when `passwordEncrypted` is true.
-    pub password: Option<String>,
-    pub password_encrypted: Option<bool>,
-    pub use_ntlm_current_user: Option<bool>,
-    pub auth_mechanisms: Option<Vec<String>>,
-    #[napi(ts_type = "'preference' | 'as_listed'")]
-    pub auth_order: Option<String>,
-    pub allow_plaintext_password: Option<bool>,
-    pub tls_verify: Option<bool>,
-    pub tls_ca_file: Option<String>,
-    pub tls_ca_pem: Option<String>,
-    pub helo_name: Option<String>,
-    pub timeout_secs: Option<f64>,
-    pub id: Option<String>,
-    /// The format version; only 1 exists.
-    #[napi(ts_type = "1")]
-    pub version: Option<u32>,
-}
-
-/// camelCase option keys to the core's snake_case names. A key with an underscore is refused, so
-/// each option has one spelling.
-fn snake_case_options(env: Env, options: Value) -> napi::Result<Value> {
-    let Value::Object(obj) = options else {
-        return relaykit::Profile::from_json_value(&options).map(|_| Value::Null).js(env);
-    };
-    let mut out = Map::with_capacity(obj.len());
-    for (key, value) in obj {
-        if key.contains('_') {
-            return Err(relaykit::Error::config(&format!("$.{key}"), "unknown key (options use camelCase)")).js(env);
-        }
-        let mut snake = String::with_capacity(key.len() + 4);
-        for c in key.chars() {
-            if c.is_ascii_uppercase() {
-                snake.push('_');
-                snake.push(c.to_ascii_lowercase());
-            } else {
-                snake.push(c);
-            }
-        }
-        if !value.is_null() {
-            out.insert(snake, value);
-        }
-    }
-    Ok(Value::Object(out))
-}
-
-fn tls_mode(env: Env, name: &str) -> napi::Result<TlsMode> {
-    match name {
-        "auto" => Ok(TlsMode::Auto),
-        "implicit" => Ok(TlsMode::Implicit),
-        "starttls" => Ok(TlsMode::Starttls),
-        _ => {
-            Err(relaykit::Error::config("$.tls_mode", format!("`{name}` is not one of `auto`, `implicit`, `starttls`")))
-                .js(env)
-        }
-    }
-}
-
-fn starttls_policy(env: Env, name: &str) -> napi::Result<StarttlsPolicy> {
-    match name {
-        "opportunistic" => Ok(StarttlsPolicy::Opportunistic),
-        "never" => Ok(StarttlsPolicy::Never),
-        _ => Err(relaykit::Error::config("$.starttls", format!("`{name}` is not one of `opportunistic`, `never`")))
-            .js(env),
-    }
-}
-
-fn auth_order(env: Env, name: &str) -> napi::Result<AuthOrder> {
-    match name {
-        "preference" => Ok(AuthOrder::Preference),
-        "as_listed" => Ok(AuthOrder::AsListed),
-        _ => Err(relaykit::Error::config("$.auth_order", format!("`{name}` is not one of `preference`, `as_listed`")))
-            .js(env),
-    }
-}
 
 /// An SMTP server profile (§1). Setters do not validate: call `validate()` (Test and Send will
 /// too), as the dialog checks when it is closed.
@@ -110,10 +22,10 @@ pub struct Profile {
 
 #[napi]
 impl Profile {
-    /// A validated profile from camelCase options.
+    /// A validated profile from camelCase options (`undefined` and `null` mean "not given").
     #[napi(constructor, ts_args_type = "options: ProfileOptions")]
-    pub fn new(env: Env, options: Value) -> napi::Result<Self> {
-        let json = snake_case_options(env, options)?;
+    pub fn new(env: Env, options: Unknown<'_>) -> napi::Result<Self> {
+        let json = crate::js::core_json(env, options)?;
         Ok(Profile { inner: relaykit::Profile::from_json_value(&json).js(env)? })
     }
 
@@ -130,7 +42,7 @@ impl Profile {
 
     /// The saved form: snake_case keys, an encrypted password as its envelope. `JSON.stringify`
     /// calls this.
-    #[napi(js_name = "toJSON", ts_return_type = "Record<string, unknown>")]
+    #[napi(js_name = "toJSON", ts_return_type = "ProfileJSON")]
     pub fn to_json(&self) -> Value {
         self.inner.to_json_value()
     }
@@ -156,17 +68,8 @@ impl Profile {
         self.inner.port.map(u32::from)
     }
     #[napi(setter, js_name = "port", ts_args_type = "port: number | null")]
-    pub fn set_port(&mut self, env: Env, port: Option<u32>) -> napi::Result<()> {
-        self.inner.port = match port {
-            None => None,
-            Some(p) => Some(u16::try_from(p).ok().filter(|&p| p != 0).ok_or_else(|| {
-                crate::error::to_js(
-                    env,
-                    &relaykit::Error::config("$.port", format!("{p} is out of range: a port is 1 to 65535")),
-                )
-            })?),
-        };
-        Ok(())
+    pub fn set_port(&mut self, env: Env, port: Option<i64>) -> napi::Result<()> {
+        self.inner.set_port(port).js(env)
     }
 
     /// The port in effect: the given one, else 465 when encrypted, else 25.
@@ -184,23 +87,23 @@ impl Profile {
         self.inner.encrypted_connection = on;
     }
 
-    #[napi(getter, ts_return_type = "'auto' | 'implicit' | 'starttls' | null")]
+    #[napi(getter, ts_return_type = "TlsChoice | null")]
     pub fn tls_mode(&self) -> Option<&'static str> {
-        self.inner.tls_mode.map(TlsMode::as_str)
+        self.inner.tls_mode.map(TlsChoice::as_str)
     }
-    #[napi(setter, js_name = "tlsMode", ts_args_type = "mode: 'auto' | 'implicit' | 'starttls' | null")]
+    #[napi(setter, js_name = "tlsMode", ts_args_type = "mode: TlsChoice | null")]
     pub fn set_tls_mode(&mut self, env: Env, mode: Option<String>) -> napi::Result<()> {
-        self.inner.tls_mode = mode.map(|m| tls_mode(env, &m)).transpose()?;
+        self.inner.tls_mode = mode.map(|m| parse_choice("$.tls_mode", &m)).transpose().js(env)?;
         Ok(())
     }
 
-    #[napi(getter, ts_return_type = "'opportunistic' | 'never' | null")]
+    #[napi(getter, ts_return_type = "StarttlsPolicy | null")]
     pub fn starttls(&self) -> Option<&'static str> {
         self.inner.starttls.map(StarttlsPolicy::as_str)
     }
-    #[napi(setter, js_name = "starttls", ts_args_type = "policy: 'opportunistic' | 'never' | null")]
+    #[napi(setter, js_name = "starttls", ts_args_type = "policy: StarttlsPolicy | null")]
     pub fn set_starttls(&mut self, env: Env, policy: Option<String>) -> napi::Result<()> {
-        self.inner.starttls = policy.map(|p| starttls_policy(env, &p)).transpose()?;
+        self.inner.starttls = policy.map(|p| parse_choice("$.starttls", &p)).transpose().js(env)?;
         Ok(())
     }
 
@@ -277,9 +180,10 @@ impl Profile {
     pub fn use_ntlm_current_user(&self) -> bool {
         self.inner.use_ntlm_current_user
     }
+    /// Turning it on also sets `requiresAuthentication` (the core's rule).
     #[napi(setter, js_name = "useNtlmCurrentUser")]
     pub fn set_use_ntlm_current_user(&mut self, on: bool) {
-        self.inner.use_ntlm_current_user = on;
+        self.inner.set_ntlm_current_user(on);
     }
 
     #[napi(getter)]
@@ -291,13 +195,13 @@ impl Profile {
         self.inner.auth_mechanisms = names.map(|n| n.into_iter().map(|m| m.to_ascii_uppercase()).collect());
     }
 
-    #[napi(getter, ts_return_type = "'preference' | 'as_listed'")]
+    #[napi(getter, ts_return_type = "AuthOrder")]
     pub fn auth_order(&self) -> &'static str {
         self.inner.auth_order.as_str()
     }
-    #[napi(setter, js_name = "authOrder", ts_args_type = "order: 'preference' | 'as_listed'")]
+    #[napi(setter, js_name = "authOrder", ts_args_type = "order: AuthOrder")]
     pub fn set_auth_order(&mut self, env: Env, order: String) -> napi::Result<()> {
-        self.inner.auth_order = auth_order(env, &order)?;
+        self.inner.auth_order = parse_choice::<AuthOrder>("$.auth_order", &order).js(env)?;
         Ok(())
     }
 

@@ -33,7 +33,7 @@ test('a message with Buffer and path attachments, inline parts and headers', () 
       html: '<p>See <img src="cid:logo"></p>',
       attachments: [
         { filename: 'data.bin', contentType: 'application/octet-stream', content: Buffer.from([0, 1, 2, 255]) },
-        { filename: 'note.txt', contentType: 'text/plain', content: 'a string is sent as UTF-8' },
+        { filename: 'note.txt', contentType: 'text/plain', content: Buffer.from('text is sent as its bytes') },
         { path: file, contentType: 'text/csv' },
       ],
       inline: [{ contentId: 'logo', contentType: 'image/png', content: new Uint8Array([137, 80, 78, 71]) }],
@@ -41,6 +41,8 @@ test('a message with Buffer and path attachments, inline parts and headers', () 
       messageId: 'fixed-id@example.com',
     })
     assert.ok(Buffer.isBuffer(p.bytes))
+    assert.deepEqual(Object.keys(p), ['envelopeFrom', 'recipients', 'bytes', 'messageId', 'needsSmtputf8', 'eightBit'])
+    assert.equal(p.toJSON().bytes_base64, p.bytes.toString('base64'))
     assert.equal(p.envelopeFrom, 'alice@example.com')
     assert.deepEqual(p.recipients, ['bob@example.com', 'carol@example.com', 'dave@example.com', 'eve@example.com'])
     assert.equal(p.messageId, '<fixed-id@example.com>')
@@ -98,8 +100,8 @@ test('header injection and bad parts are CONFIG errors', () => {
   assert.equal(e.code, 'CONFIG')
   e = thrown(() => prepareMessage({ ...base, attachments: [{ filename: 'x' }] }))
   assert.equal(e.code, 'CONFIG')
-  assert.match(e.message, /message\.attachments\[0\]: give exactly one of content or path/)
-  e = thrown(() => prepareMessage({ ...base, attachments: [{ content: 'x', path: '/etc/hostname' }] }))
+  assert.match(e.message, /^message\.attachments\[0\]: give exactly one of path and content_base64/)
+  e = thrown(() => prepareMessage({ ...base, attachments: [{ content: Buffer.from('x'), path: '/etc/hostname' }] }))
   assert.equal(e.code, 'CONFIG')
   e = thrown(() => prepareMessage({ ...base, headers: { 'X-A': 1 } }))
   assert.equal(e.code, 'CONFIG')
@@ -110,12 +112,14 @@ test('header injection and bad parts are CONFIG errors', () => {
 
 test('an unknown message key is a CONFIG error naming it, in prepareMessage and send', async () => {
   for (const [message, path] of [
-    [{ from: 'a@example.com', to: 'b@example.com', reply_to: 'c@example.com' }, 'message.reply_to'],
+    [{ from: 'a@example.com', to: 'b@example.com', replyto: 'c@example.com' }, 'message.replyto: unknown field `replyto`'],
     [{ from: 'a@example.com', to: 'b@example.com', attachments: [{ filename: 'x', data: 'y' }] }, 'message.attachments[0].data'],
-    [{ from: 'a@example.com', to: 'b@example.com', inline: [{ contentId: 'c', content: 'y', cid: 'z' }] }, 'message.inline[0].cid'],
+    [{ from: 'a@example.com', to: 'b@example.com', inline: [{ contentId: 'c', content: Buffer.from('y'), cid: 'z' }] }, 'message.inline[0].cid'],
+    // Bytes are Buffers or Uint8Arrays; a string is not taken for them.
+    [{ from: 'a@example.com', to: 'b@example.com', raw: 'Subject: x\r\n\r\n' }, 'message.raw: unknown field `raw`'],
   ]) {
-    assert.throws(() => prepareMessage(message), (e) => e.code === 'CONFIG' && e.message.includes(path))
+    assert.throws(() => prepareMessage(message), (e) => e.code === 'CONFIG' && e.message.startsWith(path))
     // send rejects before connecting (nothing listens on port 1).
-    await assert.rejects(send(new Profile({ server: '127.0.0.1', port: 1 }), message), (e) => e.code === 'CONFIG' && e.message.includes(path))
+    await assert.rejects(send(new Profile({ server: '127.0.0.1', port: 1 }), message), (e) => e.code === 'CONFIG' && e.message.startsWith(path))
   }
 })

@@ -98,9 +98,9 @@ describe('test()', { skip }, () => {
     assert.match(report.tls.issuer, /relaykit test CA/)
     assert.match(report.tls.notAfter, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
     assert.equal(report.tls.verified, true)
-    assert.equal(report.tls.verifyError, null)
+    assert.equal('verifyError' in report.tls, false) // absent, as §8 writes it
     assert.equal(report.auth.mechanism, 'SCRAM-SHA-256')
-    assert.deepEqual(report.auth.attempts, [{ mechanism: 'SCRAM-SHA-256', ok: true, smtpCode: 235, message: null }])
+    assert.deepEqual(report.auth.attempts, [{ mechanism: 'SCRAM-SHA-256', ok: true, smtpCode: 235 }])
     assert.deepEqual(report.relay, { from: V.RK_USER, to: V.RK_RCPT, ok: true, reply: report.relay.reply })
     assert.match(report.relay.reply, /^250/)
     assert.deepEqual(report.warnings, [])
@@ -142,8 +142,8 @@ describe('test()', { skip }, () => {
     assert.equal(e.stage, 'auth')
     assert.equal(e.smtpCode, 535)
     assert.equal(e.enhancedCode, '5.7.8')
-    assert.match(e.smtpText, /authentication failed/)
-    assert.match(e.message, /535/)
+    assert.match(e.message, /: server replied 535 5\.7\.8 .*authentication failed/)
+    assert.equal('smtpText' in e, false, 'the report holds the §8 error: its message carries the reply')
     assert.ok(e.hint && e.hint.length > 0)
     assert.equal(report.stages.find((s) => s.name === 'auth').ok, false)
     assert.ok(report.auth.attempts.length >= 1)
@@ -207,7 +207,7 @@ describe('test()', { skip }, () => {
   test('invalid options reject with CONFIG naming the option', async () => {
     let e = await rejection(relaykit.test(starttls(), { relay: true }))
     assert.equal(e.code, 'CONFIG')
-    assert.match(e.message, /options\.relay/)
+    assert.match(e.message, /^options\.relay: unknown field `relay`/)
     e = await rejection(relaykit.test(starttls(), { keyring: 'not a keyring' }))
     assert.equal(e.code, 'CONFIG')
     assert.match(e.message, /options\.keyring/)
@@ -309,7 +309,8 @@ describe('send()', { skip }, () => {
       message: e.toJSON().message,
       hint: e.hint,
     })
-    assert.match(e.toJSON().message, /535 5\.7\.8/)
+    assert.equal(e.message, e.toJSON().message)
+    assert.match(e.message, /535 5\.7\.8/)
   })
 
   test('an untrusted certificate rejects with TLS', async () => {
@@ -322,7 +323,7 @@ describe('send()', { skip }, () => {
     )
     assert.equal(e.code, 'TLS')
     assert.equal(e.stage, 'tls')
-    assert.equal(e.smtpCode, null)
+    assert.equal(e.smtpCode, undefined)
   })
 
   test('a closed port rejects with CONNECT', async () => {
@@ -332,7 +333,7 @@ describe('send()', { skip }, () => {
     )
     assert.equal(e.code, 'CONNECT')
     assert.equal(e.stage, 'connect')
-    assert.ok(e.hint === null || typeof e.hint === 'string')
+    assert.ok(e.hint === undefined || typeof e.hint === 'string')
   })
 
   test('a refused recipient alone rejects with RECIPIENT_REJECTED and the reply', async () => {
