@@ -103,7 +103,9 @@ impl Keyring {
         field: Option<String>,
         profile_id: Option<String>,
     ) -> napi::Result<String> {
-        self.inner.encrypt(&plaintext, field.as_deref().unwrap_or("password"), profile_id.as_deref()).js(env)
+        self.inner
+            .encrypt(&plaintext, field.as_deref().unwrap_or(relaykit::secret::PASSWORD_FIELD), profile_id.as_deref())
+            .js(env)
     }
 
     /// Decrypts an envelope made for `field` (default `'password'`) of the profile `profileId`.
@@ -115,8 +117,10 @@ impl Keyring {
         field: Option<String>,
         profile_id: Option<String>,
     ) -> napi::Result<String> {
-        let plain =
-            self.inner.decrypt(&envelope, field.as_deref().unwrap_or("password"), profile_id.as_deref()).js(env)?;
+        let plain = self
+            .inner
+            .decrypt(&envelope, field.as_deref().unwrap_or(relaykit::secret::PASSWORD_FIELD), profile_id.as_deref())
+            .js(env)?;
         Ok(plain.expose().to_owned())
     }
 
@@ -129,7 +133,9 @@ impl Keyring {
         field: Option<String>,
         profile_id: Option<String>,
     ) -> napi::Result<String> {
-        self.inner.reencrypt(&envelope, field.as_deref().unwrap_or("password"), profile_id.as_deref()).js(env)
+        self.inner
+            .reencrypt(&envelope, field.as_deref().unwrap_or(relaykit::secret::PASSWORD_FIELD), profile_id.as_deref())
+            .js(env)
     }
 
     /// For the shared test vectors only: `encrypt` with a given 12-byte nonce. Never use a nonce

@@ -192,7 +192,7 @@ impl Profile {
     }
     #[napi(setter, js_name = "authMechanisms", ts_args_type = "names: Array<string> | null")]
     pub fn set_auth_mechanisms(&mut self, names: Option<Vec<String>>) {
-        self.inner.auth_mechanisms = names.map(|n| n.into_iter().map(|m| m.to_ascii_uppercase()).collect());
+        self.inner.set_auth_mechanisms(names.as_deref());
     }
 
     #[napi(getter, ts_return_type = "AuthOrder")]

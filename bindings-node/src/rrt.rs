@@ -29,22 +29,12 @@ impl std::fmt::Debug for RrtContextOptions {
 }
 
 fn missing(env: Env, name: &str) -> napi::Result<Missing> {
-    match name {
-        "error" => Ok(Missing::Error),
-        "empty" => Ok(Missing::Empty),
-        _ => Err(relaykit::Error::config("$.missing", format!("`{name}` is not one of `error`, `empty`"))).js(env),
-    }
+    relaykit::profile::parse_choice::<Missing>("$.missing", name).js(env)
 }
 
-/// The field a value is expanded for: only `'password'` accepts restricted (`@`) values.
+/// The field a value is expanded for (`heloName` is the camelCase spelling of a profile key).
 fn field(name: &str) -> Field<'_> {
-    match name {
-        "server" => Field::Server,
-        "username" => Field::Username,
-        "password" => Field::Password,
-        "helo_name" | "heloName" => Field::HeloName,
-        other => Field::Message(other),
-    }
+    Field::from_name(if name == "heloName" { "helo_name" } else { name })
 }
 
 /// Values the host registers for `~ID::%name%~` tags (plain, protected `$`, restricted `@`),

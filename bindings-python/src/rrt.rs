@@ -21,22 +21,8 @@ pub(crate) struct PyRrtContext {
 }
 
 fn missing_from(name: &str) -> PyResult<Missing> {
-    match name {
-        "error" => Ok(Missing::Error),
-        "empty" => Ok(Missing::Empty),
-        other => Err(PyValueError::new_err(format!("missing must be \"error\" or \"empty\", not {other:?}"))),
-    }
-}
-
-// The core's field names (`Field::name`) back to fields; any other name is a message field.
-fn field_from(name: &str) -> Field<'_> {
-    match name {
-        "server" => Field::Server,
-        "username" => Field::Username,
-        "password" => Field::Password,
-        "helo_name" => Field::HeloName,
-        other => Field::Message(other),
-    }
+    name.parse()
+        .map_err(|_| PyValueError::new_err(format!("missing must be one of {:?}, not {name:?}", Missing::NAMES)))
 }
 
 #[pymethods]
@@ -58,10 +44,7 @@ impl PyRrtContext {
     /// `"error"` (an undefined tag raises `RrtError`) or `"empty"`.
     #[getter]
     fn get_missing(&self) -> &'static str {
-        match self.missing {
-            Missing::Error => "error",
-            Missing::Empty => "empty",
-        }
+        self.missing.as_str()
     }
 
     #[setter]
@@ -97,7 +80,7 @@ impl PyRrtContext {
     /// values in an ordinary Python str: keep it short-lived and never log it.
     #[pyo3(signature = (value, field="username"))]
     fn expand(&self, value: &str, field: &str) -> PyResult<String> {
-        Ok(self.inner.expand(value, field_from(field)).py_err()?.expose().to_owned())
+        Ok(self.inner.expand(value, Field::from_name(field)).py_err()?.expose().to_owned())
     }
 
     fn __repr__(&self) -> String {

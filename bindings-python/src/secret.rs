@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use relaykit::Keyring;
+use relaykit::secret::PASSWORD_FIELD;
 
 use crate::error::IntoPy;
 
@@ -88,23 +89,24 @@ impl PyKeyring {
         self.inner.write_key_file(path).py_err()
     }
 
-    /// Encrypts `plaintext` for `field` of profile `profile_id` under the newest key.
-    #[pyo3(signature = (plaintext, field="password", profile_id=None))]
-    fn encrypt(&self, plaintext: &str, field: &str, profile_id: Option<&str>) -> PyResult<String> {
-        self.inner.encrypt(plaintext, field, profile_id).py_err()
+    /// Encrypts `plaintext` for `field` (default: the password field) of profile `profile_id`
+    /// under the newest key.
+    #[pyo3(signature = (plaintext, field=None, profile_id=None))]
+    fn encrypt(&self, plaintext: &str, field: Option<&str>, profile_id: Option<&str>) -> PyResult<String> {
+        self.inner.encrypt(plaintext, field.unwrap_or(PASSWORD_FIELD), profile_id).py_err()
     }
 
     /// Decrypts an envelope. The result is an ordinary Python str: Python cannot zeroize it, so
     /// keep it short-lived and never log it.
-    #[pyo3(signature = (envelope, field="password", profile_id=None))]
-    fn decrypt(&self, envelope: &str, field: &str, profile_id: Option<&str>) -> PyResult<String> {
-        Ok(self.inner.decrypt(envelope, field, profile_id).py_err()?.expose().to_owned())
+    #[pyo3(signature = (envelope, field=None, profile_id=None))]
+    fn decrypt(&self, envelope: &str, field: Option<&str>, profile_id: Option<&str>) -> PyResult<String> {
+        Ok(self.inner.decrypt(envelope, field.unwrap_or(PASSWORD_FIELD), profile_id).py_err()?.expose().to_owned())
     }
 
     /// Decrypts with whichever key made the envelope and encrypts again under the newest key.
-    #[pyo3(signature = (envelope, field="password", profile_id=None))]
-    fn reencrypt(&self, envelope: &str, field: &str, profile_id: Option<&str>) -> PyResult<String> {
-        self.inner.reencrypt(envelope, field, profile_id).py_err()
+    #[pyo3(signature = (envelope, field=None, profile_id=None))]
+    fn reencrypt(&self, envelope: &str, field: Option<&str>, profile_id: Option<&str>) -> PyResult<String> {
+        self.inner.reencrypt(envelope, field.unwrap_or(PASSWORD_FIELD), profile_id).py_err()
     }
 
     fn __len__(&self) -> usize {

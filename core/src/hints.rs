@@ -21,9 +21,7 @@ pub struct Context<'a> {
 /// A hint for `err`, or `None` when there is nothing useful to add.
 pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
     if let Some(cause) = err.cause() {
-        if let Some(h) = cause_hint(cause, s, cx) {
-            return Some(h);
-        }
+        return Some(cause_hint(cause, s, cx));
     }
     let (port, host) = (s.port, &s.host);
     let code = err.code();
@@ -65,11 +63,11 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
     }
 }
 
-/// The hint for a typed cause, where the cause alone decides it.
-fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> Option<String> {
+/// The hint for a typed cause (every cause has one).
+fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
     let (port, host) = (s.port, &s.host);
     let implicit = s.tls == TlsMode::Implicit;
-    Some(match cause {
+    match cause {
         Cause::ConnectionRefused => {
             format!("nothing accepts connections on {host}:{port}: check the server and the port")
         }
@@ -124,7 +122,7 @@ fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> Option<String> {
         Cause::NoSmtpUtf8 => "the server does not take non-ASCII addresses (no SMTPUTF8): use ASCII addresses with \
                               this server"
             .to_owned(),
-    })
+    }
 }
 
 fn certificate_hint(p: CertificateProblem, host: &crate::profile::Host) -> String {

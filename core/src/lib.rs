@@ -3,8 +3,9 @@
 
 pub mod auth;
 mod call;
-mod engine;
+mod connection;
 pub mod error;
+mod login;
 pub mod options;
 mod probe;
 mod send;

@@ -1,7 +1,7 @@
 //! Test (§5, the dialog's Test button): the staged probe. Invalid input is `Err`; anything the
 //! server does is in the [`TestReport`].
 
-use crate::engine::{self, Progress};
+use crate::connection::{self, Progress};
 use crate::error::{Result, Stage};
 use crate::options::{RelayCheckRequest, TestOptions};
 use crate::profile::Profile;
@@ -45,7 +45,7 @@ async fn probe(
     progress: &mut Progress,
     relay: &mut Option<RelayCheck>,
 ) -> Result<()> {
-    let mut s = engine::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
+    let mut s = connection::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
     if let Some(rc) = &options.relay_check {
         *relay = Some(relay_check(&mut s, rc, progress).await?);
     }

@@ -216,7 +216,9 @@ impl Profile {
             }
             let password = match self.password() {
                 Some(Password::Plain(p)) => ctx.expand(p.expose(), Field::Password)?,
-                Some(Password::Encrypted(env)) => keyring.decrypt(env, "password", self.id.as_deref())?,
+                Some(Password::Encrypted(env)) => {
+                    keyring.decrypt(env, crate::secret::PASSWORD_FIELD, self.id.as_deref())?
+                }
                 None => return Err(Error::config("$.password", "required when requires_authentication is true")),
             };
             Identity::Password { username, username_sensitive, password }

@@ -108,7 +108,19 @@ pub enum Field<'a> {
     Message(&'a str),
 }
 
-impl Field<'_> {
+impl<'a> Field<'a> {
+    /// The field named `name` (a profile key, or else a message field): the inverse of
+    /// [`Field::name`].
+    pub fn from_name(name: &'a str) -> Field<'a> {
+        match name {
+            "server" => Field::Server,
+            "username" => Field::Username,
+            "password" => Field::Password,
+            "helo_name" => Field::HeloName,
+            other => Field::Message(other),
+        }
+    }
+
     /// The field's name as in the profile JSON or the message.
     pub fn name(&self) -> &str {
         match self {
@@ -198,14 +210,39 @@ pub fn has_tags(s: &str) -> bool {
     parse(s).iter().any(|p| matches!(p, Piece::Tag { .. }))
 }
 
-/// What to do with a well-formed tag that has no value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What to do with a well-formed tag that has no value. Its names (`"error"`, `"empty"`) come
+/// from one snake_case rule: [`Missing::as_str`], [`std::str::FromStr`], [`Missing::NAMES`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Missing {
     /// An [`crate::ErrorKind::Rrt`] error naming the tag (the default).
     #[default]
     Error,
     /// Expand to the empty string.
     Empty,
+}
+
+impl Missing {
+    /// The name, `"error"` or `"empty"`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every name.
+    pub const NAMES: &'static [&'static str] = <Missing as strum::VariantNames>::VARIANTS;
 }
 
 /// Where `~WIN::NAME~` values come from.

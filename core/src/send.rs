@@ -1,6 +1,6 @@
 //! Send (§6): one message over one session.
 
-use crate::engine::{self, Progress};
+use crate::connection::{self, Progress};
 use crate::error::Result;
 use crate::message::{Message, Prepared};
 use crate::options::SendOptions;
@@ -35,7 +35,7 @@ async fn deliver(
     prepared: &Prepared,
     progress: &mut Progress,
 ) -> Result<SendResult> {
-    let mut s = engine::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
+    let mut s = connection::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
     let params = MailParams { smtputf8: prepared.needs_smtputf8, eight_bit_mime: prepared.eight_bit };
     let out = s.send_mail(&prepared.envelope_from, &prepared.recipients, &prepared.bytes, params).await?;
     let _ = s.quit().await;

@@ -239,7 +239,7 @@ fn a_message_over_the_servers_size_limit_is_refused_before_data() {
     let opts = SendOptions {
         trace: Some(relaykit::session::TraceSink::new(move |ev| {
             if ev.direction == relaykit::session::trace::Direction::Client {
-                log.lock().unwrap().push(ev.text.to_owned());
+                log.lock().unwrap().push(ev.text.clone());
             }
         })),
         ..SendOptions::default()

@@ -1,6 +1,6 @@
 //! Messages to send (§6): built from fields with lettre, or given as raw RFC 5322 bytes.
 //!
-//! [`Message::prepare`] expands RRTs in the fields (with the same [`RrtContext`] as the profile),
+//! [`Message::prepare`] expands RRTs in the fields (with the same [`RrtContext`](crate::RrtContext) as the profile),
 //! refuses header injection (CR or LF in a header value, an address, a file name or a content
 //! id) before anything is sent, and produces the envelope and the exact bytes to send.
 //!

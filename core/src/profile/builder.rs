@@ -59,7 +59,8 @@ impl ProfileBuilder {
     /// Restricts the mechanisms.
     #[must_use]
     pub fn auth_mechanisms<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.0.auth_mechanisms = Some(names.into_iter().map(|n| n.into().to_ascii_uppercase()).collect());
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        self.0.set_auth_mechanisms(Some(&names));
         self
     }
     /// Sets the order in which mechanisms are tried.

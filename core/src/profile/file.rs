@@ -92,7 +92,7 @@ impl TryFrom<ProfileFile> for Profile {
             (Some(t), false) => Some(Password::Plain(SecretString::new(t.as_str()))),
             (Some(t), true) => Some(Password::Encrypted(t.to_string())),
         };
-        let p = Profile {
+        let mut p = Profile {
             server: f.server,
             port: f.port.map(port_number).transpose()?,
             encrypted_connection: f.encrypted_connection,
@@ -102,7 +102,7 @@ impl TryFrom<ProfileFile> for Profile {
             username: f.username,
             password,
             use_ntlm_current_user: f.use_ntlm_current_user,
-            auth_mechanisms: f.auth_mechanisms.map(|l| l.iter().map(|n| n.to_ascii_uppercase()).collect()),
+            auth_mechanisms: None,
             auth_order: f.auth_order,
             allow_plaintext_password: f.allow_plaintext_password,
             tls_verify: f.tls_verify,
@@ -112,6 +112,7 @@ impl TryFrom<ProfileFile> for Profile {
             timeout_secs: f.timeout_secs,
             id: f.id,
         };
+        p.set_auth_mechanisms(f.auth_mechanisms.as_deref());
         p.validate()?;
         Ok(p)
     }
@@ -138,7 +139,7 @@ impl From<&Profile> for ProfileFile {
             }),
             password_encrypted: p.password_encrypted(),
             use_ntlm_current_user: p.use_ntlm_current_user,
-            auth_mechanisms: p.auth_mechanisms.as_ref().map(|l| l.iter().map(|n| n.to_ascii_uppercase()).collect()),
+            auth_mechanisms: p.auth_mechanisms.as_deref().map(super::mechanism_spelling),
             auth_order: p.auth_order,
             allow_plaintext_password: p.allow_plaintext_password,
             tls_verify: p.tls_verify,

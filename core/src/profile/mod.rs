@@ -204,6 +204,12 @@ impl Profile {
         }
     }
 
+    /// Sets the allow-list of mechanisms (`None`: every mechanism of §4), in the one spelling
+    /// the profile keeps (upper case); [`Profile::validate`] checks the names.
+    pub fn set_auth_mechanisms<S: AsRef<str>>(&mut self, names: Option<&[S]>) {
+        self.auth_mechanisms = names.map(mechanism_spelling);
+    }
+
     /// Sets a plain-text password (RRTs in it are expanded at Test or Send).
     pub fn set_password(&mut self, password: impl Into<String>) {
         self.password = Some(Password::Plain(SecretString::new(password)));
@@ -228,7 +234,7 @@ impl Profile {
     /// the field `password` and this profile's `id`. The plaintext is literal: an RRT in it is
     /// encrypted as text and never expanded.
     pub fn encrypt_password(&mut self, plaintext: &str, keyring: &Keyring) -> Result<()> {
-        let env = keyring.encrypt(plaintext, "password", self.id.as_deref())?;
+        let env = keyring.encrypt(plaintext, secret::PASSWORD_FIELD, self.id.as_deref())?;
         self.password = Some(Password::Encrypted(env));
         Ok(())
     }
@@ -250,10 +256,10 @@ impl Profile {
         let newest = keyring.newest_key_id().ok_or_else(|| Error::crypto("the keyring has no key to rotate to"))?;
         if env.strip_prefix(secret::ENVELOPE_PREFIX).and_then(|r| r.split(':').next()) == Some(newest) {
             // Decrypt anyway, so a broken envelope is reported now rather than at send time.
-            keyring.decrypt(env, "password", self.id.as_deref())?;
+            keyring.decrypt(env, secret::PASSWORD_FIELD, self.id.as_deref())?;
             return Ok(false);
         }
-        let new = keyring.reencrypt(env, "password", self.id.as_deref())?;
+        let new = keyring.reencrypt(env, secret::PASSWORD_FIELD, self.id.as_deref())?;
         self.password = Some(Password::Encrypted(new));
         Ok(true)
     }
@@ -282,4 +288,9 @@ impl Profile {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&file::ProfileFile::from(self)).unwrap_or_default()
     }
+}
+
+/// Mechanism names in the one spelling a profile keeps and writes (upper case).
+fn mechanism_spelling<S: AsRef<str>>(names: &[S]) -> Vec<String> {
+    names.iter().map(|n| n.as_ref().to_ascii_uppercase()).collect()
 }

@@ -33,6 +33,10 @@ pub(crate) use random::fill_random;
 /// What an encrypted password looks like wherever it is shown.
 pub const MASK: &str = "********";
 
+/// The field an encrypted password is bound to: the `field` of [`Keyring::encrypt`],
+/// [`Keyring::decrypt`] and [`Keyring::reencrypt`] unless the host encrypts another field.
+pub const PASSWORD_FIELD: &str = "password";
+
 /// A secret string (a password, a protected RRT value, a decrypted envelope) in memory that is
 /// zeroized when dropped. `Debug` prints `<redacted>`; there is no `Display`.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -1,103 +1,15 @@
-//! The connection sequence Test and Send share: the session's opening (resolve, connect, TLS,
-//! greeting, EHLO, STARTTLS, EHLO) observed stage by stage, then authentication (§4), with
-//! what the connection learnt kept for the report and for hints.
-
-use std::time::Duration;
+//! Authentication (§4) on an open session: negotiation, then each mechanism in order, with the
+//! rule that decides after each attempt whether another is tried.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
 use crate::auth::{self, AuthOptions, Credentials, Mechanism, Outcome, SaslClient};
-use crate::error::{Error, Reply, Result, Stage};
-use crate::hints::{self, hint_for};
-use crate::report::{AuthAttempt, AuthReport, ServerInfo, StageReport, TlsReport};
-use crate::resolve::{AuthSettings, Identity, Settings};
-use crate::session::{OpenObserver, SaslStep, Session, TlsInfo, TraceSink};
-
-/// What a connection showed as it opened: the stages (Test reports them), the server, TLS,
-/// authentication, warnings, and what hints need to know.
-#[derive(Default)]
-pub(crate) struct Progress {
-    pub stages: Vec<StageReport>,
-    pub server: Option<ServerInfo>,
-    pub tls: Option<TlsReport>,
-    pub auth: Option<AuthReport>,
-    pub warnings: Vec<String>,
-    known: Known,
-}
-
-impl OpenObserver for Progress {
-    fn stage(&mut self, stage: Stage, ok: bool, elapsed: Duration) {
-        self.stages.push(StageReport { stage, ok, ms: elapsed.as_secs_f64() * 1000.0 });
-    }
-
-    fn tls(&mut self, info: Option<&TlsInfo>) {
-        self.tls = info.cloned();
-    }
-
-    fn ehlo(&mut self, s: &Session) {
-        self.known.update(s);
-        if let Some(ext) = s.extensions() {
-            self.server = Some(ServerInfo {
-                banner: s.greeting().map(|g| g.text.clone()).unwrap_or_default(),
-                extensions: ext.lines.clone(),
-                size_limit: ext.size.filter(|n| *n > 0),
-                auth_mechanisms: ext.auth.clone(),
-            });
-        }
-    }
-
-    fn stayed_plain(&mut self, refused: Option<&Reply>) {
-        self.warnings.push(match refused {
-            None => "the server does not offer STARTTLS: the session is not encrypted (opportunistic TLS)".to_owned(),
-            Some(reply) => {
-                format!("the server offered STARTTLS but refused it ({reply}); the session went on in plain text")
-            }
-        });
-    }
-}
-
-impl Progress {
-    /// Times one stage into the report.
-    pub(crate) async fn timed<T>(&mut self, stage: Stage, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        let start = std::time::Instant::now();
-        let r = fut.await;
-        self.stage(stage, r.is_ok(), start.elapsed());
-        r
-    }
-
-    /// `err` with the hint for it, given what the connection knew.
-    pub(crate) fn hinted(&self, err: Error, settings: &Settings) -> Error {
-        self.known.hinted(err, settings)
-    }
-}
-
-/// Opens a session as the settings say and authenticates when they require it, telling
-/// `progress` about every stage.
-pub(crate) async fn open(
-    settings: &Settings,
-    trace: Option<TraceSink>,
-    ntlm_helper: Option<&Vec<String>>,
-    progress: &mut Progress,
-) -> Result<Session> {
-    let mut s = Session::open_observed(settings.session_config(trace), progress).await?;
-    if let Some(t) = &progress.tls {
-        if !t.verified {
-            progress.warnings.push(format!(
-                "the server's certificate is not verified: {}",
-                t.verify_error.as_deref().unwrap_or("verification is off")
-            ));
-        }
-    }
-    if let Some(auth) = &settings.auth {
-        let mut a = AuthReport::default();
-        let r = progress.timed(Stage::Auth, authenticate(&mut s, auth, ntlm_helper, &mut a)).await;
-        progress.auth = Some(a);
-        r?;
-    }
-    Ok(s)
-}
+use crate::error::{Error, Reply, Result};
+use crate::report::{AuthAttempt, AuthReport};
+use crate::resolve::{AuthSettings, Identity};
+use crate::session::{SaslStep, Session};
 
 /// [`SaslClient`] as the session's [`SaslStep`].
 struct Step<'a>(&'a mut SaslClient);
@@ -114,44 +26,13 @@ impl SaslStep for Step<'_> {
     }
 }
 
-/// What the connection knew, for hints.
-#[derive(Default)]
-struct Known {
-    offered_auth: Option<Vec<String>>,
-    tls_active: bool,
-    starttls_offered: bool,
-}
-
-impl Known {
-    fn update(&mut self, s: &Session) {
-        self.tls_active = s.is_tls();
-        if let Some(e) = s.extensions() {
-            self.offered_auth = Some(e.auth.clone());
-            self.starttls_offered |= e.starttls;
-        }
-    }
-
-    /// `err` with the hint `hints.rs` writes for it, where there is one.
-    fn hinted(&self, err: Error, settings: &Settings) -> Error {
-        let cx = hints::Context {
-            offered_auth: self.offered_auth.as_deref(),
-            tls_active: self.tls_active,
-            starttls_offered: self.starttls_offered,
-        };
-        match hint_for(&err, settings, cx) {
-            Some(h) => err.with_hint(h),
-            None => err,
-        }
-    }
-}
-
 /// Runs the authentication of §4 on an open session: negotiation, then each mechanism in order
 /// until one succeeds; every attempt is recorded. Only a mechanism the server refuses without
 /// judging the credentials (504, 534, 538, 454 and the like) or one the client cannot run here
 /// moves on to the next; a 535 ends authentication with that attempt, and so does a server that
 /// fails its SCRAM proof (nothing else is tried, least of all a mechanism that sends the
 /// password). [`SaslClient::outcome`] makes that call.
-async fn authenticate(
+pub(crate) async fn authenticate(
     session: &mut Session,
     auth: &AuthSettings,
     helper: Option<&Vec<String>>,
