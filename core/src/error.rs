@@ -4,26 +4,14 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::names::named_enum;
+
+named_enum! {
 /// What went wrong, in the one list every binding shares. Each kind has a stable snake_case
 /// name ([`ErrorKind::as_str`], [`std::str::FromStr`]) that the bindings and the JSON forms use.
 ///
 /// Not `#[non_exhaustive]`: the bindings are path dependencies in this workspace, and each maps
 /// every kind in an exhaustive `match`, so a new kind fails their build until it is mapped.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
     /// The profile or an option is invalid (the message names the JSON path).
     Config,
@@ -56,39 +44,10 @@ pub enum ErrorKind {
     /// A bug in relaykit; please report it.
     Internal,
 }
-
-impl ErrorKind {
-    /// Every kind, in the order of §7.
-    pub const ALL: &'static [ErrorKind] = <ErrorKind as strum::VariantArray>::VARIANTS;
-
-    /// The stable snake_case name, e.g. `"auth_failed"`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
 }
 
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+named_enum! {
 /// A stage of a Test or a Send, as named in reports and errors.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum Stage {
     /// Turning the profile, keyring and RRT context into effective settings.
     Resolve,
@@ -115,21 +74,6 @@ pub enum Stage {
     /// QUIT.
     Quit,
 }
-
-impl Stage {
-    /// Every stage, in the order a session meets them.
-    pub const ALL: &'static [Stage] = <Stage as strum::VariantArray>::VARIANTS;
-
-    /// The stable snake_case name, e.g. `"mail_from"`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// An SMTP reply: the three-digit code, the enhanced status code (RFC 3463) when the server sent

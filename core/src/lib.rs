@@ -6,6 +6,7 @@ mod call;
 mod connection;
 pub mod error;
 mod login;
+mod names;
 pub mod options;
 mod probe;
 mod send;

@@ -26,6 +26,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::names::named_enum;
 use crate::secret::{SecretString, fill_random};
 
 /// How a field-name value is protected, from its first character.
@@ -210,39 +211,16 @@ pub fn has_tags(s: &str) -> bool {
     parse(s).iter().any(|p| matches!(p, Piece::Tag { .. }))
 }
 
-/// What to do with a well-formed tag that has no value. Its names (`"error"`, `"empty"`) come
-/// from one snake_case rule: [`Missing::as_str`], [`std::str::FromStr`], [`Missing::NAMES`].
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantNames,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[strum(serialize_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum Missing {
-    /// An [`crate::ErrorKind::Rrt`] error naming the tag (the default).
-    #[default]
-    Error,
-    /// Expand to the empty string.
-    Empty,
-}
-
-impl Missing {
-    /// The name, `"error"` or `"empty"`.
-    pub fn as_str(self) -> &'static str {
-        self.into()
+named_enum! {
+    /// What to do with a well-formed tag that has no value (`"error"` or `"empty"`).
+    #[derive(Default)]
+    pub enum Missing {
+        /// An [`crate::ErrorKind::Rrt`] error naming the tag (the default).
+        #[default]
+        Error,
+        /// Expand to the empty string.
+        Empty,
     }
-
-    /// Every name.
-    pub const NAMES: &'static [&'static str] = <Missing as strum::VariantNames>::VARIANTS;
 }
 
 /// Where `~WIN::NAME~` values come from.

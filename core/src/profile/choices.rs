@@ -1,39 +1,13 @@
-//! The profile's enumerated choices, each with its one JSON name (serde and strum derive both
-//! from the same `snake_case` rule, so `FromStr`, `as_str` and the JSON form cannot disagree).
+//! The profile's enumerated choices, each with its one JSON name ([`named_enum!`]: serde and
+//! strum derive both from the same `snake_case` rule, so `FromStr`, `as_str` and the JSON form
+//! cannot disagree).
 
-/// Derives for a profile choice: serde for the JSON form, strum for `FromStr`/`as_str`/the list.
-macro_rules! choice {
-    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize,
-            strum::EnumString, strum::IntoStaticStr, strum::VariantArray, strum::VariantNames,
-        )]
-        #[serde(rename_all = "snake_case")]
-        #[strum(serialize_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $v),+ }
+use crate::names::named_enum;
 
-        impl $name {
-            /// The JSON name.
-            pub fn as_str(self) -> &'static str {
-                self.into()
-            }
-
-            /// Every JSON name, in declaration order (for messages and type definitions).
-            pub const NAMES: &'static [&'static str] = <$name as strum::VariantNames>::VARIANTS;
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-choice! {
+named_enum! {
     /// The profile's choice of how TLS starts when `encrypted_connection` is true (`tls_mode`).
     /// The session's mode, decided from it and the port, is [`crate::session::TlsMode`].
+    #[derive(Default)]
     pub enum TlsChoice {
         /// Implicit TLS on port 465, STARTTLS (required) on any other port.
         #[default]
@@ -45,8 +19,9 @@ choice! {
     }
 }
 
-choice! {
+named_enum! {
     /// What to do about STARTTLS when `encrypted_connection` is false (`starttls`).
+    #[derive(Default)]
     pub enum StarttlsPolicy {
         /// Upgrade when the server offers STARTTLS; an unverifiable certificate is tolerated
         /// (RFC 7435) and reported by Test as a warning.
@@ -57,8 +32,9 @@ choice! {
     }
 }
 
-choice! {
+named_enum! {
     /// The order in which allowed mechanisms are tried (`auth_order`).
+    #[derive(Default)]
     pub enum AuthOrder {
         /// Most secure first (§4), whatever the order of `auth_mechanisms`.
         #[default]
