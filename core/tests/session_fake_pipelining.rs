@@ -91,9 +91,7 @@ mod session {
                 false,
             )
             .await;
-            let mut s = connect(cfg(f.port, TlsMode::Plain)).await;
-            s.read_greeting().await.unwrap();
-            s.ehlo().await.unwrap();
+            let mut s = ready(f.port).await;
             let (r1, r2) = (rcpts(&["b@y.test"]), rcpts(&["c@y.test"]));
             let mails = [
                 Mail { from: "a@x.test", rcpts: &r1, body: b"one\r\n", params: MailParams::default() },

@@ -35,9 +35,7 @@ mod session {
                 false,
             )
             .await;
-            let mut s = connect(cfg(f.port, TlsMode::Plain)).await;
-            s.read_greeting().await.unwrap();
-            s.ehlo().await.unwrap();
+            let mut s = ready(f.port).await;
             let e = s
                 .send_mail("a@x.test", &rcpts(&["b@y.test", "c@y.test"]), b"body", MailParams::default())
                 .await
@@ -76,9 +74,7 @@ mod session {
                 false,
             )
             .await;
-            let mut s = connect(cfg(f.port, TlsMode::Plain)).await;
-            s.read_greeting().await.unwrap();
-            s.ehlo().await.unwrap();
+            let mut s = ready(f.port).await;
             let e = s
                 .send_mail("a@x.test", &rcpts(&["b@y.test"]), b"secret body", MailParams::default())
                 .await
@@ -113,9 +109,7 @@ mod session {
                 false,
             )
             .await;
-            let mut s = connect(cfg(f.port, TlsMode::Plain)).await;
-            s.read_greeting().await.unwrap();
-            s.ehlo().await.unwrap();
+            let mut s = ready(f.port).await;
             let out = s
                 .send_mail("a@x.test", &rcpts(&["ok@y.test", "bad@y.test"]), b"hi\r\n", MailParams::default())
                 .await
@@ -212,9 +206,7 @@ mod session {
                 false,
             )
             .await;
-            let mut s = connect(cfg(f.port, TlsMode::Plain)).await;
-            s.read_greeting().await.unwrap();
-            s.ehlo().await.unwrap();
+            let mut s = ready(f.port).await;
             let r = rcpts(&["b@y.test"]);
             let too_big = s.send_mail("a@x.test", &r, &[b'x'; 11], MailParams::default()).await;
             assert_eq!(too_big.unwrap_err().kind(), ErrorKind::MessageRejected);

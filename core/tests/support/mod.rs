@@ -182,6 +182,14 @@ pub async fn connect(c: SessionConfig) -> Session {
     Session::connect(c, &[addr]).await.unwrap()
 }
 
+/// A plain session to a fake, greeted and past EHLO: where most scripted faults start.
+pub async fn ready(port: u16) -> Session {
+    let mut s = connect(cfg(port, TlsMode::Plain)).await;
+    s.read_greeting().await.unwrap();
+    s.ehlo().await.unwrap();
+    s
+}
+
 /// Bounds a whole test.
 pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_WAIT, f).await.expect("test took too long")
