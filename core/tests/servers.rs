@@ -516,3 +516,36 @@ fn utf8_addresses_use_smtputf8_where_offered() {
     assert_eq!(r.accepted, vec![rcpt]);
     wait_for_file(Path::new(var("RK_DOVECOT_MAIL_DIR")), &mid);
 }
+
+/// §4: a wrong password is one attempt. Before, it was sent with every mechanism in turn, and
+/// Dovecot's auth penalty (2, 4, 8, 15 s) turned a mistyped password into a timeout or a 454
+/// after 24–34 s. With `allow_plaintext_password` every mechanism of each server is usable, so
+/// only the 535 rule keeps the count at one.
+#[test]
+fn a_wrong_password_is_one_attempt_well_within_the_timeout() {
+    let servers = [
+        ("RK_DOVECOT_PLAIN_PORT", var("RK_USER")),
+        ("RK_CYRUS_PLAIN_PORT", var("RK_CYRUS_USER")),
+        ("RK_AIOSMTPD_PORT", var("RK_USER")),
+    ];
+    for (port_key, user) in servers {
+        let p = profile(
+            port_key,
+            &json!({"username": user, "password": var("RK_BAD_PASS"), "allow_plaintext_password": true,
+                    "timeout_secs": 20}),
+        );
+        let t = Instant::now();
+        let report = relaykit::test(&p, &Keyring::new(), &RrtContext::new(), &TestOptions::default()).unwrap();
+        let took = t.elapsed();
+        let e = report.error.as_ref().unwrap();
+        assert_eq!(
+            (e.kind(), e.code(), e.hint()),
+            (ErrorKind::AuthFailed, Some(535), Some("535: user name or password rejected")),
+            "{port_key}"
+        );
+        let attempts = &report.auth.as_ref().unwrap().attempts;
+        assert_eq!(attempts.len(), 1, "{port_key}: {attempts:?}");
+        // One server-side failure delay (Dovecot's first is 2 s), far from the 20 s per stage.
+        assert!(took < Duration::from_secs(8), "{port_key}: {took:?}");
+    }
+}
