@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
+#include "base64.h"
 #include "check.h"
 #include "relaykit.h"
 
@@ -18,25 +19,12 @@ static json_t *prepared(rk_message *m, rk_rrt_context *ctx) {
 }
 
 static int bytes_contain(json_t *p, const char *needle) {
-  /* bytes_base64: decode with the small decoder below. */
   const char *b64 = str(p, "bytes_base64");
-  static const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   size_t n = strlen(b64);
-  char *out = calloc(n, 1);
-  size_t o = 0;
-  unsigned acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n && b64[i] != '='; i++) {
-    const char *c = strchr(alphabet, b64[i]);
-    if (c == NULL) continue;
-    acc = (acc << 6) | (unsigned)(c - alphabet);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (char)((acc >> bits) & 0xFF);
-    }
-  }
-  int found = strstr(out, needle) != NULL;
+  unsigned char *out = calloc(n + 1, 1);
+  size_t len = rk_b64_decode(b64, n, out);
+  out[len] = 0;
+  int found = strstr((const char *)out, needle) != NULL;
   free(out);
   return found;
 }

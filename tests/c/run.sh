@@ -124,9 +124,9 @@ gcc "${CFLAGS[@]}" tests/c/conformance.c "$lib" $(pkg-config --cflags --libs jan
 
 echo "--- rules vectors (tests/conformance/vectors/rules.json through the C API; ASan+UBSan, then valgrind)"
 gcc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
-  tests/c/rules.c "$lib" $(pkg-config --cflags --libs jansson) "${LIBS[@]}" -o "$out/rules.asan"
+  tests/c/rules.c "${shared[@]}" "$lib" $(pkg-config --cflags --libs jansson) "${LIBS[@]}" -o "$out/rules.asan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 "$out/rules.asan"
-gcc "${CFLAGS[@]}" tests/c/rules.c "$lib" $(pkg-config --cflags --libs jansson) "${LIBS[@]}" -o "$out/rules"
+gcc "${CFLAGS[@]}" tests/c/rules.c "${shared[@]}" "$lib" $(pkg-config --cflags --libs jansson) "${LIBS[@]}" -o "$out/rules"
 "${VALGRIND[@]}" "$out/rules"
 # The runner only executes; relaykit-conformance expands the cases, feeds them to it under
 # valgrind and judges its outcomes (the judge's own tests prove that a wrong expectation fails).
