@@ -317,25 +317,41 @@ impl Error {
     }
 }
 
-/// The §8 JSON form of an [`Error`]; absent parts are absent keys.
-#[derive(serde::Serialize)]
-struct ErrorJson<'a> {
-    kind: ErrorKind,
+/// The §8 JSON form of an error, `{"kind", "stage", "code", "enhanced_code", "message",
+/// "hint"}` (absent parts are absent keys): what [`Error`] serializes as. Public so that a
+/// binding's own errors (the C ABI's invalid-argument and panic statuses, whose kinds are not
+/// §7's) are written in the same form without restating it.
+#[derive(Debug, serde::Serialize)]
+pub struct ErrorJson<'a> {
+    /// The kind's name (§7's, or a binding's own).
+    pub kind: &'a str,
+    /// The stage.
     #[serde(skip_serializing_if = "Option::is_none")]
-    stage: Option<Stage>,
+    pub stage: Option<Stage>,
+    /// The SMTP reply code.
     #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<u16>,
+    pub code: Option<u16>,
+    /// The enhanced status code.
     #[serde(skip_serializing_if = "Option::is_none")]
-    enhanced_code: Option<&'a str>,
-    message: Cow<'a, str>,
+    pub enhanced_code: Option<&'a str>,
+    /// [`Error::message`].
+    pub message: Cow<'a, str>,
+    /// The hint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    hint: Option<&'a str>,
+    pub hint: Option<&'a str>,
+}
+
+impl<'a> ErrorJson<'a> {
+    /// An error of a binding's own `kind` with only a message.
+    pub fn local(kind: &'a str, message: &'a str) -> Self {
+        ErrorJson { kind, stage: None, code: None, enhanced_code: None, message: Cow::Borrowed(message), hint: None }
+    }
 }
 
 impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         ErrorJson {
-            kind: self.kind,
+            kind: self.kind.as_str(),
             stage: self.stage,
             code: self.code(),
             enhanced_code: self.enhanced_code(),

@@ -108,7 +108,7 @@ impl rk_error {
     }
 
     pub(crate) fn local(status: rk_status, kind: &str, message: &str) -> Self {
-        let json = serde_json::json!({"kind": kind, "message": message}).to_string();
+        let json = serde_json::to_string(&relaykit::error::ErrorJson::local(kind, message)).unwrap_or_default();
         rk_error {
             status,
             kind: cstring(kind),
