@@ -123,7 +123,7 @@ def test_invalid_input_raises() -> None:
     p.starttls = "never"  # a setter does not validate; Test does (with encrypted_connection)
     with pytest.raises(relaykit.ConfigError, match=r"\$\.starttls"):
         relaykit.test(p)
-    with pytest.raises(relaykit.ConfigError, match=r"options\.relay_check: missing field `to`"):
+    with pytest.raises(relaykit.ConfigError, match=r"options\.relay_check\.to: is required"):
         relaykit.test(dovecot_starttls(), relay_check={"from": env("RK_USER")})
     with pytest.raises(relaykit.ConfigError, match=r"options\.relay_check\.to: is required"):
         relaykit.test(dovecot_starttls(), relay_check=(env("RK_USER"), " "))
