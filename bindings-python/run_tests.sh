@@ -48,7 +48,7 @@ tb=$SECONDS
 echo "wheel built in $((SECONDS - tb)) s"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall "$WHEELS"/relaykit-*.whl
 
-step "Rust unit tests (every error kind has its own class)"
+step "Rust tests (every error kind has its own class; tests/stubs.rs: the generated annotations are current)"
 cargo test --quiet --locked -p relaykit-python
 
 step "stubtest relaykit._native"
