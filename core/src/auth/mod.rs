@@ -75,18 +75,7 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    /// The order of spec §4, most secure first. XOAUTH2 is not in it: it is used only when the
-    /// allow-list names it (it needs a token, not a password).
-    pub const PREFERENCE: [Mechanism; 6] = [
-        Mechanism::ScramSha256,
-        Mechanism::ScramSha1,
-        Mechanism::Ntlm,
-        Mechanism::CramMd5,
-        Mechanism::Plain,
-        Mechanism::Login,
-    ];
-
-    /// Every mechanism.
+    /// Every mechanism, in the order of spec §4 (most secure first), XOAUTH2 last.
     pub const ALL: [Mechanism; 7] = [
         Mechanism::ScramSha256,
         Mechanism::ScramSha1,
@@ -96,6 +85,10 @@ impl Mechanism {
         Mechanism::Login,
         Mechanism::Xoauth2,
     ];
+
+    /// The order of spec §4, most secure first: [`Mechanism::ALL`] without XOAUTH2, which is
+    /// used only when the allow-list names it (it needs a token, not a password).
+    pub const PREFERENCE: &'static [Mechanism] = Mechanism::ALL.split_at(6).0;
 
     /// The IANA/EHLO name, e.g. `"SCRAM-SHA-256"`.
     pub const fn name(self) -> &'static str {
