@@ -210,7 +210,7 @@ impl PyProfile {
     }
     #[setter]
     fn set_auth_mechanisms(&mut self, v: Option<Vec<String>>) {
-        self.inner.auth_mechanisms = v;
+        self.inner.set_auth_mechanisms(v.as_deref());
     }
     #[getter]
     fn get_auth_order(&self) -> &'static str {
