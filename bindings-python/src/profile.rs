@@ -209,6 +209,7 @@ impl PyProfile {
         self.inner.auth_mechanisms.clone()
     }
     #[setter]
+    #[allow(clippy::needless_pass_by_value)] // pyo3 hands the list over owned
     fn set_auth_mechanisms(&mut self, v: Option<Vec<String>>) {
         self.inner.set_auth_mechanisms(v.as_deref());
     }
