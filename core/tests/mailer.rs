@@ -198,14 +198,34 @@ fn one_message() -> Vec<Step> {
     ]
 }
 
+/// A listener for a fake server, and its port.
+async fn listen() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// A mailer with the default options for the plain fake on `port`.
+fn fake_mailer(port: u16) -> Mailer {
+    let p = Profile::from_json_value(&json!({"server": "127.0.0.1", "port": port, "starttls": "never",
+                                             "timeout_secs": 5}))
+    .unwrap();
+    Mailer::new(&p, &Keyring::new(), &RrtContext::new(), MailerOptions::default()).unwrap()
+}
+
+fn fake_message() -> Message {
+    let mut m = Message::new("alice@relaykit.test");
+    m.to = vec!["carol@relaykit.test".to_owned()];
+    m
+}
+
 /// A scripted fake server, for a fault Postfix cannot produce on demand in this test: closing
 /// an idle connection at a chosen moment (after the first message, before the second send).
 /// The first connection takes one message and is closed; the second takes one and then QUIT.
 #[tokio::test]
 async fn a_connection_closed_while_idle_is_replaced_transparently() {
     bounded(Box::pin(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = listen().await;
         let (first_closed, closed) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(async move {
             let mut log = Vec::new();
@@ -220,12 +240,8 @@ async fn a_connection_closed_while_idle_is_replaced_transparently() {
             play(&mut BufReader::new(tcp), &steps, &mut log).await.unwrap();
             log
         });
-        let p = Profile::from_json_value(&json!({"server": "127.0.0.1", "port": port, "starttls": "never",
-                                                 "timeout_secs": 2}))
-        .unwrap();
-        let m = Mailer::new(&p, &Keyring::new(), &RrtContext::new(), MailerOptions::default()).unwrap();
-        let mut one = Message::new("alice@relaykit.test");
-        one.to = vec!["carol@relaykit.test".to_owned()];
+        let m = fake_mailer(port);
+        let mut one = fake_message();
         one.message_id = Some("<one@relaykit.test>".to_owned());
         m.send(&one).await.unwrap();
         closed.await.unwrap();
@@ -243,4 +259,52 @@ async fn a_connection_closed_while_idle_is_replaced_transparently() {
         assert_eq!(log.last().map(String::as_str), Some("QUIT"), "close QUITs the idle connection");
     }))
     .await;
+}
+
+/// A scripted fake, for a moment Postfix cannot be held at: `close()` while a message's final
+/// reply is still due. The send in flight must finish, and its connection be QUIT, not pooled.
+#[tokio::test]
+async fn close_lets_the_send_in_flight_finish_then_quits_its_connection() {
+    bounded(Box::pin(async {
+        let (listener, port) = listen().await;
+        let (got_data, data_in) = tokio::sync::oneshot::channel();
+        let (go, reply_now) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let mut log = Vec::new();
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut rd = BufReader::new(tcp);
+            let mut steps = one_message();
+            let last = steps.pop().unwrap(); // the reply to the final `.`, held back
+            play(&mut rd, &steps, &mut log).await.unwrap();
+            got_data.send(()).unwrap();
+            reply_now.await.unwrap();
+            play(&mut rd, &[last, Expect("QUIT"), Send("221 bye\r\n")], &mut log).await.unwrap();
+            log
+        });
+        let m = fake_mailer(port);
+        let one = fake_message();
+        let sender = m.clone();
+        let in_flight = tokio::spawn(async move { sender.send(&one).await });
+        data_in.await.unwrap();
+        m.close().await;
+        go.send(()).unwrap();
+        in_flight.await.unwrap().unwrap();
+        let log = server.await.unwrap();
+        assert_eq!(log.last().map(String::as_str), Some("QUIT"), "{log:?}");
+        let s = m.stats();
+        assert_eq!((s.sent, s.open_connections), (1, 0), "{s:?}");
+    }))
+    .await;
+}
+
+#[test]
+fn the_blocking_forms_send_and_close() {
+    let m = mailer(&dovecot_starttls(), &Value::Null);
+    let mid = format!("<blocking.{}@relaykit.test>", run_tag());
+    let r = m.send_blocking(&message(var("RK_RCPT"), &mid)).unwrap();
+    assert_eq!(r.message_id.as_deref(), Some(mid.as_str()));
+    m.close_blocking().unwrap();
+    let e = m.send_blocking(&message(var("RK_RCPT"), &mid)).unwrap_err();
+    assert!(e.message().contains("closed"), "{e}");
+    assert_eq!(m.stats().open_connections, 0);
 }
