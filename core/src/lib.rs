@@ -6,6 +6,7 @@ mod call;
 mod connection;
 pub mod error;
 mod login;
+mod mailer;
 mod names;
 pub mod options;
 mod probe;
@@ -24,6 +25,7 @@ pub mod runtime;
 pub mod secret;
 
 pub use call::Call;
+pub use mailer::{Mailer, MailerOptions, MailerStats};
 pub use message::{Attachment, Message};
 pub use options::{RelayCheckRequest, SendOptions, TestOptions};
 pub use probe::{test, test_async};

@@ -51,7 +51,7 @@ pub struct SendOptions {
 }
 
 /// A helper command line: the command and its arguments, at least the command.
-fn helper_argv<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
+pub(crate) fn helper_argv<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<String>>, D::Error> {
     match Option::<Vec<String>>::deserialize(d)? {
         Some(v) if v.is_empty() => {
             Err(serde::de::Error::custom("must be a non-empty list of strings (the command and its arguments)"))
@@ -89,7 +89,7 @@ impl SendOptions {
     }
 }
 
-fn options_from<T: serde::de::DeserializeOwned + Default>(v: &Value) -> Result<T> {
+pub(crate) fn options_from<T: serde::de::DeserializeOwned + Default>(v: &Value) -> Result<T> {
     match v {
         Value::Null => Ok(T::default()),
         Value::Object(_) => json::from_value(v, Root::Options),

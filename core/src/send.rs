@@ -9,7 +9,7 @@ use crate::report::{Rejection, SendResult};
 use crate::resolve::Settings;
 use crate::rrt::RrtContext;
 use crate::secret::Keyring;
-use crate::session::MailParams;
+use crate::session::{MailParams, Session};
 
 /// Send (§6): resolves the profile and prepares the message (expanding tags with `ctx` when it
 /// asks for that) before connecting, so bad input fails before a byte goes out; then opens a
@@ -36,9 +36,15 @@ async fn deliver(
     progress: &mut Progress,
 ) -> Result<SendResult> {
     let mut s = connection::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
+    let result = transact(&mut s, prepared).await?;
+    let _ = s.quit().await;
+    Ok(result)
+}
+
+/// One mail transaction of `prepared` on an open session (the session stays open).
+pub(crate) async fn transact(s: &mut Session, prepared: &Prepared) -> Result<SendResult> {
     let params = MailParams { smtputf8: prepared.needs_smtputf8, eight_bit_mime: prepared.eight_bit };
     let out = s.send_mail(&prepared.envelope_from, &prepared.recipients, &prepared.bytes, params).await?;
-    let _ = s.quit().await;
     Ok(SendResult {
         accepted: out.accepted().map(|r| r.address.clone()).collect(),
         rejected: out.rejected().map(|r| Rejection { address: r.address.clone(), reply: r.reply.clone() }).collect(),

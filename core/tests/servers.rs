@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, clippy::too_many_lines, clippy::items_after_statements)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,26 +19,8 @@ use relaykit::session::{Direction, TraceSink};
 use relaykit::{ErrorKind, Keyring, Message, Profile, RrtContext, SendOptions, Stage, TestOptions};
 use serde_json::{Value, json};
 
-fn env() -> &'static HashMap<String, String> {
-    static ENV: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
-    ENV.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let state = std::env::var("RELAYKIT_STATE").map_or_else(|_| root.join("tests/.state"), PathBuf::from);
-        let file = state.join("servers.env");
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-            panic!("{}: {e}; start the test servers first: bash tests/servers/start.sh", file.display())
-        });
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    })
-}
-
-fn var(k: &str) -> &'static str {
-    env().get(k).unwrap_or_else(|| panic!("{k} missing from servers.env")).as_str()
-}
+mod servers_env;
+use servers_env::var;
 
 fn port(k: &str) -> u16 {
     var(k).parse().unwrap()
