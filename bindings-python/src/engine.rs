@@ -21,7 +21,7 @@ use crate::secret::PyKeyring;
 /// A sink that calls `callback(direction, line)` with the GIL, on the runtime thread that runs
 /// the session. An exception in the callback cannot reach the caller; it goes to
 /// `sys.unraisablehook` and the session goes on.
-fn trace_sink(callback: Option<Py<PyAny>>) -> Option<TraceSink> {
+pub(crate) fn trace_sink(callback: Option<Py<PyAny>>) -> Option<TraceSink> {
     let callback = callback?;
     Some(TraceSink::new(move |ev| {
         Python::attach(|py| {
@@ -34,11 +34,11 @@ fn trace_sink(callback: Option<Py<PyAny>>) -> Option<TraceSink> {
 
 /// The call's inputs, cloned (the task outlives the call that starts it), with the core's
 /// defaults for a keyring or context not given.
-fn call(profile: &PyProfile, keyring: Option<&PyKeyring>, context: Option<&PyRrtContext>) -> Call {
+pub(crate) fn call(profile: &PyProfile, keyring: Option<&PyKeyring>, context: Option<&PyRrtContext>) -> Call {
     Call::new(profile.inner.clone(), keyring.map(|k| k.inner.clone()), context.map(|c| c.inner.clone()))
 }
 
-fn options_json(options: Option<&Bound<'_, PyAny>>) -> PyResult<serde_json::Value> {
+pub(crate) fn options_json(options: Option<&Bound<'_, PyAny>>) -> PyResult<serde_json::Value> {
     options.map_or(Ok(serde_json::Value::Null), convert::from_py)
 }
 
@@ -63,7 +63,7 @@ fn report_out(py: Python<'_>, report: &TestReport) -> PyResult<Py<PyAny>> {
 }
 
 /// The result as `(json, json_text)`.
-fn result_out(py: Python<'_>, result: &SendResult) -> PyResult<Py<PyAny>> {
+pub(crate) fn result_out(py: Python<'_>, result: &SendResult) -> PyResult<Py<PyAny>> {
     Ok((convert::to_py(py, result)?, result.to_json()).into_pyobject(py)?.into_any().unbind())
 }
 

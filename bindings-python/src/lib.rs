@@ -4,13 +4,15 @@
 //!
 //! Test and Send are `_test`/`_send` (blocking, through [`runtime::block_on`]) and
 //! `_test_async`/`_send_async` (asyncio futures, through [`runtime::spawn_future`]); the package
-//! wraps them into `relaykit.test`, `send`, `test_async` and `send_async`.
+//! wraps them into `relaykit.test`, `send`, `test_async` and `send_async`. `_Mailer` is the
+//! pooled mailer that `relaykit.Mailer` wraps.
 
 use pyo3::prelude::*;
 
 mod convert;
 mod engine;
 mod error;
+mod mailer;
 mod message;
 mod profile;
 mod rrt;
@@ -27,6 +29,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<message::PyAttachment>()?;
     m.add_class::<message::PyMessage>()?;
     m.add_class::<message::PreparedMessage>()?;
+    m.add_class::<mailer::PyMailer>()?;
     m.add_function(wrap_pyfunction!(secret::encrypt_with_nonce, m)?)?;
     m.add_function(wrap_pyfunction!(error::error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(engine::test, m)?)?;

@@ -16,6 +16,7 @@ __all__ = [
     "Attachment",
     "Message",
     "PreparedMessage",
+    "_Mailer",
     "_encrypt_with_nonce",
     "_error_classes",
     "_send",
@@ -321,3 +322,23 @@ def _send_async(
     options: _Options = None,
     trace: _Trace = None,
 ) -> asyncio.Future[tuple[dict[str, Any], str]]: ...
+
+# The pooled mailer; relaykit.Mailer wraps it.
+@final
+class _Mailer:
+    def __new__(
+        cls,
+        profile: Profile,
+        keyring: Optional[Keyring] = None,
+        context: Optional[RrtContext] = None,
+        options: _Options = None,
+        trace: _Trace = None,
+    ) -> _Mailer: ...
+    def send(self, message: Message) -> tuple[dict[str, Any], str]: ...
+    def send_async(
+        self, event_loop: asyncio.AbstractEventLoop, message: Message
+    ) -> asyncio.Future[tuple[dict[str, Any], str]]: ...
+    def close(self) -> None: ...
+    def close_async(self, event_loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]: ...
+    @property
+    def stats(self) -> dict[str, int]: ...
