@@ -69,3 +69,19 @@ async def check_async(profile: relaykit.Profile, msgs: list[relaykit.Message]) -
     report = await relaykit.test_async(profile, relay_check={"from": "a@example.com", "to": "b@example.com"})
     print(report.ok)
     return list(await asyncio.gather(*(relaykit.send_async(profile, m) for m in msgs)))
+
+
+def many(profile: relaykit.Profile, msgs: list[relaykit.Message]) -> int:
+    with relaykit.Mailer(profile, max_connections=4, idle_timeout_secs=30.0) as mailer:
+        for m in msgs:
+            r: relaykit.SendResult = mailer.send(m)
+            print(r.accepted)
+        opened: int = mailer.stats["connections_opened"]
+    return opened
+
+
+async def many_async(profile: relaykit.Profile, msgs: list[relaykit.Message]) -> list[relaykit.SendResult]:
+    import asyncio
+
+    async with relaykit.Mailer(profile, max_messages_per_connection=50) as mailer:
+        return list(await asyncio.gather(*(mailer.send_async(m) for m in msgs)))

@@ -1,7 +1,8 @@
 """relaykit: SMTP server profiles with encrypted passwords and runtime replacement tags.
 
 One Rust core does the work; this package translates it. ``test``/``send`` block (with the GIL
-released, so other threads run); ``test_async``/``send_async`` are their asyncio forms. The
+released, so other threads run); ``test_async``/``send_async`` are their asyncio forms.
+``Mailer`` sends many messages over a few kept-open connections. The
 protocol trace (AUTH payloads redacted) and relaykit's events go to the ``logging`` logger
 ``relaykit`` at DEBUG.
 
@@ -17,8 +18,10 @@ protocol trace (AUTH payloads redacted) and relaykit's events go to the ``loggin
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import Any, Callable, Optional, Union
 
 from . import _native
@@ -87,6 +90,7 @@ __all__ = [
     "DnsError",
     "InternalError",
     "Keyring",
+    "Mailer",
     "Message",
     "MessageRejectedError",
     "PreparedMessage",
@@ -134,14 +138,19 @@ def _tracer(trace: Optional[TraceCallback]) -> Optional[TraceCallback]:
     return both
 
 
+def _given(**keywords: Any) -> dict[str, Any]:
+    """The keywords given (not ``None``), as the options' JSON form (the keywords are its keys),
+    which the core reads and checks, naming ``options.<key>`` in its errors; the defaults and
+    ranges are the core's."""
+    return {k: v for k, v in keywords.items() if v is not None}
+
+
 def _options(relay_check: RelayCheckArg = None, ntlm_helper: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """The keywords given, as the options' JSON form (the keywords are its keys), which the core
-    reads and checks, naming ``options.<key>`` in its errors. A ``(from, to)`` pair is the
-    Python spelling of the relay check's object."""
+    """Test's and Send's options (:func:`_given`). A ``(from, to)`` pair is the Python spelling
+    of the relay check's object."""
     if isinstance(relay_check, (tuple, list)) and len(relay_check) == 2:
         relay_check = {"from": relay_check[0], "to": relay_check[1]}
-    given = {"relay_check": relay_check, "ntlm_helper": ntlm_helper}
-    return {k: v for k, v in given.items() if v is not None}
+    return _given(relay_check=relay_check, ntlm_helper=ntlm_helper)
 
 
 def _log_report(profile: Profile, report: TestReport) -> TestReport:
@@ -252,3 +261,94 @@ async def send_async(
         _log_send_error(profile, e)
         raise
     return _log_result(profile, result)
+
+
+class Mailer:
+    """Sends many messages to one server over a few kept-open connections (a pool): the
+    profile is resolved once, here, and each send reuses an idle connection or opens one (at
+    most ``max_connections`` at once; a send that finds them all busy waits for one).
+
+    Safe to share between threads: :meth:`send` blocks with the GIL released, so threads send
+    in parallel over the pool. :meth:`send_async` and :meth:`close_async` are the asyncio
+    forms, on the same pool. ``with Mailer(...) as m:`` (or ``async with``) closes it on exit.
+
+    The options are the core's (``None`` means its default): ``max_connections`` (the most
+    open at once), ``max_messages_per_connection`` (then the connection is replaced) and
+    ``idle_timeout_secs`` (an idle connection older than this is not reused); ``trace`` and
+    ``ntlm_helper`` are Send's. A bad profile or option raises ``ConfigError`` naming the
+    field (``options.max_connections``) now, before any connection.
+    """
+
+    __slots__ = ("_native", "_profile")
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        keyring: Optional[Keyring] = None,
+        context: Optional[RrtContext] = None,
+        max_connections: Optional[int] = None,
+        max_messages_per_connection: Optional[int] = None,
+        idle_timeout_secs: Optional[float] = None,
+        trace: Optional[TraceCallback] = None,
+        ntlm_helper: Optional[Sequence[str]] = None,
+    ) -> None:
+        options = _given(max_connections=max_connections, max_messages_per_connection=max_messages_per_connection,
+                         idle_timeout_secs=idle_timeout_secs, ntlm_helper=ntlm_helper)
+        self._native = _native._Mailer(profile, keyring, context, options, _tracer(trace))
+        self._profile = copy.copy(profile)  # for the log lines: where this mailer sends to
+
+    def send(self, message: Message) -> SendResult:
+        """Sends ``message`` over a pooled connection; returns and raises as :func:`send` does.
+        A bad message fails alone, before any connection is used. Blocks with the GIL
+        released; Ctrl-C cancels it. After :meth:`close` it raises ``ConfigError`` at once."""
+        try:
+            result = SendResult(*self._native.send(message))
+        except RelayKitError as e:
+            _log_send_error(self._profile, e)
+            raise
+        return _log_result(self._profile, result)
+
+    async def send_async(self, message: Message) -> SendResult:
+        """:meth:`send` for asyncio: never blocks the event loop; cancelling the awaiting task
+        cancels the send."""
+        loop = asyncio.get_running_loop()
+        try:
+            result = SendResult(*await self._native.send_async(loop, message))
+        except RelayKitError as e:
+            _log_send_error(self._profile, e)
+            raise
+        return _log_result(self._profile, result)
+
+    def close(self) -> None:
+        """Closes the mailer: idle connections are closed with QUIT now, those in use when their
+        send ends; later sends raise ``ConfigError``. Closing again does nothing."""
+        self._native.close()
+
+    async def close_async(self) -> None:
+        """:meth:`close` for asyncio."""
+        await self._native.close_async(asyncio.get_running_loop())
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """What the mailer has done so far, the core's counters: ``sent``, ``failed``,
+        ``reconnects``, ``connections_opened`` and ``open_connections`` (a snapshot)."""
+        stats: dict[str, int] = self._native.stats
+        return stats
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Mailer:
+        return self
+
+    async def __aexit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                        tb: Optional[TracebackType]) -> None:
+        await self.close_async()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
