@@ -37,6 +37,8 @@ export type TestReport = Presented<TestReportJSON> & { toJSON(): TestReportJSON 
 export type SendResult = Presented<SendResultJSON> & { toJSON(): SendResultJSON }
 /** What goes on the wire: the envelope and the bytes (CRLF line endings). */
 export type PreparedMessage = Presented<PreparedJSON> & { toJSON(): PreparedJSON }
+/** `mailer.stats`: messages sent and failed, reconnects, connections opened and open now. */
+export type MailerStats = Presented<MailerStatsJSON> & { toJSON(): MailerStatsJSON }
 /** The fields of a thrown relaykit `Error` (`e as Error & RelayKitErrorFields`), and `smtpText`,
  * the server's reply text, which `message` also carries. */
 export type RelayKitErrorFields = Presented<ErrorJSON> & { smtpText?: string; toJSON(): ErrorJSON }
@@ -61,6 +63,9 @@ export interface CallOptions {
 export type TestOptions = CallOptions & Options<Presented<TestOptionsJSON>>
 /** The options of `send()`. */
 export type SendOptions = CallOptions & Options<Presented<SendOptionsJSON>>
+/** The options of `new Mailer()`: `maxConnections`, `maxMessagesPerConnection`,
+ * `idleTimeoutSecs`, `ntlmHelper`; `trace` gets the lines of every connection. */
+export type MailerOptions = CallOptions & Options<Presented<MailerOptionsJSON>>
 
 /** An attachment or inline part: `content` (bytes) or `path` (a file read when the message is
  * prepared), not both. Without `contentType` it is sent as `application/octet-stream`. */
@@ -227,4 +232,21 @@ export interface TestOptionsJSON {
 /** The core's JSON form of the options of `send()`. */
 export interface SendOptionsJSON {
   ntlm_helper?: Array<string>
+}
+
+/** The core's JSON form of the options of `new Mailer()`. */
+export interface MailerOptionsJSON {
+  max_connections: number
+  max_messages_per_connection: number
+  idle_timeout_secs: number
+  ntlm_helper?: Array<string>
+}
+
+/** The JSON of a mailer's counters: `mailer.stats.toJSON()`. */
+export interface MailerStatsJSON {
+  sent: number
+  failed: number
+  reconnects: number
+  connections_opened: number
+  open_connections: number
 }

@@ -37,6 +37,8 @@ export type TestReport = Presented<TestReportJSON> & { toJSON(): TestReportJSON 
 export type SendResult = Presented<SendResultJSON> & { toJSON(): SendResultJSON }
 /** What goes on the wire: the envelope and the bytes (CRLF line endings). */
 export type PreparedMessage = Presented<PreparedJSON> & { toJSON(): PreparedJSON }
+/** `mailer.stats`: messages sent and failed, reconnects, connections opened and open now. */
+export type MailerStats = Presented<MailerStatsJSON> & { toJSON(): MailerStatsJSON }
 /** The fields of a thrown relaykit `Error` (`e as Error & RelayKitErrorFields`), and `smtpText`,
  * the server's reply text, which `message` also carries. */
 export type RelayKitErrorFields = Presented<ErrorJSON> & { smtpText?: string; toJSON(): ErrorJSON }
@@ -61,6 +63,9 @@ export interface CallOptions {
 export type TestOptions = CallOptions & Options<Presented<TestOptionsJSON>>
 /** The options of `send()`. */
 export type SendOptions = CallOptions & Options<Presented<SendOptionsJSON>>
+/** The options of `new Mailer()`: `maxConnections`, `maxMessagesPerConnection`,
+ * `idleTimeoutSecs`, `ntlmHelper`; `trace` gets the lines of every connection. */
+export type MailerOptions = CallOptions & Options<Presented<MailerOptionsJSON>>
 
 /** An attachment or inline part: `content` (bytes) or `path` (a file read when the message is
  * prepared), not both. Without `contentType` it is sent as `application/octet-stream`. */
@@ -229,6 +234,23 @@ export interface SendOptionsJSON {
   ntlm_helper?: Array<string>
 }
 
+/** The core's JSON form of the options of `new Mailer()`. */
+export interface MailerOptionsJSON {
+  max_connections: number
+  max_messages_per_connection: number
+  idle_timeout_secs: number
+  ntlm_helper?: Array<string>
+}
+
+/** The JSON of a mailer's counters: `mailer.stats.toJSON()`. */
+export interface MailerStatsJSON {
+  sent: number
+  failed: number
+  reconnects: number
+  connections_opened: number
+  open_connections: number
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -290,6 +312,34 @@ export declare class Keyring {
    * twice with one key.
    */
   _encryptWithNonce(plaintext: string, field: string, profileId: string | undefined | null, nonce: Uint8Array): string
+}
+
+/**
+ * Sends many messages to one server over pooled connections (at most `maxConnections` open
+ * at once). Share one mailer between concurrent sends; `close()` it when done.
+ */
+export declare class Mailer {
+  /**
+   * Resolves and checks the profile and the options now: an invalid one throws a `CONFIG`
+   * error naming the field (`options.maxConnections` is `options.max_connections`). No
+   * connection is opened until the first send.
+   */
+  constructor(profile: Profile, options?: MailerOptions | undefined | null)
+  /**
+   * Sends `message` over a pooled connection. Resolves with a `SendResult`; rejects with a
+   * relaykit `Error` as `send()` does, and with a `CONFIG` error once the mailer is closed.
+   */
+  send(message: MessageInput): Promise<SendResult>
+  /**
+   * Closes the mailer: later sends reject at once; idle connections are closed with QUIT
+   * now, those in use when their send finishes. Resolves when the idle ones are closed.
+   */
+  close(): Promise<void>
+  /**
+   * What the mailer has done so far: messages sent and failed, reconnects, connections
+   * opened and open now.
+   */
+  get stats(): MailerStats
 }
 
 /**

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Keyring = nativeBinding.Keyring
+module.exports.Mailer = nativeBinding.Mailer
 module.exports.Profile = nativeBinding.Profile
 module.exports.RrtContext = nativeBinding.RrtContext
 module.exports.encryptPassword = nativeBinding.encryptPassword

@@ -6,6 +6,7 @@ const binding = require('./index.js')
 
 export const {
   Keyring,
+  Mailer,
   Profile,
   RrtContext,
   encryptPassword,

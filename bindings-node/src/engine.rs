@@ -32,13 +32,13 @@ type TraceFn = ThreadsafeFunction<Line, Unknown<'static>, Line, Status, false, t
 /// function. It holds back the latest line: [`Trace::finish`] sends it with a completion
 /// callback that settles the Promise, and one threadsafe function's calls run in order, so
 /// the Promise settles only after the trace function has seen every line.
-struct Trace {
+pub(crate) struct Trace {
     tsfn: TraceFn,
     held: Mutex<Option<Line>>,
 }
 
 impl Trace {
-    fn sink(self: &Arc<Self>) -> TraceSink {
+    pub(crate) fn sink(self: &Arc<Self>) -> TraceSink {
         let me = Arc::clone(self);
         TraceSink::new(move |ev: TraceEvent| {
             let line = FnArgs::from((ev.direction.as_str().to_owned(), ev.text));
@@ -67,12 +67,16 @@ impl Trace {
     }
 }
 
-/// What settles the Promise: a §8 JSON form, presented by `js.rs`.
-struct Done(Value);
+/// What settles the Promise: a §8 JSON form, presented by `js.rs`, or nothing (`undefined`).
+pub(crate) struct Done(pub(crate) Option<Value>);
 
 impl ToNapiValue for Done {
     unsafe fn to_napi_value(raw_env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
-        Ok(crate::js::presented(Env::from_raw(raw_env), val.0)?.raw())
+        match val.0 {
+            Some(json) => Ok(crate::js::presented(Env::from_raw(raw_env), json)?.raw()),
+            // SAFETY: `raw_env` is the live environment napi passed in.
+            None => unsafe { <() as ToNapiValue>::to_napi_value(raw_env, ()) },
+        }
     }
 }
 
@@ -82,11 +86,11 @@ type Resolver = Box<dyn FnOnce(Env) -> napi::Result<Done> + Send>;
 /// the core's JSON form of the others for `TestOptions`/`SendOptions::from_json_value`, which
 /// refuse an unknown one. The core values are cloned, so JavaScript may change or drop its
 /// objects while the call runs.
-struct Options {
-    keyring: Option<relaykit::Keyring>,
-    context: Option<relaykit::RrtContext>,
-    trace: Option<Arc<Trace>>,
-    rest: Value,
+pub(crate) struct Options {
+    pub(crate) keyring: Option<relaykit::Keyring>,
+    pub(crate) context: Option<relaykit::RrtContext>,
+    pub(crate) trace: Option<Arc<Trace>>,
+    pub(crate) rest: Value,
 }
 
 fn config_error(env: Env, path: &str, reason: &str) -> napi::Error {
@@ -120,7 +124,7 @@ fn instance<'e, T: JavaScriptClassExt + 'e>(
 
 const JS_ONLY: [&str; 3] = ["keyring", "context", "trace"];
 
-fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Result<Options> {
+pub(crate) fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Result<Options> {
     let mut out = Options { keyring: None, context: None, trace: None, rest: Value::Null };
     let Some(obj) = options else { return Ok(out) };
     out.keyring = instance::<Keyring>(env, &obj, "keyring", "Keyring")?.map(|k| k.inner.clone());
@@ -145,7 +149,7 @@ fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Result<Options>
 }
 
 /// Runs `work` on the core's runtime and returns the Promise it settles.
-fn spawn<F>(env: &Env, trace: Option<Arc<Trace>>, work: F) -> napi::Result<Object<'_>>
+pub(crate) fn spawn<F>(env: &Env, trace: Option<Arc<Trace>>, work: F) -> napi::Result<Object<'_>>
 where
     F: std::future::Future<Output = relaykit::Result<Done>> + Send + 'static,
 {
@@ -168,7 +172,7 @@ fn settle(deferred: JsDeferred<Done, Resolver>, resolver: Resolver, trace: Optio
 
 /// A Promise already rejected with `error`: invalid input rejects like a failure does, as from
 /// an `async` function.
-fn rejected(env: &Env, error: napi::Error) -> napi::Result<Object<'_>> {
+pub(crate) fn rejected(env: &Env, error: napi::Error) -> napi::Result<Object<'_>> {
     let (deferred, promise) = env.create_deferred::<Done, Resolver>()?;
     deferred.reject(error);
     Ok(promise)
@@ -184,6 +188,7 @@ macro_rules! read_or_reject {
         }
     };
 }
+pub(crate) use read_or_reject;
 
 /// Tests the profile (§5): connect, greeting, EHLO, TLS, AUTH, optionally a relay check, QUIT.
 /// Resolves with a `TestReport`: a server-side failure is in it (`ok: false`, `error`). Rejects
@@ -202,7 +207,7 @@ pub fn test<'e>(env: &'e Env, profile: &Profile, options: Option<Object<'e>>) ->
     );
     core_options.trace = o.trace.as_ref().map(Trace::sink);
     let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
-    spawn(env, o.trace, async move { call.test(&core_options).await.map(|r| Done(r.to_json_value())) })
+    spawn(env, o.trace, async move { call.test(&core_options).await.map(|r| Done(Some(r.to_json_value()))) })
 }
 
 /// Sends `message` (§6) through the profile's server. Resolves with a `SendResult` (a recipient
@@ -228,5 +233,5 @@ pub fn send<'e>(
     );
     core_options.trace = o.trace.as_ref().map(Trace::sink);
     let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
-    spawn(env, o.trace, async move { call.send(&message, &core_options).await.map(|r| Done(r.to_json_value())) })
+    spawn(env, o.trace, async move { call.send(&message, &core_options).await.map(|r| Done(Some(r.to_json_value()))) })
 }

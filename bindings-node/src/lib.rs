@@ -4,7 +4,7 @@
 //! Names are camelCase on the JavaScript side. The saved profile format (`Profile.fromJSON`,
 //! `toJSON()`) stays snake_case, the same file in every language.
 //!
-//! `test()` and `send()` return Promises and run on the core's tokio runtime (`engine.rs`);
+//! `test()`, `send()` and the `Mailer` methods return Promises and run on the core's tokio runtime (`engine.rs`);
 //! their results are the core's §8 JSON as plain objects with camelCase keys and a `toJSON()`
 //! giving the JSON itself (`js.rs`).
 
@@ -19,6 +19,7 @@ mod engine;
 mod error;
 mod js;
 mod keyring;
+mod mailer;
 mod message;
 mod profile;
 mod rrt;

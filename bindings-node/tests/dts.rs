@@ -79,7 +79,7 @@ fn generated() -> String {
         let union: Vec<_> = names.iter().map(|n| format!("'{n}'")).collect();
         writeln!(out, "\n/** {doc} */\nexport type {name} = {}", union.join(" | ")).expect("a String takes writes");
     }
-    let forms: [(&str, &str, Vec<Value>); 7] = [
+    let forms: [(&str, &str, Vec<Value>); 9] = [
         ("ErrorJSON", "The §8 JSON of an error: `err.toJSON()`, `report.toJSON().error`.", samples::errors()),
         ("TestReportJSON", "The §8 JSON of a `TestReport`.", samples::test_reports()),
         ("SendResultJSON", "The §8 JSON of a `SendResult`.", samples::send_results()),
@@ -87,6 +87,8 @@ fn generated() -> String {
         ("ProfileJSON", "The saved profile (§1): `profile.toJSON()`.", samples::profiles()),
         ("TestOptionsJSON", "The core's JSON form of the options of `test()`.", samples::test_options()),
         ("SendOptionsJSON", "The core's JSON form of the options of `send()`.", samples::send_options()),
+        ("MailerOptionsJSON", "The core's JSON form of the options of `new Mailer()`.", samples::mailer_options()),
+        ("MailerStatsJSON", "The JSON of a mailer's counters: `mailer.stats.toJSON()`.", samples::mailer_stats()),
     ];
     let mut named: Vec<(String, String)> = Vec::new();
     for (name, doc, samples) in forms {

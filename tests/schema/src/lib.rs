@@ -14,7 +14,8 @@ use relaykit::message::{Attachment, Content, Message, Prepared};
 use relaykit::profile::{AuthOrder, StarttlsPolicy, TlsChoice};
 use relaykit::report::{AuthAttempt, AuthReport, Rejection, RelayCheck, ServerInfo, StageReport, TlsReport};
 use relaykit::{
-    Error, ErrorKind, Profile, RelayCheckRequest, Reply, SendOptions, SendResult, Stage, TestOptions, TestReport,
+    Error, ErrorKind, MailerOptions, MailerStats, Profile, RelayCheckRequest, Reply, SendOptions, SendResult, Stage,
+    TestOptions, TestReport,
 };
 use serde_json::Value;
 
@@ -154,6 +155,18 @@ pub fn test_options() -> Vec<Value> {
 /// The JSON of Send's options.
 pub fn send_options() -> Vec<Value> {
     vec![json(&SendOptions { trace: None, ntlm_helper: Some(vec!["x".into()]) }), json(&SendOptions::default())]
+}
+
+/// The JSON of a mailer's options: every key set, and the defaults.
+pub fn mailer_options() -> Vec<Value> {
+    let full = MailerOptions { ntlm_helper: Some(vec!["ntlm_auth".into()]), ..MailerOptions::default() };
+    vec![json(&full), json(&MailerOptions::default())]
+}
+
+/// The JSON of a mailer's counters (every key is always there).
+pub fn mailer_stats() -> Vec<Value> {
+    let s = MailerStats { sent: 3, failed: 1, reconnects: 1, connections_opened: 2, open_connections: 1 };
+    vec![json(&s)]
 }
 
 /// The JSON of a message with every key set, and of its attachments: one of bytes, one of a
