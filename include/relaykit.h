@@ -9,7 +9,8 @@
 #include <stdint.h>
 /*
  * Threading: every call may be made from any thread. A handle may be used by one thread at a
- * time; rk_keyring and rk_rrt_context may be shared for reading (Test and Send). Calls marked
+ * time; rk_keyring and rk_rrt_context may be shared for reading (Test and Send), and one
+ * rk_mailer may be used by several threads at once (but not while it is freed). Calls marked
  * "Blocks" wait for the network on a runtime relaykit owns; the *_async forms return at once
  * and call back on a relaykit thread.
  */
@@ -162,6 +163,18 @@ typedef struct rk_error rk_error;
  * for reading (encrypt, decrypt, Test, Send); adding keys needs exclusive use.
  */
 typedef struct rk_keyring rk_keyring;
+
+/**
+ * Sends many messages to one server over pooled connections (at most `max_connections` open
+ * at once, opened lazily by the first sends and then reused). Made by `rk_mailer_new`, freed
+ * with `rk_mailer_free`.
+ *
+ * **Thread-safe**: unlike the other handles, one `rk_mailer` may be used from several
+ * threads at once (`rk_mailer_send`, `rk_mailer_send_async`, `rk_mailer_stats_json`,
+ * `rk_mailer_close`); concurrent senders share its connections. Only `rk_mailer_free` must
+ * not race with the other calls.
+ */
+typedef struct rk_mailer rk_mailer;
 
 /**
  * A message to send (a `relaykit::message::Message`). Not thread-safe; may move between threads.
@@ -813,6 +826,73 @@ rk_status rk_message_prepare(const rk_message *message, const rk_rrt_context *ct
  * Frees a message. NULL is allowed.
  */
 void rk_message_free(rk_message *message);
+
+/**
+ * Makes a mailer for `profile`. The profile is resolved and checked now, with `keyring`
+ * (NULL: an empty keyring) and `ctx` (NULL: only `~WIN::NAME~` tags; `ctx` also expands each
+ * message's RRTs later); the profile, keyring and context may be freed as soon as this
+ * returns. No connection is opened until the first send. The trace callback set at this
+ * moment (`rk_set_trace_callback`) traces every connection of the mailer.
+ *
+ * `options_json` (NULL: defaults) is `{"max_connections": 2, "max_messages_per_connection":
+ * 100, "idle_timeout_secs": 30, "ntlm_helper": [...]}`; every key is optional.
+ *
+ * On success writes a new mailer to `*mailer_out`. A bad profile or option gives `RK_CONFIG`
+ * naming the field (`options.max_connections`); `RK_RRT`, `RK_CRYPTO` as for `rk_send`.
+ */
+rk_status rk_mailer_new(const rk_profile *profile,
+                        const rk_keyring *keyring,
+                        const rk_rrt_context *ctx,
+                        const char *options_json,
+                        rk_mailer **mailer_out);
+
+/**
+ * Sends `message` over one of the mailer's connections (waiting for one while
+ * `max_connections` are busy). **Blocks** until the server has answered the end of DATA.
+ * Results and errors are those of `rk_send`: `RK_OK` with a new result in `*result_out`
+ * (free with `rk_send_result_free`), else the error kind with `rk_last_error()`. A bad
+ * message fails alone; the mailer stays usable. After `rk_mailer_close` it fails at once
+ * with `RK_CONFIG` ("the mailer is closed"). Must not be called from inside an `_async`
+ * callback.
+ */
+rk_status rk_mailer_send(const rk_mailer *mailer,
+                         const rk_message *message,
+                         rk_send_result **result_out);
+
+/**
+ * The callback form of `rk_mailer_send`: copies the message (it may be freed as soon as this
+ * returns), starts the send on relaykit's runtime and returns at once. On `RK_OK`, `cb` will
+ * be called exactly once with `user` on a relaykit thread, as for `rk_send_async` (see
+ * `rk_send_callback`), even if the mailer is freed meanwhile. On any other status nothing
+ * was started and `cb` is never called.
+ */
+rk_status rk_mailer_send_async(const rk_mailer *mailer,
+                               const rk_message *message,
+                               rk_send_callback cb,
+                               void *user);
+
+/**
+ * Writes what the mailer has done so far to `*json_out` (free it with `rk_string_free`):
+ * `{"sent":0,"failed":0,"reconnects":0,"connections_opened":0,"open_connections":0}`.
+ */
+rk_status rk_mailer_stats_json(const rk_mailer *mailer, char **json_out);
+
+/**
+ * Closes the mailer. **Blocks** while its idle connections are closed with QUIT; those in
+ * use are closed when their send finishes. Later sends fail at once with `RK_CONFIG`, and
+ * sends still waiting for a connection fail now. Closing twice is harmless. Must not be
+ * called from inside an `_async` callback.
+ */
+rk_status rk_mailer_close(const rk_mailer *mailer);
+
+/**
+ * Frees the mailer. NULL is allowed. Does not wait, and loses nothing: sends started with
+ * `rk_mailer_send_async` that are still in flight keep the mailer's connections until they
+ * finish, and their callbacks are still called exactly once. Idle connections are dropped
+ * without QUIT (call `rk_mailer_close` first to end them politely). No other call on this
+ * mailer may be running or made afterwards.
+ */
+void rk_mailer_free(rk_mailer *mailer);
 
 #ifdef __cplusplus
 }  // extern "C"

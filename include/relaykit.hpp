@@ -2,7 +2,8 @@
 //
 // Handles are move-only and free themselves. Every failure throws relaykit::error, which
 // carries the kind, stage, SMTP reply code, enhanced code and hint. Strings are std::string
-// (UTF-8) in and out. test() and send() block; see relaykit.h for the callback forms.
+// (UTF-8) in and out. test(), send() and the mailer's send() block; see relaykit.h for the
+// callback forms.
 //
 //   relaykit::keyring keys = relaykit::keyring::from_env();
 //   relaykit::profile p = relaykit::profile::from_json(R"({"server": "smtp.example.com"})");
@@ -322,6 +323,34 @@ inline send_result send(const profile &p, const keyring &keys, const message &m,
                         detail::c_or_null(options_json), &r));
   return send_result(r);
 }
+
+// Many messages to one server over a few kept-open connections (rk_mailer). The profile is
+// resolved now (bad options or profile throw here, naming the field); no connection opens
+// before the first send. Unlike the other handles, one mailer may be used from several threads
+// at once. options_json: "" for defaults, or e.g. {"max_connections": 4}.
+class mailer : public detail::handle<rk_mailer, rk_mailer_free> {
+ public:
+  explicit mailer(const profile &p, const keyring &keys, const rrt_context *ctx = nullptr,
+                  const std::string &options_json = {}) {
+    detail::check(rk_mailer_new(p.get(), keys.get(), ctx != nullptr ? ctx->get() : nullptr,
+                                detail::c_or_null(options_json), &p_));
+  }
+  // Sends the message. Blocks. Throws relaykit::error for any failure (a bad message fails
+  // alone; the mailer stays usable).
+  send_result send(const message &m) const {
+    rk_send_result *r = nullptr;
+    detail::check(rk_mailer_send(p_, m.get(), &r));
+    return send_result(r);
+  }
+  // QUITs the idle connections; later sends throw. Blocks.
+  void close() const { detail::check(rk_mailer_close(p_)); }
+  // {"sent": n, "failed": n, "reconnects": n, "connections_opened": n, "open_connections": n}
+  std::string stats_json() const {
+    char *s = nullptr;
+    detail::check(rk_mailer_stats_json(p_, &s));
+    return detail::take(s);
+  }
+};
 
 inline std::string version() { return rk_version(); }
 

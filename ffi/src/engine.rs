@@ -68,7 +68,7 @@ pub struct rk_send_result {
 }
 
 impl rk_send_result {
-    fn new(inner: SendResult) -> Self {
+    pub(crate) fn new(inner: SendResult) -> Self {
         rk_send_result {
             accepted: inner.accepted.iter().map(|a| cstring(a.as_str())).collect(),
             rejected: inner
@@ -134,7 +134,7 @@ pub extern "C" fn rk_set_trace_callback(cb: rk_trace_callback, user: *mut c_void
     })
 }
 
-fn trace_sink() -> Option<TraceSink> {
+pub(crate) fn trace_sink() -> Option<TraceSink> {
     let hook = (*TRACE.lock().unwrap_or_else(PoisonError::into_inner))?;
     Some(TraceSink::new(move |ev: TraceEvent| hook.call(ev)))
 }
@@ -143,7 +143,11 @@ fn trace_sink() -> Option<TraceSink> {
 
 /// The owned inputs of a Test or Send (the `_async` forms outlive the caller's handles); a NULL
 /// keyring or context gets the core's default.
-fn inputs(profile: *const rk_profile, keyring: *const rk_keyring, ctx: *const rk_rrt_context) -> FfiResult<Call> {
+pub(crate) fn inputs(
+    profile: *const rk_profile,
+    keyring: *const rk_keyring,
+    ctx: *const rk_rrt_context,
+) -> FfiResult<Call> {
     let profile = arg_ref(profile, "profile")?.inner.clone();
     // SAFETY: a non-NULL handle was made by relaykit and is alive, as the header requires.
     let keyring = unsafe { keyring.as_ref() }.map(|k| k.inner.clone());
@@ -255,7 +259,7 @@ pub type rk_send_callback =
     Option<extern "C" fn(user: *mut c_void, status: rk_status, result: *mut rk_send_result, error: *const rk_error)>;
 
 /// The host's user pointer, carried to a relaykit thread.
-struct User(*mut c_void);
+pub(crate) struct User(pub(crate) *mut c_void);
 
 // SAFETY: the header requires `user` to be usable from the relaykit thread that runs the
 // callback; relaykit only passes it back.
@@ -263,7 +267,7 @@ unsafe impl Send for User {}
 
 /// Runs `fut` on relaykit's runtime, then `deliver` with its outcome on a blocking-pool thread
 /// (so a slow host callback never stalls the I/O threads). A panic becomes `RK_PANIC`.
-fn spawn_job<T: Send + 'static>(
+pub(crate) fn spawn_job<T: Send + 'static>(
     fut: impl Future<Output = relaykit::Result<T>> + Send + 'static,
     deliver: impl FnOnce(Result<T, rk_error>) + Send + 'static,
 ) -> FfiResult {
@@ -337,17 +341,26 @@ pub extern "C" fn rk_send_async(
         let i = inputs(profile, keyring, ctx)?;
         let m: Message = arg_ref(message, "message")?.inner.clone();
         let opts = send_options(options_json)?;
-        let cb = cb.ok_or_else(|| crate::error::invalid("cb is NULL"))?;
-        let user = User(user);
-        spawn_job(async move { i.send(&m, &opts).await }, move |r| {
-            let user = user;
-            match r {
-                Ok(res) => {
-                    cb(user.0, rk_status::RK_OK, Box::into_raw(Box::new(rk_send_result::new(res))), std::ptr::null());
-                }
-                Err(e) => cb(user.0, e.status, std::ptr::null_mut(), &raw const e),
+        spawn_job(async move { i.send(&m, &opts).await }, send_delivery(cb, user)?)
+    })
+}
+
+/// Checks `cb` and makes the delivery of a Send's outcome to it (see `rk_send_callback`):
+/// shared by `rk_send_async` and `rk_mailer_send_async`.
+pub(crate) fn send_delivery(
+    cb: rk_send_callback,
+    user: *mut c_void,
+) -> FfiResult<impl FnOnce(Result<SendResult, rk_error>) + Send + 'static> {
+    let cb = cb.ok_or_else(|| crate::error::invalid("cb is NULL"))?;
+    let user = User(user);
+    Ok(move |r: Result<SendResult, rk_error>| {
+        let user = user;
+        match r {
+            Ok(res) => {
+                cb(user.0, rk_status::RK_OK, Box::into_raw(Box::new(rk_send_result::new(res))), std::ptr::null());
             }
-        })
+            Err(e) => cb(user.0, e.status, std::ptr::null_mut(), &raw const e),
+        }
     })
 }
 

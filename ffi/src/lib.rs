@@ -15,10 +15,12 @@
 mod engine;
 mod error;
 mod handles;
+mod mailer;
 
 pub use engine::*;
 pub use error::*;
 pub use handles::*;
+pub use mailer::*;
 
 /// The major version of the relaykit this header belongs to.
 pub const RK_VERSION_MAJOR: u32 = 0;

@@ -21,6 +21,9 @@ static int passed, failed;
 static_assert(!std::is_copy_constructible<relaykit::profile>::value, "handles are move-only");
 static_assert(!std::is_copy_assignable<relaykit::keyring>::value, "handles are move-only");
 static_assert(std::is_nothrow_move_constructible<relaykit::message>::value, "moves do not throw");
+static_assert(!std::is_copy_constructible<relaykit::mailer>::value, "a mailer is move-only");
+static_assert(!std::is_copy_assignable<relaykit::mailer>::value, "a mailer is move-only");
+static_assert(std::is_nothrow_move_assignable<relaykit::mailer>::value, "moves do not throw");
 
 int main() {
   CHECK(relaykit::version() == rk_version());
@@ -70,6 +73,39 @@ int main() {
   } catch (const relaykit::error &e) {
     CHECK(e.kind() == "crypto");
   }
+
+  // A mailer opens no connection before its first send, so this needs no server.
+  try {
+    relaykit::mailer bad(q, keys, nullptr, R"({"max_connections": 0})");
+    CHECK(false);
+  } catch (const relaykit::error &e) {
+    CHECK(e.kind() == "config");
+    CHECK(std::string(e.what()).rfind("options.max_connections:", 0) == 0);
+  }
+  relaykit::mailer mailer(q, keys, nullptr, R"({"max_connections": 3})");
+  CHECK(mailer.stats_json().find("\"connections_opened\":0") != std::string::npos);
+  try {
+    // A bad message fails alone, before any connection.
+    relaykit::message bad("a@example.com");
+    bad.to("b@example.com").subject("x\r\nBcc: c@example.com");
+    mailer.send(bad);
+    CHECK(false);
+  } catch (const relaykit::error &e) {
+    CHECK(std::string(e.what()).rfind("message.subject:", 0) == 0);
+  }
+  relaykit::mailer moved = std::move(mailer);
+  CHECK(mailer.get() == nullptr);  // NOLINT: moved-from is empty by design
+  CHECK(moved.stats_json().find("\"failed\":1") != std::string::npos);
+  moved.close();
+  try {
+    moved.send(m);
+    CHECK(false);
+  } catch (const relaykit::error &e) {
+    CHECK(e.status() == RK_CONFIG);
+    CHECK(std::string(e.what()).find("closed") != std::string::npos);
+  }
+  mailer = std::move(moved);  // move-assigning into an empty one, freed once
+  CHECK(mailer.get() != nullptr);
 
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

@@ -19,23 +19,13 @@
 #include "base64.h"
 #include "check.h"
 #include "servers_env.h"
+#include "util.h"
 
 #define WAIT_SECS 30
 #define STREQ(a, b) ((a) != NULL && strcmp((a), (b)) == 0)
 
 static rk_keyring *keyring; /* shared by every test and thread: safe for reading */
 static int msg_seq;
-
-static double now_secs(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void pause_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 /* A profile from printf-style JSON; NULL (and a failed check) if it does not parse. */
 static rk_profile *profile_json(const char *fmt, ...) {
@@ -81,32 +71,6 @@ static rk_profile *aiosmtpd_profile(const char *password) {
 /* A unique Message-ID local part for this process. */
 static void new_id(char *buf, size_t n) {
   snprintf(buf, n, "c-test-%ld-%d-%ld@relaykit.test", (long)getpid(), ++msg_seq, (long)time(NULL));
-}
-
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return NULL;
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap + 1);
-  size_t got;
-  while (buf != NULL && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-    n += got;
-    if (n == cap) {
-      char *bigger = realloc(buf, cap * 2 + 1);
-      if (bigger == NULL) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = bigger;
-      cap *= 2;
-    }
-  }
-  fclose(f);
-  if (buf == NULL) return NULL;
-  buf[n] = '\0';
-  if (len) *len = n;
-  return buf;
 }
 
 /* Polls (bounded) the aiosmtpd store for the message whose .json (written last, so the .eml
