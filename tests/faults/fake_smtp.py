@@ -20,7 +20,7 @@ faulty one on the same mailer:
 Every connection, fault and message is appended to --record as a JSON line, written before the
 client can see the outcome (so a test reads it without waiting):
   {"conn": 3, "event": "connect"}
-  {"conn": 3, "event": "fault", "mode": "out-of-order"}
+  {"conn": 3, "event": "fault", "mode": "out-of-order", "rcpt": ["out-of-order+t1@x.test"]}
   {"conn": 3, "event": "data", "message_id": "<a@b>", "rcpt": ["x@y"], "outcome": "dropped"}
 """
 
@@ -56,7 +56,8 @@ class Server:
 
 
 def mode_of(rcpts):
-    local = rcpts[0].split("@", 1)[0].lower() if rcpts else ""
+    """The fault for a transaction: its first recipient's local part, less any "+tag"."""
+    local = rcpts[0].split("@", 1)[0].split("+", 1)[0].lower() if rcpts else ""
     return local if local in MODES else "normal"
 
 
@@ -132,11 +133,11 @@ class Session:
             return True
         go = b"354 End data with <CR><LF>.<CR><LF>\r\n"
         if mode == "out-of-order":
-            self.server.record(conn=self.conn, event="fault", mode=mode)
+            self.server.record(conn=self.conn, event="fault", mode=mode, rcpt=self.rcpts)
             held, self.held = self.held, []
             await self.send(go, *held)
         elif mode == "missing-reply":
-            self.server.record(conn=self.conn, event="fault", mode=mode)
+            self.server.record(conn=self.conn, event="fault", mode=mode, rcpt=self.rcpts)
             held, self.held = self.held, []
             await self.send(held[0], go)
         else:
