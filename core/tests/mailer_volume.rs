@@ -8,7 +8,7 @@ mod servers_env;
 
 use std::time::{Duration, Instant};
 
-use relaykit::{Mailer, Message, Profile};
+use relaykit::{Message, Profile};
 use serde_json::json;
 use servers_env::{assert_delivered_once, before_now, dovecot_maildir, mailer, message, port, run_tag, var};
 
@@ -36,7 +36,7 @@ async fn ten_thousand_messages_over_four_connections_each_delivered_once() {
     let messages: Vec<Message> =
         (0..total).map(|i| message("volume test", &to, &format!("{prefix}{i}@relaykit.test>"))).collect();
     let started = Instant::now();
-    let results = tokio::time::timeout(Duration::from_secs(300), send_all(&mailer, messages))
+    let results = tokio::time::timeout(Duration::from_secs(300), mailer.send_many(&messages))
         .await
         .expect("sending took longer than 300 s");
     let sent_in = started.elapsed();
@@ -51,29 +51,4 @@ async fn ten_thousand_messages_over_four_connections_each_delivered_once() {
         .await
         .unwrap();
     eprintln!("{total} messages: sent in {sent_in:?}, all delivered, each once, after {:?}", started.elapsed());
-}
-
-/// Every message through the mailer at once, one outcome per message in order.
-async fn send_all(m: &Mailer, messages: Vec<Message>) -> Vec<relaykit::Result<relaykit::SendResult>> {
-    // Today's API has no send_many: 16 tasks, each sending its share.
-    const TASKS: usize = 16;
-    let messages = std::sync::Arc::new(messages);
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let (m, msgs) = (m.clone(), messages.clone());
-            tokio::spawn(async move {
-                let mut out = Vec::new();
-                for i in (t..msgs.len()).step_by(TASKS) {
-                    out.push((i, m.send(&msgs[i]).await));
-                }
-                out
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(messages.len());
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
 }
