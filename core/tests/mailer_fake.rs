@@ -9,7 +9,10 @@ mod support;
 
 use relaykit::{Fate, Keyring, Mailer, MailerOptions, Message, Profile, RrtContext};
 use serde_json::{Value, json};
-use support::{BufReader, Buffered, Data, EHLO_PIPELINING, ErrorKind, Expect, Send, Step, TcpListener, bounded, play};
+use support::{
+    AsyncWriteExt, BufReader, Buffered, Data, EHLO_PIPELINING, ErrorKind, Expect, Send, Step, TcpListener, bounded,
+    play,
+};
 
 /// A listener for a fake server, and its port.
 async fn listen() -> (TcpListener, u16) {
@@ -173,6 +176,13 @@ async fn a_transient_refusal_is_retried_a_permanent_one_is_final() {
                 &GREET,
                 &env,
                 &[Send("451 4.3.0 try later\r\n554 no transaction\r\n554 no transaction\r\n")],
+                // A 4xx to MAIL FROM is the server throttling this client: the connection is
+                // closed and the retry, after the backoff, goes on a new one.
+                &BYE,
+            ]);
+            serve(&listener, &steps, &mut log).await;
+            let steps = script(&[
+                &GREET,
                 &env,
                 &[Send("250 ok\r\n550 5.1.1 no such user\r\n554 no valid recipients\r\n")],
                 &[Expect("RSET"), Send("250 ok\r\n")],
@@ -193,7 +203,7 @@ async fn a_transient_refusal_is_retried_a_permanent_one_is_final() {
         m.close().await;
         server.await.unwrap();
         let s = m.stats();
-        assert_eq!((s.sent, s.failed, s.retried), (0, 1, 1), "{s:?}");
+        assert_eq!((s.sent, s.failed, s.retried, s.connections_opened), (0, 1, 1, 2), "{s:?}");
     }))
     .await;
 }
@@ -287,6 +297,100 @@ async fn replies_out_of_step_are_a_protocol_error_and_the_connection_is_discarde
         m.close().await;
         server.await.unwrap();
         assert_eq!(m.stats().connections_opened, 2);
+    }))
+    .await;
+}
+
+const EHLO_CHUNKING: &str = "250-fake.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
+
+/// Reads from `rd` until `n` RSET lines have arrived (a chunked stream of `n` messages), and
+/// returns everything read; the server has not replied to any of it yet.
+async fn read_stream(rd: &mut BufReader<tokio::net::TcpStream>, n: usize) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    while String::from_utf8_lossy(&got).matches("RSET\r\n").count() < n {
+        let mut buf = [0u8; 4096];
+        let k = tokio::time::timeout(support::SERVER_WAIT, rd.read(&mut buf)).await.unwrap().unwrap();
+        assert!(k > 0, "the client closed the stream early: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..k]);
+    }
+    String::from_utf8(got).unwrap()
+}
+
+#[tokio::test]
+async fn with_chunking_messages_stream_without_waiting_and_replies_match_their_messages() {
+    bounded(Box::pin(async {
+        let (listener, port) = listen().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut rd = BufReader::new(tcp);
+            let mut log = Vec::new();
+            play(&mut rd, &[Send("220 fake.test ESMTP\r\n"), Expect("EHLO"), Send(EHLO_CHUNKING)], &mut log)
+                .await
+                .unwrap();
+            let ok = "250 ok\r\n250 ok\r\n";
+            // The window opens at one message, then doubles after an accepted one.
+            let mut stream = read_stream(&mut rd, 1).await;
+            rd.get_mut().write_all(format!("{ok}250 queued 1\r\n250 reset\r\n").as_bytes()).await.unwrap();
+            // Messages 2 and 3 arrive before any reply to them is sent.
+            stream += &read_stream(&mut rd, 2).await;
+            let replies = format!(
+                "250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n250 reset\r\n{ok}250 queued 3\r\n250 reset\r\n"
+            );
+            rd.get_mut().write_all(replies.as_bytes()).await.unwrap();
+            play(&mut rd, &BYE, &mut log).await.unwrap();
+            stream
+        });
+        let m = mailer(port, &json!({"max_connections": 1}));
+        let mut msgs: Vec<Message> = (1..=3).map(|n| message(n, &["carol@relaykit.test"])).collect();
+        msgs[1].to = vec!["nobody@relaykit.test".into()];
+        msgs[2].text = Some(".a line starting with a dot\n".into());
+        let out = m.send_many(&msgs).await;
+        assert_eq!(out[0].as_ref().unwrap().reply.text, "queued 1");
+        let e = out[1].as_ref().unwrap_err();
+        assert_eq!((e.kind(), e.code()), (ErrorKind::RecipientRejected, Some(550)), "{e}");
+        assert_eq!(out[2].as_ref().unwrap().reply.text, "queued 3");
+        m.close().await;
+        let stream = server.await.unwrap();
+        assert_eq!(stream.matches("BDAT ").count(), 3, "{stream}");
+        assert!(!stream.contains("\r\nDATA\r\n"), "no DATA with CHUNKING: {stream}");
+        assert!(stream.contains("\r\n.a line starting with a dot\r\n"), "no dot-stuffing in a chunk: {stream}");
+        // Each BDAT's size is exactly the bytes that follow it up to the RSET.
+        for part in stream.split("BDAT ").skip(1) {
+            let (size, rest) = part.split_once(" LAST\r\n").unwrap();
+            let body = rest.split_once("RSET\r\n").unwrap().0;
+            assert_eq!(size.parse::<usize>().unwrap(), body.len(), "{part}");
+        }
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn a_chunked_stream_cut_off_leaves_the_sent_messages_unknown() {
+    bounded(Box::pin(async {
+        let (listener, port) = listen().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut rd = BufReader::new(tcp);
+            let mut log = Vec::new();
+            play(&mut rd, &[Send("220 fake.test ESMTP\r\n"), Expect("EHLO"), Send(EHLO_CHUNKING)], &mut log)
+                .await
+                .unwrap();
+            let _ = read_stream(&mut rd, 1).await;
+            rd.get_mut().write_all(b"250 ok\r\n250 ok\r\n250 queued 1\r\n250 reset\r\n").await.unwrap();
+            // Messages 2 and 3 are written whole; then the connection is gone, unanswered.
+            let _ = read_stream(&mut rd, 2).await;
+        });
+        let m = mailer(port, &json!({"max_connections": 1, "retry": {"max_attempts": 1}}));
+        let msgs: Vec<Message> = (1..=3).map(|n| message(n, &["carol@relaykit.test"])).collect();
+        let out = m.send_many(&msgs).await;
+        server.await.unwrap();
+        assert!(out[0].is_ok(), "{:?}", out[0]);
+        for r in &out[1..] {
+            let e = r.as_ref().unwrap_err();
+            assert_eq!((e.fate(), e.transient()), (Fate::Unknown, false), "{e}");
+        }
+        m.close().await;
     }))
     .await;
 }
