@@ -268,6 +268,7 @@ export interface MailerOptionsJSON {
     base_delay_ms: number
     max_delay_ms: number
   }
+  stream_window: number
   retry_unknown: boolean
   ntlm_helper?: Array<string>
 }

@@ -394,3 +394,32 @@ async fn a_chunked_stream_cut_off_leaves_the_sent_messages_unknown() {
     }))
     .await;
 }
+
+#[tokio::test]
+async fn stream_window_one_writes_one_message_per_round_trip() {
+    bounded(Box::pin(async {
+        let (listener, port) = listen().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut rd = BufReader::new(tcp);
+            let mut log = Vec::new();
+            play(&mut rd, &[Send("220 fake.test ESMTP\r\n"), Expect("EHLO"), Send(EHLO_CHUNKING)], &mut log)
+                .await
+                .unwrap();
+            for n in 1..=3 {
+                // Exactly one message arrives before its replies are sent.
+                let part = read_stream(&mut rd, 1).await;
+                assert_eq!(part.matches("RSET\r\n").count(), 1, "message {n} came alone: {part}");
+                let replies = format!("250 ok\r\n250 ok\r\n250 queued {n}\r\n250 reset\r\n");
+                rd.get_mut().write_all(replies.as_bytes()).await.unwrap();
+            }
+            play(&mut rd, &BYE, &mut log).await.unwrap();
+        });
+        let m = mailer(port, &json!({"max_connections": 1, "stream_window": 1}));
+        let msgs: Vec<Message> = (1..=3).map(|n| message(n, &["carol@relaykit.test"])).collect();
+        assert!(m.send_many(&msgs).await.iter().all(Result::is_ok));
+        m.close().await;
+        server.await.unwrap();
+    }))
+    .await;
+}

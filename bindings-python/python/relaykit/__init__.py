@@ -353,12 +353,13 @@ class _MailerBase:
         rate_limit: Optional[RateLimit] = None,
         retry: Optional[RetryPolicy] = None,
         retry_unknown: Optional[bool] = None,
+        stream_window: Optional[int] = None,
         trace: Optional[TraceCallback] = None,
         ntlm_helper: Optional[Sequence[str]] = None,
     ) -> None:
         options = _given(max_connections=max_connections, max_messages_per_connection=max_messages_per_connection,
                          idle_timeout_secs=idle_timeout_secs, rate_limit=rate_limit, retry=retry,
-                         retry_unknown=retry_unknown, ntlm_helper=ntlm_helper)
+                         retry_unknown=retry_unknown, stream_window=stream_window, ntlm_helper=ntlm_helper)
         self._native = _native._Mailer(profile, keyring, context, options, _tracer(trace))
         self._profile = copy.copy(profile)  # for the log lines: where this mailer sends to
 
@@ -401,8 +402,9 @@ class Mailer(_MailerBase):
     The options are the core's (``None`` means its default): ``max_connections`` (2),
     ``max_messages_per_connection`` (100; then the connection is replaced),
     ``idle_timeout_secs`` (30; an idle connection is then closed), ``rate_limit``
-    (:class:`RateLimit`; none), ``retry`` (:class:`RetryPolicy`) and ``retry_unknown`` (False:
-    a message whose fate is unknown is not sent again); ``trace`` (see :data:`TraceCallback`:
+    (:class:`RateLimit`; none), ``retry`` (:class:`RetryPolicy`), ``retry_unknown`` (False:
+    a message whose fate is unknown is not sent again) and ``stream_window`` (6: messages a
+    CHUNKING connection writes ahead of their replies); ``trace`` (see :data:`TraceCallback`:
     it may take each line's connection id) and ``ntlm_helper`` are Send's. A bad profile or
     option raises ``ConfigError`` naming the field (``options.retry.max_attempts``) now,
     before any connection.

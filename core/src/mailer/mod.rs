@@ -66,6 +66,7 @@ impl Mailer {
             options.max_connections,
             options.max_messages_per_connection,
             idle_timeout,
+            options.stream_window,
             options.retry.delay(1),
             runtime,
         );

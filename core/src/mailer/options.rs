@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::json::{self, Root};
 use crate::options::{helper_argv, options_from};
-use crate::session::TraceSink;
+use crate::session::{DEFAULT_STREAM_WINDOW, MAX_STREAM_WINDOW, TraceSink};
 
 /// The most `max_connections` can be: far beyond what one server allows one client, and within
 /// what a semaphore holds on every platform.
@@ -33,6 +33,12 @@ pub struct MailerOptions {
     pub rate_limit: Option<RateLimit>,
     /// How transient failures are retried (default: 3 attempts, 200 ms doubling up to 10 s).
     pub retry: RetryPolicy,
+    /// How many messages a connection to a server with CHUNKING writes ahead of their replies
+    /// (default 6, 1 to 64): the messages per round trip of one connection. Above 6, a server
+    /// that drops a session after 20 errors (Postfix's `smtpd_hard_error_limit`) while refusing
+    /// a whole window leaves the window's messages with fate unknown; raise it for servers
+    /// known not to, or whose limit is raised.
+    pub stream_window: u32,
     /// Whether a message whose fate is unknown (the connection failed after its final `.`,
     /// before the reply) is sent again, at the risk of delivering it twice (default false).
     pub retry_unknown: bool,
@@ -54,6 +60,7 @@ impl Default for MailerOptions {
             rate_limit: None,
             retry: RetryPolicy::default(),
             retry_unknown: false,
+            stream_window: DEFAULT_STREAM_WINDOW,
             trace: None,
             ntlm_helper: None,
         }
@@ -64,7 +71,7 @@ impl MailerOptions {
     /// Options from their JSON form: `{"max_connections": 4, "max_messages_per_connection":
     /// 100, "idle_timeout_secs": 30, "rate_limit": {"messages": 10, "per_secs": 1},
     /// "retry": {"max_attempts": 3, "base_delay_ms": 200, "max_delay_ms": 10000},
-    /// "retry_unknown": false, "ntlm_helper": [...]}`; `null` gives the defaults.
+    /// "retry_unknown": false, "stream_window": 6, "ntlm_helper": [...]}`; `null` gives the defaults.
     pub fn from_json(text: &str) -> Result<MailerOptions> {
         Self::from_json_value(&json::parse_text(text, Root::Options)?)
     }
@@ -88,6 +95,11 @@ impl MailerOptions {
             return Err(Root::Options.error("max_messages_per_connection", "must be at least 1"));
         }
         self.idle_timeout()?;
+        if !(1..=MAX_STREAM_WINDOW).contains(&self.stream_window) {
+            return Err(
+                Root::Options.error("stream_window", format!("must be at least 1 and at most {MAX_STREAM_WINDOW}"))
+            );
+        }
         if let Some(r) = &self.rate_limit {
             r.interval()?;
         }
@@ -235,6 +247,8 @@ mod tests {
             (json!({"retry": {"base_delay_ms": 20_000}}), "options.retry.base_delay_ms: must not be more"),
             (json!({"retry": {"max_delay_ms": -1}}), "options.retry.max_delay_ms:"),
             (json!({"retry": {"attempts": 2}}), "options.retry.attempts: unknown field"),
+            (json!({"stream_window": 0}), "options.stream_window: must be at least 1 and at most 64"),
+            (json!({"stream_window": 65}), "options.stream_window: must be at least 1 and at most 64"),
         ] {
             let e = MailerOptions::from_json_value(&v).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{e}");

@@ -109,6 +109,8 @@ pub(super) struct Pool {
     pub(super) max_connections: u32,
     pub(super) max_messages: u32,
     pub(super) idle_timeout: Duration,
+    /// Messages a CHUNKING connection writes ahead of their replies.
+    pub(super) stream_window: u32,
     /// How long new connections wait after the server throttled this client.
     pub(super) throttle_pause: Duration,
     pub(super) runtime: tokio::runtime::Handle,
@@ -133,6 +135,7 @@ impl Pool {
         max_connections: u32,
         max_messages: u32,
         idle_timeout: Duration,
+        stream_window: u32,
         throttle_pause: Duration,
         runtime: tokio::runtime::Handle,
     ) -> Pool {
@@ -143,6 +146,7 @@ impl Pool {
             max_connections,
             max_messages,
             idle_timeout,
+            stream_window,
             throttle_pause,
             runtime,
             counters: Counters::default(),
@@ -332,7 +336,8 @@ impl Pool {
             .clone()
             .map(|sink| TraceSink::new(move |ev: TraceEvent| (sink.0)(TraceEvent { connection: Some(id), ..ev })));
         match connection::open(&self.settings, trace, self.ntlm_helper.as_ref(), &mut progress).await {
-            Ok(session) => {
+            Ok(mut session) => {
+                session.set_stream_window(self.stream_window);
                 bump(&self.counters.opened);
                 Ok(Conn { session, progress, sent: 0, refusals: 0 })
             }

@@ -143,13 +143,16 @@ impl Feed for SliceFeed<'_, '_> {
     }
 }
 
-/// The most messages a chunked stream writes ahead of their replies. A message the server
-/// refuses at MAIL FROM (throttling, say) costs three errors in the session (MAIL, RCPT and
-/// BDAT all fail), and servers drop a session after so many: Postfix after 20
-/// (`smtpd_hard_error_limit`), losing the replies to what was written and leaving those
-/// messages' fate unknown. Six in flight stay under that (18) and, at a 20 ms round trip, still
-/// make 300 messages a second on one connection.
-const CHUNK_WINDOW: usize = 6;
+/// The most messages a chunked stream writes ahead of their replies, unless the session is
+/// told otherwise ([`Session::set_stream_window`]). A message the server refuses at MAIL FROM
+/// (throttling, say) costs three errors in the session (MAIL, RCPT and BDAT all fail), and
+/// servers drop a session after so many: Postfix after 20 (`smtpd_hard_error_limit`), and the
+/// reset then loses the replies to what was written, leaving those messages' fate unknown. Six
+/// in flight stay under that (18) and make up to six messages per round trip.
+pub const DEFAULT_STREAM_WINDOW: u32 = 6;
+
+/// The largest stream window: replies owed stay well within socket buffers.
+pub const MAX_STREAM_WINDOW: u32 = 64;
 
 /// A chunked stream writes once this much is queued, before taking more messages.
 const CHUNK_WRITE: usize = 256 * 1024;
@@ -303,6 +306,15 @@ impl Session {
         out.pop().unwrap_or_else(|| Err(Error::internal("send_many returned no result")))
     }
 
+    /// How many messages a CHUNKING stream may write ahead of their replies (1 to
+    /// [`MAX_STREAM_WINDOW`], default [`DEFAULT_STREAM_WINDOW`]). More makes one connection
+    /// faster at a long round-trip time; use it only with servers that do not drop a session
+    /// after a few refusals (Postfix's `smtpd_hard_error_limit` is 20: a window above 6 risks
+    /// messages with fate unknown when a throttling server refuses a whole window).
+    pub fn set_stream_window(&mut self, messages: u32) {
+        self.stream_window = messages.clamp(1, MAX_STREAM_WINDOW);
+    }
+
     /// Sends several messages on this connection, one result per message in order. With
     /// PIPELINING, each message's content and `.` share one write with the next message's
     /// envelope. A connection failure fails the message in progress and every later one; a
@@ -336,14 +348,14 @@ impl Session {
 
     /// CHUNKING with PIPELINING (RFC 3030 + RFC 2920): no 354 to wait for, so each message
     /// (MAIL, RCPT, `BDAT <n> LAST` with the content, RSET) is written without waiting for any
-    /// reply, up to [`CHUNK_WINDOW`] messages ahead, and the replies are matched to their
+    /// reply, up to the stream window's count of messages ahead, and the replies are matched to their
     /// messages in order. Throughput then no longer depends on the round-trip time. The RSET
     /// ends a transaction the server failed (Postfix keeps it open after a refused BDAT, and
     /// the next pipelined MAIL would meet "nested MAIL command"); after a success it costs a
     /// line each way.
     ///
     /// The window starts at one message and doubles with each accepted one (up to
-    /// [`CHUNK_WINDOW`]); any refusal takes it back to one. A server that refuses tends to
+    /// the window, [`DEFAULT_STREAM_WINDOW`] unless set); any refusal takes it back to one. A server that refuses tends to
     /// refuse what follows too, and counts each refusal against the session (Postfix drops it
     /// after 20), so a full window behind a refusal is what risks a dropped connection with
     /// messages written and their fate unknown.
@@ -372,7 +384,7 @@ impl Session {
             match self.read_chunked(&feed.mail(&f.t)).await {
                 Ok(result) => {
                     let closing = result.as_ref().err().is_some_and(|e| e.code() == Some(421));
-                    window = if result.is_ok() { (window * 2).min(CHUNK_WINDOW) } else { 1 };
+                    window = if result.is_ok() { (window * 2).min(self.stream_window as usize) } else { 1 };
                     feed.done(f.t, result);
                     if closing {
                         // The server stopped reading there: nothing after it was taken in.

@@ -48,7 +48,7 @@ use zeroize::Zeroize;
 pub use self::auth::SaslStep;
 pub use self::ehlo::Extensions;
 pub(crate) use self::mail::Feed;
-pub use self::mail::{Mail, MailOutcome, MailParams, RecipientReply};
+pub use self::mail::{DEFAULT_STREAM_WINDOW, MAX_STREAM_WINDOW, Mail, MailOutcome, MailParams, RecipientReply};
 pub use self::tls::TlsInfo;
 pub use self::trace::{Direction, TraceEvent, TraceSink};
 
@@ -194,6 +194,8 @@ pub struct Session {
     trust: Option<Arc<Trust>>,
     greeting: Option<Reply>,
     ext: Option<Extensions>,
+    /// The most messages a CHUNKING stream writes ahead of their replies.
+    stream_window: u32,
     tls: Option<TlsInfo>,
 }
 
@@ -328,6 +330,7 @@ impl Session {
             trust: None,
             greeting: None,
             ext: None,
+            stream_window: mail::DEFAULT_STREAM_WINDOW,
             tls: None,
         }
     }
