@@ -121,6 +121,9 @@ export type StarttlsPolicy = 'opportunistic' | 'never'
 /** `authOrder` (`AuthOrder::NAMES`). */
 export type AuthOrder = 'preference' | 'as_listed'
 
+/** What became of a message that was not delivered: `err.fate` (`Fate::NAMES`). */
+export type Fate = 'rejected' | 'unknown'
+
 /** The §8 JSON of an error: `err.toJSON()`, `report.toJSON().error`. */
 export interface ErrorJSON {
   kind: ErrorKind
@@ -129,6 +132,9 @@ export interface ErrorJSON {
   enhanced_code?: string
   message: string
   hint?: string
+  transient: boolean
+  fate: Fate
+  attempts?: number
 }
 
 /** The §8 JSON of a `TestReport`. */
@@ -184,6 +190,7 @@ export interface SendResultJSON {
   }>
   message_id: string | null
   reply: string
+  attempts: number
 }
 
 /** The JSON of a prepared message. */
@@ -239,6 +246,16 @@ export interface MailerOptionsJSON {
   max_connections: number
   max_messages_per_connection: number
   idle_timeout_secs: number
+  rate_limit: {
+    messages: number
+    per_secs: number
+  } | null
+  retry: {
+    max_attempts: number
+    base_delay_ms: number
+    max_delay_ms: number
+  }
+  retry_unknown: boolean
   ntlm_helper?: Array<string>
 }
 
@@ -246,7 +263,9 @@ export interface MailerOptionsJSON {
 export interface MailerStatsJSON {
   sent: number
   failed: number
+  retried: number
   reconnects: number
   connections_opened: number
   open_connections: number
+  queued: number
 }

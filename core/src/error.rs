@@ -76,6 +76,19 @@ pub enum Stage {
 }
 }
 
+named_enum! {
+/// What became of a message that was not delivered: [`Fate::Rejected`] when nothing of it was
+/// accepted (it may be sent again without duplicating it), [`Fate::Unknown`] when the connection
+/// was lost or timed out after its final `.` went out and before the server's reply (the server
+/// may have queued it).
+pub enum Fate {
+    /// Not delivered: refused, or never accepted.
+    Rejected,
+    /// Perhaps delivered: the server got the whole message but its reply never came.
+    Unknown,
+}
+}
+
 /// An SMTP reply: the three-digit code, the enhanced status code (RFC 3463) when the server sent
 /// one, and the text of all its lines joined by `\n` (codes and enhanced codes stripped).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,12 +211,23 @@ pub struct Error {
     reply: Option<Reply>,
     cause: Option<Cause>,
     hint: Option<String>,
+    fate: Fate,
+    attempts: Option<u32>,
 }
 
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, detail: message.into(), stage: None, reply: None, cause: None, hint: None }
+        Error {
+            kind,
+            detail: message.into(),
+            stage: None,
+            reply: None,
+            cause: None,
+            hint: None,
+            fate: Fate::Rejected,
+            attempts: None,
+        }
     }
 
     /// A configuration error about the JSON path `path` (e.g. `$.port`).
@@ -251,6 +275,26 @@ impl Error {
     #[must_use]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Marks the message's fate unknown: the whole message went out and its reply never came.
+    #[must_use]
+    pub fn with_unknown_fate(mut self) -> Self {
+        self.fate = Fate::Unknown;
+        self
+    }
+
+    /// The same error with another fate (for the other messages of a failed connection).
+    pub(crate) fn with_fate(mut self, fate: Fate) -> Self {
+        self.fate = fate;
+        self
+    }
+
+    /// Sets how many times the message was tried (a [`crate::Mailer`] does).
+    #[must_use]
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = Some(attempts);
         self
     }
 
@@ -306,12 +350,48 @@ impl Error {
         self.cause.as_ref()
     }
 
+    /// What became of the message: [`Fate::Unknown`] only when the connection failed after the
+    /// whole message was sent and before its reply; [`Fate::Rejected`] otherwise.
+    pub fn fate(&self) -> Fate {
+        self.fate
+    }
+
+    /// How many times a [`crate::Mailer`] tried the message, when it did.
+    pub fn attempts(&self) -> Option<u32> {
+        self.attempts
+    }
+
+    /// Whether trying again later may succeed: a 4xx reply (421, 450, 451, 452, 454, ...), or a
+    /// failure of the connection itself (name lookup, connect, a timeout, a lost or garbled
+    /// connection) before the message was committed. Never for a fate-unknown message (sending
+    /// it again may duplicate it), a 5xx reply, invalid input or a TLS or certificate problem.
+    pub fn transient(&self) -> bool {
+        if self.fate == Fate::Unknown {
+            return false;
+        }
+        if let Some(r) = &self.reply {
+            return r.is_transient();
+        }
+        matches!(self.kind, ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Io)
+            || (self.kind == ErrorKind::Protocol && self.stage.is_some_and(|s| s != Stage::Greeting))
+    }
+
+    /// Whether the connection itself failed (lost, reset, timed out, closing with 421): the
+    /// session cannot carry another message.
+    pub fn connection_failed(&self) -> bool {
+        match &self.reply {
+            Some(r) => r.code == 421,
+            None => matches!(self.kind, ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Protocol),
+        }
+    }
+
     /// A hint a person can act on (written by [`crate::hints`] for Test and Send).
     pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()
     }
 
-    /// The §8 JSON form of the error: `{"kind", "stage", "code", "enhanced_code", "message", "hint"}`.
+    /// The §8 JSON form of the error: `{"kind", "stage", "code", "enhanced_code", "message", "hint",
+    /// "transient", "fate", "attempts"}`.
     pub fn to_json_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
@@ -339,12 +419,29 @@ pub struct ErrorJson<'a> {
     /// The hint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<&'a str>,
+    /// [`Error::transient`].
+    pub transient: bool,
+    /// [`Error::fate`].
+    pub fate: Fate,
+    /// [`Error::attempts`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 impl<'a> ErrorJson<'a> {
     /// An error of a binding's own `kind` with only a message.
     pub fn local(kind: &'a str, message: &'a str) -> Self {
-        ErrorJson { kind, stage: None, code: None, enhanced_code: None, message: Cow::Borrowed(message), hint: None }
+        ErrorJson {
+            kind,
+            stage: None,
+            code: None,
+            enhanced_code: None,
+            message: Cow::Borrowed(message),
+            hint: None,
+            transient: false,
+            fate: Fate::Rejected,
+            attempts: None,
+        }
     }
 }
 
@@ -357,6 +454,9 @@ impl serde::Serialize for Error {
             enhanced_code: self.enhanced_code(),
             message: self.message(),
             hint: self.hint(),
+            transient: self.transient(),
+            fate: self.fate,
+            attempts: self.attempts,
         }
         .serialize(serializer)
     }
@@ -377,6 +477,12 @@ impl fmt::Debug for Error {
         }
         if let Some(h) = &self.hint {
             d.field("hint", h);
+        }
+        if self.fate == Fate::Unknown {
+            d.field("fate", &self.fate);
+        }
+        if let Some(a) = self.attempts {
+            d.field("attempts", &a);
         }
         d.finish()
     }

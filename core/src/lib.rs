@@ -13,7 +13,7 @@ mod probe;
 mod send;
 pub mod session;
 
-pub use error::{Error, ErrorKind, Reply, Result, Stage};
+pub use error::{Error, ErrorKind, Fate, Reply, Result, Stage};
 pub mod hints;
 mod json;
 pub mod message;
@@ -25,7 +25,7 @@ pub mod runtime;
 pub mod secret;
 
 pub use call::Call;
-pub use mailer::{Mailer, MailerOptions, MailerStats};
+pub use mailer::{Mailer, MailerOptions, MailerStats, RateLimit, RetryPolicy};
 pub use message::{Attachment, Message};
 pub use options::{RelayCheckRequest, SendOptions, TestOptions};
 pub use probe::{test, test_async};

@@ -151,6 +151,9 @@ pub struct SendResult {
     /// The server's final reply (usually with the queue id), written as one line.
     #[serde(serialize_with = "serialize_display")]
     pub reply: Reply,
+    /// How many mail transactions it took: 1, or more when a [`crate::Mailer`] retried the
+    /// message or its deferred recipients.
+    pub attempts: u32,
 }
 
 fn serialize_display<T: std::fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {

@@ -9,7 +9,7 @@ use crate::report::{Rejection, SendResult};
 use crate::resolve::Settings;
 use crate::rrt::RrtContext;
 use crate::secret::Keyring;
-use crate::session::{MailParams, Session};
+use crate::session::{MailOutcome, MailParams, Session};
 
 /// Send (§6): resolves the profile and prepares the message (expanding tags with `ctx` when it
 /// asks for that) before connecting, so bad input fails before a byte goes out; then opens a
@@ -45,12 +45,23 @@ async fn deliver(
 pub(crate) async fn transact(s: &mut Session, prepared: &Prepared) -> Result<SendResult> {
     let params = MailParams { smtputf8: prepared.needs_smtputf8, eight_bit_mime: prepared.eight_bit };
     let out = s.send_mail(&prepared.envelope_from, &prepared.recipients, &prepared.bytes, params).await?;
-    Ok(SendResult {
-        accepted: out.accepted().map(|r| r.address.clone()).collect(),
-        rejected: out.rejected().map(|r| Rejection { address: r.address.clone(), reply: r.reply.clone() }).collect(),
-        message_id: prepared.message_id.clone(),
-        reply: out.data,
-    })
+    Ok(SendResult::of(prepared, out))
+}
+
+impl SendResult {
+    /// The result of one transaction of `prepared`.
+    pub(crate) fn of(prepared: &Prepared, out: MailOutcome) -> SendResult {
+        SendResult {
+            accepted: out.accepted().map(|r| r.address.clone()).collect(),
+            rejected: out
+                .rejected()
+                .map(|r| Rejection { address: r.address.clone(), reply: r.reply.clone() })
+                .collect(),
+            message_id: prepared.message_id.clone(),
+            reply: out.data,
+            attempts: 1,
+        }
+    }
 }
 
 /// [`send_async`], blocking the calling thread (not from inside an async runtime).

@@ -262,7 +262,8 @@ async fn a_connection_closed_while_idle_is_replaced_transparently() {
 }
 
 /// A scripted fake, for a moment Postfix cannot be held at: `close()` while a message's final
-/// reply is still due. The send in flight must finish, and its connection be QUIT, not pooled.
+/// reply is still due. The send in flight must finish, and its connection be QUIT, not pooled;
+/// `close()` returns only after that.
 #[tokio::test]
 async fn close_lets_the_send_in_flight_finish_then_quits_its_connection() {
     bounded(Box::pin(async {
@@ -286,13 +287,15 @@ async fn close_lets_the_send_in_flight_finish_then_quits_its_connection() {
         let sender = m.clone();
         let in_flight = tokio::spawn(async move { sender.send(&one).await });
         data_in.await.unwrap();
-        m.close().await;
+        let closer = m.clone();
+        let closing = tokio::spawn(async move { closer.close().await });
         go.send(()).unwrap();
         in_flight.await.unwrap().unwrap();
+        closing.await.unwrap();
+        let s = m.stats();
+        assert_eq!((s.sent, s.open_connections), (1, 0), "close returned with the connection closed: {s:?}");
         let log = server.await.unwrap();
         assert_eq!(log.last().map(String::as_str), Some("QUIT"), "{log:?}");
-        let s = m.stats();
-        assert_eq!((s.sent, s.open_connections), (1, 0), "{s:?}");
     }))
     .await;
 }

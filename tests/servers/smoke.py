@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import smtplib
+import socket
 import ssl
 import sys
 import time
@@ -467,6 +468,89 @@ if "badscram" in ROLES:
         mine = [(r["event"], r["mechanism"]) for r in mine if r["peer"] == me]
         assert mine == [("auth-command", "SCRAM-SHA-256"), ("scram-wrong-signature-sent", "SCRAM-SHA-256"),
                         ("scram-client-cancelled", "SCRAM-SHA-256"), ("auth-command", "CRAM-MD5")], mine
+
+def raw(port):
+    """A bare socket to 127.0.0.1:port and a line reader on it (for replies smtplib rejects)."""
+    sock = socket.create_connection((HOST, int(port)), timeout=20)
+    return sock, sock.makefile("rb")
+
+
+if "dovecot" in ROLES:
+    @check("dovecot fault listener idle: 421 4.4.2 after smtpd_timeout of silence, then EOF")
+    def _():
+        s = connect(E["RK_POSTFIX_IDLE_PORT"])
+        idle = float(E["RK_POSTFIX_IDLE_SECS"])
+        s.sock.settimeout(idle + 10)
+        t = time.monotonic()
+        line = s.sock.makefile("rb").readline()
+        waited = time.monotonic() - t
+        assert line.startswith(b"421 4.4.2 ") and b"timeout exceeded" in line, line
+        assert idle - 0.5 <= waited <= idle + 5, waited
+        assert s.sock.recv(100) == b"", "the connection stays open"
+
+    @check("dovecot fault listener connlimit: a second connection gets 421 4.7.0 as its greeting")
+    def _():
+        first = connect(E["RK_POSTFIX_CONNLIMIT_PORT"])
+        sock, rd = raw(E["RK_POSTFIX_CONNLIMIT_PORT"])
+        line = rd.readline()
+        assert line.startswith(b"421 4.7.0 ") and b"too many connections" in line, line
+        assert rd.readline() == b"", "the refused connection stays open"
+        sock.close()
+        first.quit()
+
+    @check("dovecot fault listener ratelimit: MAIL FROM past the rate gets 450 4.7.1")
+    def _():
+        s = connect(E["RK_POSTFIX_RATELIMIT_PORT"])
+        codes = []
+        for _ in range(int(E["RK_POSTFIX_RATE_MESSAGES"]) + 2):  # fewer than smtpd_hard_error_limit
+            code, text = s.mail(USER)
+            codes.append(code)
+            s.rset()
+            if code != 250:
+                assert (code, text) == (450, f"4.7.1 Error: too much mail from {HOST}".encode()), (code, text)
+                break
+        assert codes[-1] == 450, codes
+        s.quit()
+
+if "faults" in ROLES:
+    def fake_transaction(rcpt, mid=None, n=3):
+        """Pipelined MAIL, RCPT, DATA to the fake; the codes of its first `n` replies, and of
+        the reply to the message's final dot when `mid` is given (b"": connection dropped)."""
+        sock, rd = raw(E["RK_FAULTS_PORT"])
+        rd.readline()
+        sock.sendall(b"EHLO smoke.relaykit.test\r\n")
+        while rd.readline()[3:4] == b"-":
+            pass
+        sock.sendall(f"MAIL FROM:<{USER}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+        replies = [rd.readline()[:3] for _ in range(n)]
+        after = None
+        if mid:
+            sock.sendall(f"Message-ID: {mid}\r\nSubject: smoke\r\n\r\n..dot\r\n.\r\n".encode())
+            after = rd.readline()[:3]
+        sock.close()
+        return replies, after
+
+    def fake_events(**match):
+        with open(E["RK_FAULTS_RECORD"], encoding="utf-8") as fh:
+            events = [json.loads(line) for line in fh if line.strip()]
+        return [e for e in events if all(e.get(k) == v for k, v in match.items())]
+
+    @check("faults: drop-after-dot drops the first time (recorded), accepts the retry")
+    def _():
+        mid = f"<{uuid.uuid4()}@smoke.relaykit.test>"
+        assert fake_transaction("drop-after-dot@fake.test", mid) == ([b"250", b"250", b"354"], b"")
+        assert fake_transaction("drop-after-dot@fake.test", mid) == ([b"250", b"250", b"354"], b"250")
+        got = [e["outcome"] for e in fake_events(event="data", message_id=mid)]
+        assert got == ["dropped", "accepted"], got
+
+    @check("faults: out-of-order answers 354 first; missing-reply leaves RCPT's reply out")
+    def _():
+        tag = uuid.uuid4().hex
+        assert fake_transaction(f"out-of-order+{tag}@fake.test")[0] == [b"354", b"250", b"250"]
+        # missing-reply: only two replies come (a third read would wait for the timeout)
+        assert fake_transaction(f"missing-reply+{tag}@fake.test", n=2)[0] == [b"250", b"354"]
+        modes = [e["mode"] for e in fake_events(event="fault") if tag in e["rcpt"][0]]
+        assert modes == ["out-of-order", "missing-reply"], modes
 
 npass = sum(1 for _, ok in results if ok)
 nfail = len(results) - npass

@@ -7,12 +7,14 @@
 #   RK_ROLES="aiosmtpd ntlm" tests/servers/start.sh   # a subset
 #
 # Roles: dovecot (postfix+dovecot SASL), cyrus (postfix+Cyrus SASL), maildev,
-# aiosmtpd, ntlm, badscram (a scripted fault server: a wrong SCRAM signature).  Every wait is bounded by RK_WAIT_SECS (default 30); on
+# aiosmtpd, ntlm, badscram (a scripted fault server: a wrong SCRAM signature), faults (a
+# scripted fake: drop after the final dot, bad pipelining; the dovecot role also starts
+# Postfix fault listeners: idle, connlimit, ratelimit).  Every wait is bounded by RK_WAIT_SECS (default 30); on
 # failure the server's log is printed and the script exits non-zero.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm badscram}"
+RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm badscram faults}"
 PY="$RK_VENV/bin/python"
 [ -x "$PY" ] || rk_die "venv missing ($RK_VENV): run tests/servers/install.sh"
 [ "$(id -u)" = 0 ] || rk_die "must run as root (postfix and dovecot need it)"
@@ -138,10 +140,10 @@ EOF
 }
 
 # ---------------------------------------------------------------- postfix ----
-# write_postfix NAME SASL_MAIN_LINES MASTER_LISTENERS
+# write_postfix NAME EXTRA_MAIN_LINES MASTER_LISTENERS
 #   instance dir $S/NAME: conf/ queue/ data/ mail/ postfix.log
 write_postfix() {
-  local name=$1 sasl_main=$2 listeners=$3
+  local name=$1 main_extra=$2 listeners=$3
   local base="$S/$name" conf="$S/$name/conf"
   mkdir -p "$conf" "$base/queue" "$base/data" "$base/mail"
   chown postfix:postfix "$base/data"
@@ -209,7 +211,7 @@ smtpd_sasl_auth_enable = yes
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
 broken_sasl_auth_clients = no
-$sasl_main
+$main_extra
 
 # TLS (per-listener policy is set in master.cf)
 smtpd_tls_cert_file = $S/certs/server-chain.crt
@@ -281,7 +283,8 @@ smtpd_listener() {  # INSTANCE PORT LABEL EXTRA_OPTS...
 
 # ---------------------------------------------------------------- dovecot ----
 start_dovecot_role() {
-  check_ports "$RK_DOVECOT_PLAIN_PORT" "$RK_DOVECOT_STARTTLS_PORT" "$RK_DOVECOT_IMPLICIT_PORT"
+  check_ports "$RK_DOVECOT_PLAIN_PORT" "$RK_DOVECOT_STARTTLS_PORT" "$RK_DOVECOT_IMPLICIT_PORT" \
+    "$RK_POSTFIX_IDLE_PORT" "$RK_POSTFIX_CONNLIMIT_PORT" "$RK_POSTFIX_RATELIMIT_PORT"
   local d="$S/dovecot"
   mkdir -p "$d/run" "$d/lib"
   : > "$d/dovecot.log"
@@ -337,17 +340,43 @@ EOF
   rm -f "$d/run/anvil-auth-penalty"
   rk_log "dovecot auth up ($d/run/auth-postfix)"
 
+  # anvil_rate_time_unit (default 60 s) is the window of the ratelimit listener's message
+  # rate; only that listener sets a rate limit, so shortening it instance-wide changes nothing
+  # for the others.
   write_postfix postfix-dovecot \
 "smtpd_sasl_type = dovecot
-smtpd_sasl_path = $d/run/auth-postfix" \
+smtpd_sasl_path = $d/run/auth-postfix
+anvil_rate_time_unit = ${RK_POSTFIX_RATE_SECS}s" \
 "$(smtpd_listener postfix-dovecot "$RK_DOVECOT_PLAIN_PORT" plain smtpd_tls_security_level=may smtpd_tls_auth_only=no)
 $(smtpd_listener postfix-dovecot "$RK_DOVECOT_STARTTLS_PORT" starttls smtpd_tls_security_level=encrypt smtpd_tls_auth_only=yes)
-$(smtpd_listener postfix-dovecot "$RK_DOVECOT_IMPLICIT_PORT" implicit smtpd_tls_wrappermode=yes smtpd_tls_security_level=encrypt smtpd_tls_auth_only=no)"
+$(smtpd_listener postfix-dovecot "$RK_DOVECOT_IMPLICIT_PORT" implicit smtpd_tls_wrappermode=yes smtpd_tls_security_level=encrypt smtpd_tls_auth_only=no)
+$(fault_listeners)"
   start_postfix postfix-dovecot
   local logs=("$S/postfix-dovecot/postfix.log" "$d/dovecot.log")
   wait_smtp "postfix-dovecot plain" "$RK_DOVECOT_PLAIN_PORT" plain "${logs[@]}"
   wait_smtp "postfix-dovecot starttls" "$RK_DOVECOT_STARTTLS_PORT" plain "${logs[@]}"
   wait_smtp "postfix-dovecot implicit" "$RK_DOVECOT_IMPLICIT_PORT" tls "${logs[@]}"
+  wait_smtp "postfix-dovecot idle (smtpd_timeout ${RK_POSTFIX_IDLE_SECS}s)" "$RK_POSTFIX_IDLE_PORT" plain "${logs[@]}"
+  wait_smtp "postfix-dovecot connlimit (1 connection per client)" "$RK_POSTFIX_CONNLIMIT_PORT" plain "${logs[@]}"
+  wait_smtp "postfix-dovecot ratelimit ($RK_POSTFIX_RATE_MESSAGES messages per ${RK_POSTFIX_RATE_SECS}s)" \
+    "$RK_POSTFIX_RATELIMIT_PORT" plain "${logs[@]}"
+}
+
+# Listeners of the postfix-dovecot instance that produce real faults (the mailer's
+# self-healing tests; see README "Fault listeners"). Plain, STARTTLS and AUTH offered, not
+# required; they deliver to the same Maildirs as the other listeners.
+#   idle:      smtpd_timeout closes a connection idle that long (421 4.4.2, then close)
+#   connlimit: one connection per client IP; the next one gets 421 4.7.0 at the greeting
+#   ratelimit: RK_POSTFIX_RATE_MESSAGES MAIL FROMs per window, then 450 4.7.1 at MAIL FROM
+# anvil exempts smtpd_client_event_limit_exceptions (default: $mynetworks, so loopback) from
+# every limit: the last two clear it.
+fault_listeners() {
+  local plain=(smtpd_tls_security_level=may smtpd_tls_auth_only=no)
+  smtpd_listener postfix-dovecot "$RK_POSTFIX_IDLE_PORT" idle "${plain[@]}" "smtpd_timeout=${RK_POSTFIX_IDLE_SECS}s"
+  smtpd_listener postfix-dovecot "$RK_POSTFIX_CONNLIMIT_PORT" connlimit "${plain[@]}" \
+    smtpd_client_event_limit_exceptions= smtpd_client_connection_count_limit=1
+  smtpd_listener postfix-dovecot "$RK_POSTFIX_RATELIMIT_PORT" ratelimit "${plain[@]}" \
+    smtpd_client_event_limit_exceptions= "smtpd_client_message_rate_limit=$RK_POSTFIX_RATE_MESSAGES"
 }
 
 # ---------------------------------------------------------------- cyrus ------
@@ -474,6 +503,19 @@ start_badscram_role() {
   wait_smtp "badscram (SCRAM-SHA-256 with a wrong signature)" "$RK_BADSCRAM_PORT" plain "$S/logs/badscram.log"
 }
 
+# A scripted fake (tests/faults/fake_smtp.py), for faults no real server produces on demand:
+# a connection dropped after a message's final "." without a reply, and out-of-order or
+# missing replies to pipelined commands. Every connection and message is recorded.
+start_faults_role() {
+  check_ports "$RK_FAULTS_PORT"
+  local d="$S/faults"
+  mkdir -p "$d"
+  : > "$d/record.jsonl"
+  spawn faults "$S/logs/faults.log" "$PY" "$RK_REPO_DIR/tests/faults/fake_smtp.py" \
+    --port "$RK_FAULTS_PORT" --record "$d/record.jsonl"
+  wait_smtp "faults (scripted fake: drop after the dot, bad pipelining)" "$RK_FAULTS_PORT" plain "$S/logs/faults.log"
+}
+
 # ---------------------------------------------------------------- env file ---
 write_env() {
   local f="$S/servers.env.tmp"
@@ -504,6 +546,12 @@ write_env() {
           echo "RK_DOVECOT_MECHS=PLAIN,LOGIN,CRAM-MD5,SCRAM-SHA-1,SCRAM-SHA-256"
           echo "RK_DOVECOT_MAIL_DIR=$S/postfix-dovecot/mail"
           echo "RK_DOVECOT_LOG=$S/postfix-dovecot/postfix.log"
+          echo "RK_POSTFIX_IDLE_PORT=$RK_POSTFIX_IDLE_PORT"
+          echo "RK_POSTFIX_IDLE_SECS=$RK_POSTFIX_IDLE_SECS"
+          echo "RK_POSTFIX_CONNLIMIT_PORT=$RK_POSTFIX_CONNLIMIT_PORT"
+          echo "RK_POSTFIX_RATELIMIT_PORT=$RK_POSTFIX_RATELIMIT_PORT"
+          echo "RK_POSTFIX_RATE_MESSAGES=$RK_POSTFIX_RATE_MESSAGES"
+          echo "RK_POSTFIX_RATE_SECS=$RK_POSTFIX_RATE_SECS"
           ;;
         cyrus)
           echo "RK_CYRUS_PLAIN_PORT=$RK_CYRUS_PLAIN_PORT"
@@ -548,6 +596,11 @@ write_env() {
           echo "RK_NTLM_DIR=$S/ntlm/messages"
           echo "RK_NTLM_LOG=$S/logs/ntlm.log"
           ;;
+        faults)
+          echo "RK_FAULTS_PORT=$RK_FAULTS_PORT"
+          echo "RK_FAULTS_RECORD=$S/faults/record.jsonl"
+          echo "RK_FAULTS_LOG=$S/logs/faults.log"
+          ;;
         badscram)
           echo "RK_BADSCRAM_PORT=$RK_BADSCRAM_PORT"
           echo "RK_BADSCRAM_MECHS=CRAM-MD5,LOGIN,PLAIN,SCRAM-SHA-256"
@@ -571,6 +624,7 @@ for role in $RK_ROLES; do
     aiosmtpd) start_aiosmtpd_role ;;
     ntlm) start_ntlm_role ;;
     badscram) start_badscram_role ;;
+    faults) start_faults_role ;;
     *) rk_die "unknown role $role" ;;
   esac
 done

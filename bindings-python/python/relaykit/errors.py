@@ -58,6 +58,9 @@ class RelayKitError(View, Exception):
     enhanced_code: Optional[str]
     message: str
     hint: Optional[str]
+    transient: bool
+    fate: str
+    attempts: Optional[int]
     # ---- end of generated keys ----
 
     def __init__(self, description: str, error: Mapping[str, Any]) -> None:

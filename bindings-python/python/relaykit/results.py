@@ -169,6 +169,7 @@ class SendResult(Record):
     rejected: tuple[Rejection, ...]
     message_id: Optional[str]
     reply: str
+    attempts: int
     # ---- end of generated keys ----
 
     def __init__(self, json: dict[str, Any], text: str) -> None:

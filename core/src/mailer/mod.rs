@@ -1,83 +1,48 @@
-//! [`Mailer`]: many messages over a few kept-open connections to one server.
+//! [`Mailer`]: many messages over a few kept-open connections to one server, pipelined,
+//! retried and accounted for.
 //!
-//! The profile is resolved once, at creation; each send then takes a connection permit (at
-//! most `max_connections` are open at once), reuses an idle connection or opens one lazily,
-//! sends one mail transaction on it and puts it back. A reused connection found dead before
-//! any of the message was accepted is replaced and the message sent once more on a fresh one.
-//!
-//! Idle connections past `idle_timeout_secs` are closed when a send finds them (not by a
-//! background task in this version).
+//! The profile is resolved once, at creation. Each message is prepared by its sender (a bad one
+//! fails alone, before any connection is used), then queued for the connection tasks of
+//! [`pool`]: they open connections lazily (at most `max_connections`), pipeline concurrent
+//! senders' messages on a busy connection, replace a connection found dead, and close idle
+//! ones with QUIT. The sender waits for its message's outcome and, on a transient failure,
+//! sends it again after a jittered backoff ([`RetryPolicy`]); recipients deferred with 4xx
+//! while others were accepted are retried alone. A message lost after its final `.` has fate
+//! [`Fate::Unknown`] and is not sent again unless `retry_unknown` says so.
 
 mod options;
+mod pace;
+mod pool;
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+pub use options::{MailerOptions, MailerStats, RateLimit, RetryPolicy};
 
-pub use options::{MailerOptions, MailerStats};
-
-use crate::connection::{self, Progress};
-use crate::error::{Error, ErrorKind, Result, Stage};
+use self::pace::RateLimiter;
+use self::pool::{Job, Pool, bump, closed_error};
+use crate::error::{Error, Fate, Result};
 use crate::message::{Message, Prepared};
 use crate::profile::Profile;
 use crate::report::SendResult;
-use crate::resolve::Settings;
 use crate::rrt::RrtContext;
 use crate::secret::Keyring;
-use crate::send;
-use crate::session::{Session, TraceSink};
 
 /// Sends many messages to one server over pooled connections. Cheap to clone (the clones share
-/// the pool) and safe to share between tasks and threads.
+/// the pool) and safe to share between tasks and threads. Its connection tasks run on the tokio
+/// runtime it was created in, or on relaykit's own when created outside one.
 #[derive(Clone)]
 pub struct Mailer {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    settings: Settings,
+    pool: Arc<Pool>,
     ctx: RrtContext,
-    trace: Option<TraceSink>,
-    ntlm_helper: Option<Vec<String>>,
-    max_messages: u32,
-    idle_timeout: Duration,
-    permits: Semaphore,
-    pool: Mutex<Pool>,
-    counters: Counters,
-}
-
-#[derive(Default)]
-struct Pool {
-    idle: Vec<Conn>,
-    closed: bool,
-}
-
-/// An open, authenticated connection and what its opening showed (for hints).
-struct Conn {
-    session: Session,
-    progress: Progress,
-    sent: u32,
-    since: Instant,
-}
-
-#[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    failed: AtomicU64,
-    reconnects: AtomicU64,
-    opened: AtomicU64,
-    open: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-fn closed_error() -> Error {
-    Error::new(ErrorKind::Config, "the mailer is closed; create a new Mailer to send more")
+    retry: RetryPolicy,
+    retry_unknown: bool,
+    rate: Option<RateLimiter>,
 }
 
 impl Mailer {
@@ -88,65 +53,113 @@ impl Mailer {
     pub fn new(profile: &Profile, keyring: &Keyring, ctx: &RrtContext, options: MailerOptions) -> Result<Mailer> {
         options.validate()?;
         let settings = profile.resolve(keyring, ctx)?;
-        let inner = Inner {
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(h) => h,
+            Err(_) => crate::runtime::handle()?.handle().clone(),
+        };
+        let idle_timeout = options.idle_timeout()?;
+        let rate = options.rate_limit.map(|r| r.interval().map(RateLimiter::new)).transpose()?;
+        let pool = Pool::new(
             settings,
+            options.trace,
+            options.ntlm_helper,
+            options.max_connections,
+            options.max_messages_per_connection,
+            idle_timeout,
+            runtime,
+        );
+        let inner = Inner {
+            pool: Arc::new(pool),
             ctx: ctx.clone(),
-            idle_timeout: options.idle_timeout()?,
-            trace: options.trace,
-            ntlm_helper: options.ntlm_helper,
-            max_messages: options.max_messages_per_connection,
-            permits: Semaphore::new(options.max_connections as usize),
-            pool: Mutex::new(Pool::default()),
-            counters: Counters::default(),
+            retry: options.retry,
+            retry_unknown: options.retry_unknown,
+            rate,
         };
         Ok(Mailer { inner: Arc::new(inner) })
     }
 
-    /// Sends one message (Send, §6, over a pooled connection). The message is prepared first,
-    /// so a bad one fails alone, before any connection is used. Errors carry the stage, the
-    /// reply and the same hints as [`crate::send_async`]. A failure after the message's final
-    /// `.` is never retried (the server may have queued it).
+    /// Sends one message (Send, §6, over a pooled connection), retrying transient failures as
+    /// the options say. Errors carry the stage, the reply, the same hints as
+    /// [`crate::send_async`], [`Error::transient`], [`Error::fate`] and [`Error::attempts`].
     pub async fn send(&self, message: &Message) -> Result<SendResult> {
-        let r = self.inner.send(message).await;
-        match &r {
-            Ok(_) => bump(&self.inner.counters.sent),
-            Err(_) => bump(&self.inner.counters.failed),
-        }
+        let r = match self.prepare(message) {
+            Ok(p) => self.inner.deliver(p).await,
+            Err(e) => Err(e),
+        };
+        self.count(&r);
         r
     }
 
-    /// Closes the mailer: later sends fail at once with a config error; idle connections are
-    /// closed with QUIT now, those in use when their send finishes.
-    pub async fn close(&self) {
-        let idle = {
-            let mut pool = self.inner.lock();
-            pool.closed = true;
-            std::mem::take(&mut pool.idle)
-        };
-        // Sends waiting for a permit fail now instead of waiting for a connection.
-        self.inner.permits.close();
-        for c in idle {
-            self.inner.quit(c).await;
+    /// Sends every message, one outcome per message in the same order. All are queued at once,
+    /// so the connections pipeline them; a message that cannot be prepared (header injection,
+    /// a bad tag) fails alone and the others still go out.
+    pub async fn send_many(&self, messages: &[Message]) -> Vec<Result<SendResult>> {
+        let mut out: Vec<Option<Result<SendResult>>> = Vec::with_capacity(messages.len());
+        let mut first = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            match self.prepare(m) {
+                Ok(p) => {
+                    first.push((i, p));
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
         }
+        let tries = self.inner.deliver_all(first).await;
+        for (i, r) in tries {
+            out[i] = Some(r);
+        }
+        let out: Vec<Result<SendResult>> =
+            out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::internal("a message got no outcome")))).collect();
+        for r in &out {
+            self.count(r);
+        }
+        out
+    }
+
+    fn prepare(&self, message: &Message) -> Result<Arc<Prepared>> {
+        if self.inner.pool.is_closed() {
+            return Err(closed_error());
+        }
+        Ok(Arc::new(message.prepare(&self.inner.ctx)?))
+    }
+
+    fn count(&self, r: &Result<SendResult>) {
+        let c = &self.inner.pool.counters;
+        bump(if r.is_ok() { &c.sent } else { &c.failed });
+    }
+
+    /// Closes the mailer: later sends fail at once with a config error; messages queued or in
+    /// flight are still sent (retries already waiting are not made); then every connection is
+    /// closed with QUIT. Returns when all are closed.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
     }
 
     /// What the mailer has done so far.
     pub fn stats(&self) -> MailerStats {
-        let c = &self.inner.counters;
+        let c = &self.inner.pool.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (open, queued) = self.inner.pool.gauges();
         MailerStats {
             sent: get(&c.sent),
             failed: get(&c.failed),
+            retried: get(&c.retried),
             reconnects: get(&c.reconnects),
             connections_opened: get(&c.opened),
-            open_connections: get(&c.open),
+            open_connections: open,
+            queued,
         }
     }
 
-    /// [`Mailer::send`], blocking the calling thread (not from inside an async runtime). Use
-    /// one form per mailer: its connections belong to the runtime that opened them.
+    /// [`Mailer::send`], blocking the calling thread (not from inside an async runtime).
     pub fn send_blocking(&self, message: &Message) -> Result<SendResult> {
         crate::runtime::block_on(self.send(message))?
+    }
+
+    /// [`Mailer::send_many`], blocking the calling thread (not from inside an async runtime).
+    pub fn send_many_blocking(&self, messages: &[Message]) -> Result<Vec<Result<SendResult>>> {
+        crate::runtime::block_on(self.send_many(messages))
     }
 
     /// [`Mailer::close`], blocking the calling thread (not from inside an async runtime).
@@ -159,174 +172,188 @@ impl fmt::Debug for Mailer {
     // The settings hold the password: show only where the mailer sends to, and its counters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mailer")
-            .field("server", &self.inner.settings.describe())
+            .field("server", &self.inner.pool.settings.describe())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
 
+/// One message's progress through its attempts.
+struct Tries {
+    prepared: Arc<Prepared>,
+    attempts: u32,
+    /// The recipients of the next attempt (deferred ones), or all when `None`.
+    rcpts: Option<Vec<String>>,
+    /// What earlier attempts delivered, when some recipients were deferred.
+    partial: Option<SendResult>,
+}
+
+/// What to do after an attempt.
+enum Next {
+    Done(Result<SendResult>),
+    Again(Tries),
+}
+
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, Pool> {
-        // A panic elsewhere cannot leave the pool inconsistent (every change is one push/take).
-        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    async fn send(self: &Arc<Self>, message: &Message) -> Result<SendResult> {
-        if self.lock().closed {
-            return Err(closed_error());
-        }
-        let prepared = message.prepare(&self.ctx)?;
-        let _permit = self.permits.acquire().await.map_err(|_| closed_error())?;
-        if let Some(conn) = self.take_idle() {
-            match self.attempt(conn, &prepared).await {
-                Err(e) if dead_before_accept(&e) => {
-                    tracing::debug!("a reused connection was found dead ({e}); sending on a fresh one");
-                    bump(&self.counters.reconnects);
+    async fn deliver(&self, prepared: Arc<Prepared>) -> Result<SendResult> {
+        let mut t = Tries { prepared, attempts: 0, rcpts: None, partial: None };
+        loop {
+            t.attempts += 1;
+            if let Some(rate) = &self.rate {
+                rate.acquire().await;
+            }
+            let (job, rx) = Job::new(Arc::clone(&t.prepared), t.rcpts.clone());
+            let r = match self.pool.submit(job) {
+                Ok(()) => received(rx.await),
+                Err(e) => Err(e),
+            };
+            match self.judge(t, r) {
+                Next::Done(r) => return r,
+                Next::Again(next) => {
+                    t = next;
+                    self.backoff(t.attempts).await;
                 }
-                r => return r,
             }
         }
-        let conn = self.open().await?;
-        self.attempt(conn, &prepared).await
     }
 
-    /// The most recently used idle connection that is not too old; older ones are closed
-    /// with QUIT in the background.
-    fn take_idle(self: &Arc<Self>) -> Option<Conn> {
-        let (fresh, expired) = {
-            let mut pool = self.lock();
-            let now = Instant::now();
-            let (keep, expired): (Vec<Conn>, Vec<Conn>) =
-                std::mem::take(&mut pool.idle).into_iter().partition(|c| now - c.since < self.idle_timeout);
-            pool.idle = keep;
-            (pool.idle.pop(), expired)
-        };
-        if !expired.is_empty() {
-            let me = Arc::clone(self);
-            tokio::spawn(async move {
-                for c in expired {
-                    me.quit(c).await;
+    /// [`Inner::deliver`] for many messages: each attempt round is queued at once.
+    async fn deliver_all(&self, first: Vec<(usize, Arc<Prepared>)>) -> Vec<(usize, Result<SendResult>)> {
+        let mut done = Vec::with_capacity(first.len());
+        let mut round: Vec<(usize, Tries)> = first
+            .into_iter()
+            .map(|(i, prepared)| (i, Tries { prepared, attempts: 0, rcpts: None, partial: None }))
+            .collect();
+        while !round.is_empty() {
+            let mut jobs = Vec::with_capacity(round.len());
+            let mut waits = Vec::with_capacity(round.len());
+            for (i, t) in &mut round {
+                t.attempts += 1;
+                let (job, rx) = Job::new(Arc::clone(&t.prepared), t.rcpts.clone());
+                jobs.push(job);
+                waits.push((*i, rx));
+            }
+            let submitted = match &self.rate {
+                // Paced: each message waits for its slot, so they are queued one by one.
+                Some(rate) => {
+                    let mut r = Ok(());
+                    for job in jobs {
+                        rate.acquire().await;
+                        r = r.and(self.pool.submit(job));
+                    }
+                    r
                 }
-            });
-        }
-        fresh
-    }
-
-    async fn open(&self) -> Result<Conn> {
-        let mut progress = Progress::default();
-        let opened =
-            connection::open(&self.settings, self.trace.clone(), self.ntlm_helper.as_ref(), &mut progress).await;
-        match opened {
-            Ok(session) => {
-                bump(&self.counters.opened);
-                bump(&self.counters.open);
-                Ok(Conn { session, progress, sent: 0, since: Instant::now() })
+                None => self.pool.submit_all(jobs),
+            };
+            let mut again = Vec::new();
+            let mut longest = 0;
+            for ((i, t), (_, rx)) in round.into_iter().zip(waits) {
+                let r = match &submitted {
+                    Ok(()) => received(rx.await),
+                    Err(e) => Err(e.clone()),
+                };
+                match self.judge(t, r) {
+                    Next::Done(r) => done.push((i, r)),
+                    Next::Again(t) => {
+                        longest = longest.max(t.attempts);
+                        again.push((i, t));
+                    }
+                }
             }
-            Err(e) => Err(progress.hinted(e, &self.settings)),
-        }
-    }
-
-    /// One transaction on `conn`; the connection then goes back to the pool, or is closed
-    /// (QUIT when it is full or the mailer closed, dropped when it failed).
-    async fn attempt(&self, mut conn: Conn, prepared: &Prepared) -> Result<SendResult> {
-        let r = send::transact(&mut conn.session, prepared).await;
-        conn.sent += 1;
-        let r = r.map_err(|e| conn.progress.hinted(e, &self.settings));
-        match &r {
-            Err(e) if !session_usable(e) => self.drop_conn(conn),
-            _ => self.release(conn).await,
-        }
-        r
-    }
-
-    async fn release(&self, mut conn: Conn) {
-        conn.since = Instant::now();
-        let to_quit = {
-            let mut pool = self.lock();
-            if pool.closed || conn.sent >= self.max_messages {
-                Some(conn)
-            } else {
-                pool.idle.push(conn);
-                None
+            if !again.is_empty() {
+                self.backoff(longest).await;
             }
-        };
-        // QUIT while the caller still holds its permit, so no new connection opens beside it.
-        if let Some(c) = to_quit {
-            self.quit(c).await;
+            round = again;
         }
+        done
     }
 
-    async fn quit(&self, conn: Conn) {
-        // A server that already went away makes QUIT fail; the connection is closed either way.
-        let _ = conn.session.quit().await;
-        self.counters.open.fetch_sub(1, Ordering::Relaxed);
+    /// Whether attempt `t.attempts` ends the message, or another follows.
+    fn judge(&self, mut t: Tries, r: Result<SendResult>) -> Next {
+        let more = t.attempts < self.retry.max_attempts && !self.pool.is_closed();
+        match r {
+            Ok(res) => {
+                let merged = merge(t.partial.take(), res);
+                let deferred: Vec<String> =
+                    merged.rejected.iter().filter(|r| r.reply.is_transient()).map(|r| r.address.clone()).collect();
+                if deferred.is_empty() || !more {
+                    return Next::Done(Ok(SendResult { attempts: t.attempts, ..merged }));
+                }
+                tracing::debug!("{} recipients deferred; trying them again", deferred.len());
+                t.rcpts = Some(deferred);
+                t.partial = Some(merged);
+            }
+            Err(e) => {
+                let again = e.transient() || (self.retry_unknown && e.fate() == Fate::Unknown);
+                if !again || !more {
+                    return Next::Done(match t.partial {
+                        // Some recipients already have it: that is the outcome, the rest refused.
+                        Some(p) => Ok(SendResult { attempts: t.attempts, ..p }),
+                        None => Err(e.with_attempts(t.attempts)),
+                    });
+                }
+                tracing::debug!("attempt {} failed ({e}); trying again", t.attempts);
+            }
+        }
+        bump(&self.pool.counters.retried);
+        Next::Again(t)
     }
 
-    fn drop_conn(&self, conn: Conn) {
-        drop(conn);
-        self.counters.open.fetch_sub(1, Ordering::Relaxed);
+    async fn backoff(&self, attempts: u32) {
+        tokio::time::sleep(pace::jittered(self.retry.delay(attempts))).await;
     }
 }
 
-/// Whether the session is still fit for another message after `err`: the server refused this
-/// message (and the session reset) without giving up on the connection.
-fn session_usable(err: &Error) -> bool {
-    matches!(err.kind(), ErrorKind::SenderRejected | ErrorKind::RecipientRejected | ErrorKind::MessageRejected)
-        && err.code() != Some(421)
+/// The outcome a connection task sent back.
+fn received(r: std::result::Result<Result<SendResult>, tokio::sync::oneshot::error::RecvError>) -> Result<SendResult> {
+    r.unwrap_or_else(|_| {
+        // The task ended without settling the message (its runtime shut down, or a bug):
+        // it may have gone out.
+        Err(Error::internal("the mailer's connection task ended before the message was settled").with_unknown_fate())
+    })
 }
 
-/// Whether `err`, on a reused connection, means the connection was already dead and nothing
-/// of the message was accepted, so sending it again on a fresh one cannot duplicate it: a lost
-/// connection (I/O error, end of stream or no SMTP where a reply was due: protocol without a
-/// reply) or a 421, at MAIL FROM or RCPT TO. (A server that closed an idle connection with 421
-/// shows either: its unsolicited 421 is read as the MAIL FROM reply, and pipelined, the RCPT
-/// reply then meets the end of the stream.) Nothing at DATA: after the final `.` the server
-/// may have queued the message.
-fn dead_before_accept(err: &Error) -> bool {
-    if !matches!(err.stage(), Some(Stage::MailFrom | Stage::RcptTo)) {
-        return false;
-    }
-    match err.kind() {
-        ErrorKind::Io => true,
-        ErrorKind::Protocol => err.reply().is_none(),
-        _ => err.code() == Some(421),
-    }
+/// `res` (an attempt for some recipients) merged into what earlier attempts delivered.
+fn merge(partial: Option<SendResult>, res: SendResult) -> SendResult {
+    let Some(mut p) = partial else {
+        return res;
+    };
+    let tried: Vec<&str> =
+        res.accepted.iter().map(String::as_str).chain(res.rejected.iter().map(|r| r.address.as_str())).collect();
+    p.rejected.retain(|r| !tried.contains(&r.address.as_str()));
+    p.accepted.extend(res.accepted);
+    p.rejected.extend(res.rejected);
+    p.reply = res.reply;
+    p
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::Reply;
+    use crate::report::Rejection;
 
     fn reply(code: u16) -> Reply {
         Reply { code, enhanced_code: None, text: "x".into() }
     }
 
-    #[test]
-    fn only_a_connection_lost_before_any_acceptance_is_retried() {
-        let closed = Error::new(ErrorKind::Protocol, "closed");
-        assert!(dead_before_accept(&closed.clone().with_stage(Stage::MailFrom)));
-        assert!(dead_before_accept(&closed.clone().with_stage(Stage::RcptTo)));
-        assert!(!dead_before_accept(&closed.clone().with_stage(Stage::Data)), "after the dot: never");
-        assert!(!dead_before_accept(&closed), "no stage: not known to be before acceptance");
-        let io = Error::new(ErrorKind::Io, "reset");
-        assert!(dead_before_accept(&io.clone().with_stage(Stage::MailFrom)));
-        assert!(!dead_before_accept(&io.with_stage(Stage::Data)));
-        let sender = Error::new(ErrorKind::SenderRejected, "refused").with_stage(Stage::MailFrom);
-        assert!(dead_before_accept(&sender.clone().with_reply(reply(421))));
-        assert!(!dead_before_accept(&sender.clone().with_reply(reply(451))), "a 4xx that keeps the connection");
-        assert!(!dead_before_accept(&sender.with_reply(reply(550))));
-        let garbage = Error::new(ErrorKind::Protocol, "odd").with_stage(Stage::MailFrom).with_reply(reply(250));
-        assert!(!dead_before_accept(&garbage));
-        let timeout = Error::new(ErrorKind::Timeout, "slow").with_stage(Stage::MailFrom);
-        assert!(!dead_before_accept(&timeout), "a slow server is not retried at once");
+    fn result(accepted: &[&str], rejected: &[(&str, u16)]) -> SendResult {
+        SendResult {
+            accepted: accepted.iter().map(|a| (*a).to_owned()).collect(),
+            rejected: rejected.iter().map(|(a, c)| Rejection { address: (*a).to_owned(), reply: reply(*c) }).collect(),
+            message_id: None,
+            reply: reply(250),
+            attempts: 1,
+        }
     }
 
     #[test]
-    fn a_refused_message_keeps_the_session_unless_421() {
-        let rej = Error::new(ErrorKind::RecipientRejected, "no").with_stage(Stage::RcptTo);
-        assert!(session_usable(&rej.clone().with_reply(reply(550))));
-        assert!(!session_usable(&rej.with_reply(reply(421))));
-        assert!(!session_usable(&Error::new(ErrorKind::Io, "lost").with_stage(Stage::Data)));
+    fn a_retry_of_deferred_recipients_replaces_their_refusals() {
+        let first = result(&["a"], &[("b", 451), ("c", 550), ("d", 452)]);
+        let second = result(&["b"], &[("d", 550)]);
+        let m = merge(Some(first), second);
+        assert_eq!(m.accepted, ["a", "b"]);
+        let rej: Vec<(&str, u16)> = m.rejected.iter().map(|r| (r.address.as_str(), r.reply.code)).collect();
+        assert_eq!(rej, [("c", 550), ("d", 550)]);
     }
 }

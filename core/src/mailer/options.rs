@@ -14,8 +14,8 @@ use crate::session::TraceSink;
 /// what a semaphore holds on every platform.
 const MAX_CONNECTIONS: u32 = 10_000;
 
-/// Options of a [`crate::Mailer`]. The JSON form has the first three keys; every key is
-/// optional (`null` or `{}` gives the defaults).
+/// Options of a [`crate::Mailer`]. Every key of the JSON form is optional (`null` or `{}`
+/// gives the defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailerOptions {
@@ -28,8 +28,16 @@ pub struct MailerOptions {
     /// A connection idle longer than this is not reused but closed with QUIT (default 30,
     /// more than 0).
     pub idle_timeout_secs: f64,
-    /// Where the protocol trace of every connection goes (AUTH payloads are always redacted).
-    /// Not part of the JSON form.
+    /// At most `messages` messages (attempts, retries included) per `per_secs` seconds, shared
+    /// by all the mailer's connections, spaced evenly (default: no limit).
+    pub rate_limit: Option<RateLimit>,
+    /// How transient failures are retried (default: 3 attempts, 200 ms doubling up to 10 s).
+    pub retry: RetryPolicy,
+    /// Whether a message whose fate is unknown (the connection failed after its final `.`,
+    /// before the reply) is sent again, at the risk of delivering it twice (default false).
+    pub retry_unknown: bool,
+    /// Where the protocol trace of every connection goes (AUTH payloads are always redacted);
+    /// each event carries its connection's id. Not part of the JSON form.
     #[serde(skip)]
     pub trace: Option<TraceSink>,
     /// The current-user NTLM helper's argv (default: Samba's `ntlm_auth`).
@@ -43,6 +51,9 @@ impl Default for MailerOptions {
             max_connections: 2,
             max_messages_per_connection: 100,
             idle_timeout_secs: 30.0,
+            rate_limit: None,
+            retry: RetryPolicy::default(),
+            retry_unknown: false,
             trace: None,
             ntlm_helper: None,
         }
@@ -51,7 +62,9 @@ impl Default for MailerOptions {
 
 impl MailerOptions {
     /// Options from their JSON form: `{"max_connections": 4, "max_messages_per_connection":
-    /// 100, "idle_timeout_secs": 30, "ntlm_helper": [...]}`; `null` gives the defaults.
+    /// 100, "idle_timeout_secs": 30, "rate_limit": {"messages": 10, "per_secs": 1},
+    /// "retry": {"max_attempts": 3, "base_delay_ms": 200, "max_delay_ms": 10000},
+    /// "retry_unknown": false, "ntlm_helper": [...]}`; `null` gives the defaults.
     pub fn from_json(text: &str) -> Result<MailerOptions> {
         Self::from_json_value(&json::parse_text(text, Root::Options)?)
     }
@@ -75,7 +88,10 @@ impl MailerOptions {
             return Err(Root::Options.error("max_messages_per_connection", "must be at least 1"));
         }
         self.idle_timeout()?;
-        Ok(())
+        if let Some(r) = &self.rate_limit {
+            r.interval()?;
+        }
+        self.retry.validate()
     }
 
     /// `idle_timeout_secs` as a duration, when it is a positive, finite number of seconds.
@@ -90,6 +106,78 @@ impl MailerOptions {
     }
 }
 
+/// A rate shared by a mailer's connections: at most `messages` per `per_secs` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// How many messages (at least 1).
+    pub messages: u32,
+    /// Per how many seconds (more than 0).
+    pub per_secs: f64,
+}
+
+impl RateLimit {
+    /// The even spacing between two messages.
+    pub(crate) fn interval(&self) -> Result<Duration> {
+        if self.messages == 0 {
+            return Err(Root::Options.error("rate_limit.messages", "must be at least 1"));
+        }
+        match Duration::try_from_secs_f64(self.per_secs) {
+            Ok(d) if self.per_secs > 0.0 => Ok(d / self.messages),
+            _ => Err(Root::Options
+                .error("rate_limit.per_secs", format!("must be a positive number of seconds, not {}", self.per_secs))),
+        }
+    }
+}
+
+/// How a [`crate::Mailer`] retries a transient failure ([`crate::Error::transient`]): up to
+/// `max_attempts` transactions in all, waiting `base_delay_ms` doubled after each attempt, at
+/// most `max_delay_ms`, each wait drawn between half of that and all of it (jitter, so that
+/// messages refused together do not all come back together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Transactions per message in all, the first included (default 3; 1 turns retries off).
+    pub max_attempts: u32,
+    /// The wait before the first retry, in milliseconds (default 200).
+    pub base_delay_ms: u64,
+    /// The longest wait, in milliseconds (default 10,000).
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 3, base_delay_ms: 200, max_delay_ms: 10_000 }
+    }
+}
+
+/// The most attempts and the longest wait a policy may ask for.
+const MAX_ATTEMPTS: u32 = 100;
+const MAX_DELAY_MS: u64 = 3_600_000;
+
+impl RetryPolicy {
+    fn validate(&self) -> Result<()> {
+        if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(
+                Root::Options.error("retry.max_attempts", format!("must be at least 1 and at most {MAX_ATTEMPTS}"))
+            );
+        }
+        if self.max_delay_ms > MAX_DELAY_MS {
+            return Err(Root::Options.error("retry.max_delay_ms", format!("must be at most {MAX_DELAY_MS} (an hour)")));
+        }
+        if self.base_delay_ms > self.max_delay_ms {
+            return Err(Root::Options.error("retry.base_delay_ms", "must not be more than retry.max_delay_ms"));
+        }
+        Ok(())
+    }
+
+    /// The wait after attempt number `attempt` (1 for the first), before jitter.
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+        let doubled = self.base_delay_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(32));
+        Duration::from_millis(doubled.min(self.max_delay_ms))
+    }
+}
+
 /// What a mailer has done so far (a snapshot; counters only grow, except `open_connections`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MailerStats {
@@ -98,12 +186,16 @@ pub struct MailerStats {
     /// Sends that returned an error (bad messages, rejections, failed connections, and sends
     /// after `close`).
     pub failed: u64,
+    /// Retries after a transient failure (each a new transaction after a backoff).
+    pub retried: u64,
     /// Reused connections found dead and replaced, the message then sent on a fresh one.
     pub reconnects: u64,
     /// Connections opened (each with its TLS and login) since the mailer was created.
     pub connections_opened: u64,
     /// Connections open now, in use or idle.
     pub open_connections: u64,
+    /// Messages waiting for a connection now.
+    pub queued: u64,
 }
 
 #[cfg(test)]
@@ -120,6 +212,12 @@ mod tests {
         assert!((o.idle_timeout_secs - 30.0).abs() < f64::EPSILON);
         let o = MailerOptions::from_json(r#"{"max_connections": 4, "idle_timeout_secs": 0.5}"#).unwrap();
         assert_eq!((o.max_connections, o.max_messages_per_connection), (4, 100));
+        assert_eq!(o.retry, RetryPolicy::default());
+        let o =
+            MailerOptions::from_json(r#"{"rate_limit": {"messages": 4, "per_secs": 2}, "retry": {"max_attempts": 5}}"#)
+                .unwrap();
+        assert_eq!(o.rate_limit.unwrap().interval().unwrap(), Duration::from_millis(500));
+        assert_eq!((o.retry.max_attempts, o.retry.base_delay_ms), (5, 200));
         for (v, key) in [
             (json!({"max_connections": 0}), "options.max_connections: must be at least 1 and"),
             (json!({"max_connections": -1}), "options.max_connections:"),
@@ -130,10 +228,30 @@ mod tests {
             (json!({"idle_timeout_secs": "30"}), "options.idle_timeout_secs:"),
             (json!({"max_conections": 2}), "options.max_conections: unknown field"),
             (json!({"ntlm_helper": []}), "options.ntlm_helper: must be a non-empty list"),
+            (json!({"rate_limit": {"messages": 0, "per_secs": 1}}), "options.rate_limit.messages: must be at least 1"),
+            (json!({"rate_limit": {"messages": 5, "per_secs": 0}}), "options.rate_limit.per_secs: must be a positive"),
+            (json!({"rate_limit": {"messages": 5}}), "options.rate_limit: missing field `per_secs`"),
+            (json!({"retry": {"max_attempts": 0}}), "options.retry.max_attempts: must be at least 1"),
+            (json!({"retry": {"base_delay_ms": 20_000}}), "options.retry.base_delay_ms: must not be more"),
+            (json!({"retry": {"max_delay_ms": -1}}), "options.retry.max_delay_ms:"),
+            (json!({"retry": {"attempts": 2}}), "options.retry.attempts: unknown field"),
         ] {
             let e = MailerOptions::from_json_value(&v).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{e}");
             assert!(e.message().starts_with(key), "{v}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_doubles_up_to_the_cap() {
+        let p = RetryPolicy { max_attempts: 10, base_delay_ms: 100, max_delay_ms: 1000 };
+        let ms: Vec<u128> = (1..=6).map(|a| p.delay(a).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(p.delay(99).as_millis(), 1000, "no overflow for a late attempt");
     }
 }

@@ -13,11 +13,22 @@
 /// Copies runs between line ends in bulk (the scan looks at eight bytes per step), so the cost is
 /// one pass and one copy of the body.
 pub fn encode_body(body: &[u8], out: &mut Vec<u8>) {
+    copy_lines(body, out, true);
+    out.extend_from_slice(b".\r\n");
+}
+
+/// Appends `body` to `out` as a BDAT chunk carries it (RFC 3030): line ends normalised to
+/// CRLF and a CRLF added when the body does not end with one; no dot-stuffing, no terminator.
+pub fn encode_chunk(body: &[u8], out: &mut Vec<u8>) {
+    copy_lines(body, out, false);
+}
+
+fn copy_lines(body: &[u8], out: &mut Vec<u8>, stuff: bool) {
     out.reserve(body.len() + body.len() / 512 + 8);
     let mut pos = 0;
     let mut line_start = true;
     while pos < body.len() {
-        if line_start && body[pos] == b'.' {
+        if stuff && line_start && body[pos] == b'.' {
             out.push(b'.');
         }
         let rest = &body[pos..];
@@ -38,7 +49,6 @@ pub fn encode_body(body: &[u8], out: &mut Vec<u8>) {
     if !line_start {
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b".\r\n");
 }
 
 /// The index of the first `\r` or `\n` in `h`.
@@ -130,6 +140,18 @@ mod tests {
         assert_eq!(enc(b""), b".\r\n");
         assert_eq!(enc(b"no newline"), b"no newline\r\n.\r\n");
         assert_eq!(enc(b"x\r\n"), b"x\r\n.\r\n");
+    }
+
+    #[test]
+    fn a_chunk_is_normalised_but_not_stuffed() {
+        let chunk = |b: &[u8]| {
+            let mut out = Vec::new();
+            encode_chunk(b, &mut out);
+            out
+        };
+        assert_eq!(chunk(b".hidden\n.\r\nend"), b".hidden\r\n.\r\nend\r\n");
+        assert_eq!(chunk(b""), b"");
+        assert_eq!(chunk(b"x\r\n"), b"x\r\n");
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! RFC 2920 requires.
 
 use super::Session;
-use super::data::encode_body;
-use crate::error::{Cause, Error, ErrorKind, Reply, Result, Stage};
+use std::collections::VecDeque;
+
+use super::data::{encode_body, encode_chunk};
+use crate::error::{Cause, Error, ErrorKind, Fate, Reply, Result, Stage};
 
 /// Options of one message that affect the MAIL FROM parameters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,10 +97,107 @@ enum Verdict {
 }
 
 /// The previous transaction's replies still to be read in the pipelined loop.
-enum Pending {
+enum Pending<T> {
     Nothing,
-    Final(usize, EnvelopeReplies),
-    Cleanup { idx: usize, err: Error, dot: bool, rset: bool },
+    Final(T, EnvelopeReplies),
+    Cleanup { t: T, err: Error, dot: bool, rset: bool },
+}
+
+/// Where [`Session::send_feed`] takes messages from and hands their results to.
+pub(crate) trait Feed {
+    /// Names one message taken from the feed.
+    type Token: Clone;
+    /// The next message, if one is ready now (never waits). `None` ends the run once the
+    /// messages in flight are settled.
+    fn next(&mut self) -> Option<Self::Token>;
+    /// The message `t` names.
+    fn mail(&self, t: &Self::Token) -> Mail<'_>;
+    /// The result of `t`, once for every token handed out.
+    fn done(&mut self, t: Self::Token, result: Result<MailOutcome>);
+}
+
+/// [`Session::send_many`]'s feed: every message of a slice, in order.
+struct SliceFeed<'a, 'm> {
+    mails: &'a [Mail<'m>],
+    next: usize,
+    results: Vec<Option<Result<MailOutcome>>>,
+}
+
+impl Feed for SliceFeed<'_, '_> {
+    type Token = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let i = self.next;
+        (i < self.mails.len()).then(|| {
+            self.next += 1;
+            i
+        })
+    }
+
+    fn mail(&self, t: &usize) -> Mail<'_> {
+        self.mails[*t]
+    }
+
+    fn done(&mut self, t: usize, result: Result<MailOutcome>) {
+        self.results[t] = Some(result);
+    }
+}
+
+/// The most messages a chunked stream writes ahead of their replies: bounds what is lost to
+/// fate unknown when a connection fails, and keeps the replies owed well within socket buffers.
+const CHUNK_WINDOW: usize = 32;
+
+/// A chunked stream writes once this much is queued, before taking more messages.
+const CHUNK_WRITE: usize = 256 * 1024;
+
+/// A message of the chunked stream, and whether all of it went out.
+struct InFlight<T> {
+    t: T,
+    sent: bool,
+}
+
+/// Fails every message in `flight` with `err`: those fully sent with fate unknown (the server
+/// may have taken them), the others as not accepted.
+fn fail_flight<F: Feed>(feed: &mut F, flight: VecDeque<InFlight<F::Token>>, err: &Error) {
+    for f in flight {
+        let e = if f.sent { err.clone().with_unknown_fate() } else { err.clone().with_fate(Fate::Rejected) };
+        feed.done(f.t, Err(e));
+    }
+}
+
+/// The server closed the session (421) while messages were being sent: the connection is done.
+fn closing_error() -> Error {
+    Error::new(ErrorKind::Protocol, "the server is closing the connection (421)")
+}
+
+/// Replies that cannot answer what was sent mean the client and server are out of step (a
+/// server that drops or reorders pipelined replies): the connection cannot be trusted further.
+fn check_order(replies: &EnvelopeReplies) -> Result<()> {
+    let odd = |r: &Reply, stage: Stage, what: &str| {
+        Error::new(ErrorKind::Protocol, format!("the reply to {what} makes no sense there; replies are out of step"))
+            .with_stage(stage)
+            .with_reply(r.clone())
+    };
+    if replies.mail.is_intermediate() {
+        return Err(odd(&replies.mail, Stage::MailFrom, "MAIL FROM"));
+    }
+    if let Some(r) = replies.rcpts.iter().find(|r| r.is_intermediate()) {
+        return Err(odd(r, Stage::RcptTo, "RCPT TO"));
+    }
+    match &replies.data {
+        Some(d) if d.is_positive() => Err(odd(d, Stage::Data, "DATA")),
+        _ => Ok(()),
+    }
+}
+
+/// The reply after a message's `.` must be a final one.
+fn check_final(r: &Reply) -> Result<()> {
+    if r.is_intermediate() {
+        return Err(Error::new(ErrorKind::Protocol, "the reply to the end of DATA is 3xx; replies are out of step")
+            .with_stage(Stage::Data)
+            .with_reply(r.clone()));
+    }
+    Ok(())
 }
 
 fn check_address(role: &str, a: &str) -> Result<String> {
@@ -202,123 +301,318 @@ impl Session {
 
     /// Sends several messages on this connection, one result per message in order. With
     /// PIPELINING, each message's content and `.` share one write with the next message's
-    /// envelope. A connection failure fails the message in progress and every later one.
+    /// envelope. A connection failure fails the message in progress and every later one; a
+    /// message whose `.` went out before the failure has [`crate::Fate::Unknown`].
     pub async fn send_many(&mut self, mails: &[Mail<'_>]) -> Vec<Result<MailOutcome>> {
-        let mut results: Vec<Option<Result<MailOutcome>>> = vec![None; mails.len()];
-        let pipelining = self.ext.as_ref().is_some_and(|e| e.pipelining);
-        let run = if pipelining {
-            self.run_pipelined(mails, &mut results).await
-        } else {
-            self.run_sequential(mails, &mut results).await
-        };
-        if let Err(fatal) = run {
-            for r in &mut results {
+        let mut feed = SliceFeed { mails, next: 0, results: vec![None; mails.len()] };
+        if let Err(fatal) = self.send_feed(&mut feed).await {
+            for r in &mut feed.results {
                 if r.is_none() {
                     *r = Some(Err(fatal.clone()));
                 }
             }
         }
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::internal("a message got no result")))).collect()
+        feed.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::internal("a message got no result")))).collect()
     }
 
-    async fn run_sequential(&mut self, mails: &[Mail<'_>], results: &mut [Option<Result<MailOutcome>>]) -> Result<()> {
-        for (i, m) in mails.iter().enumerate() {
-            let env = match self.prepare(m) {
-                Ok(env) => env,
-                Err(e) => {
-                    results[i] = Some(Err(e));
-                    continue;
+    /// Sends the messages `feed` hands out, as long as it has one ready, pipelined when the
+    /// server offers PIPELINING. Every message taken from the feed gets its result through
+    /// [`Feed::done`]. `Err` means the connection is no longer usable (lost, timed out, out of
+    /// step, or closing with 421); messages not yet taken stay in the feed.
+    pub(crate) async fn send_feed<F: Feed>(&mut self, feed: &mut F) -> Result<()> {
+        let ext = self.ext.as_ref();
+        if ext.is_some_and(|e| e.pipelining && e.chunking) {
+            self.run_chunked(feed).await
+        } else if ext.is_some_and(|e| e.pipelining) {
+            self.run_pipelined(feed).await
+        } else {
+            self.run_sequential(feed).await
+        }
+    }
+
+    /// CHUNKING with PIPELINING (RFC 3030 + RFC 2920): no 354 to wait for, so each message
+    /// (MAIL, RCPT, `BDAT <n> LAST` with the content, RSET) is written without waiting for any
+    /// reply, up to [`CHUNK_WINDOW`] messages ahead, and the replies are matched to their
+    /// messages in order. Throughput then no longer depends on the round-trip time. The RSET
+    /// ends a transaction the server failed (Postfix keeps it open after a refused BDAT, and
+    /// the next pipelined MAIL would meet "nested MAIL command"); after a success it costs a
+    /// line each way.
+    async fn run_chunked<F: Feed>(&mut self, feed: &mut F) -> Result<()> {
+        let mut flight: VecDeque<InFlight<F::Token>> = VecDeque::new();
+        loop {
+            while flight.len() < CHUNK_WINDOW && self.wbuf.len() < CHUNK_WRITE {
+                let Some((t, env)) = self.take(feed) else { break };
+                self.queue_chunked(&env, feed.mail(&t).body)?;
+                flight.push_back(InFlight { t, sent: false });
+            }
+            if flight.is_empty() {
+                return Ok(());
+            }
+            if !self.wbuf.is_empty() {
+                if let Err(e) = self.flush(Stage::Data, "the message").await {
+                    fail_flight(feed, flight, &e);
+                    return Err(e);
                 }
-            };
-            let mail = self.cmd_checked(&env.mail, Stage::MailFrom, "MAIL FROM").await?;
-            let mut replies = EnvelopeReplies { mail, rcpts: Vec::new(), data: None };
-            if replies.mail.is_positive() {
-                for line in &env.rcpts {
-                    replies.rcpts.push(self.cmd_checked(line, Stage::RcptTo, "RCPT TO").await?);
-                }
-                if replies.rcpts.iter().any(Reply::is_positive) {
-                    replies.data = Some(self.cmd_checked("DATA", Stage::Data, "DATA").await?);
+                for f in &mut flight {
+                    f.sent = true;
                 }
             }
-            match judge(m, replies) {
-                Verdict::Body(replies) => {
-                    self.queue_body(m.body);
-                    self.flush(Stage::Data, "the message").await?;
-                    let r = self.read_reply(Stage::Data, "the end of DATA").await?;
-                    results[i] = Some(finish(m, replies, r));
+            let Some(f) = flight.pop_front() else { return Ok(()) };
+            match self.read_chunked(&feed.mail(&f.t)).await {
+                Ok(result) => {
+                    let closing = result.as_ref().err().is_some_and(|e| e.code() == Some(421));
+                    feed.done(f.t, result);
+                    if closing {
+                        // The server stopped reading there: nothing after it was taken in.
+                        let e = closing_error();
+                        for f in &mut flight {
+                            f.sent = false;
+                        }
+                        fail_flight(feed, flight, &e);
+                        return Err(e);
+                    }
                 }
-                Verdict::Fail { err, dot, rset } => {
-                    self.queue_cleanup(dot, rset)?;
-                    self.flush(Stage::Rset, "RSET").await?;
-                    self.read_cleanup(dot, rset).await?;
-                    results[i] = Some(Err(err));
+                Err(e) => {
+                    feed.done(f.t, Err(e.clone().with_unknown_fate()));
+                    fail_flight(feed, flight, &e);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Queues one message of the chunked stream: MAIL, each RCPT, BDAT LAST with the content,
+    /// RSET.
+    fn queue_chunked(&mut self, env: &Envelope, body: &[u8]) -> Result<()> {
+        self.queue(&env.mail)?;
+        for line in &env.rcpts {
+            self.queue(line)?;
+        }
+        let at = self.wbuf.len();
+        encode_chunk(body, &mut self.wbuf);
+        let header = format!("BDAT {} LAST", self.wbuf.len() - at);
+        self.tracer.client(&header, self.mode);
+        if self.tracer.enabled() {
+            self.tracer.client(&format!("<message: {} bytes>", self.wbuf.len() - at), self.mode);
+        }
+        self.wbuf.splice(at..at, header.bytes().chain(*b"\r\n"));
+        self.queue("RSET")
+    }
+
+    /// Reads one chunked message's replies. The outer `Err` is a connection failure; a 421
+    /// (the server closing) ends the reading early, since nothing follows it.
+    async fn read_chunked(&mut self, m: &Mail<'_>) -> Result<Result<MailOutcome>> {
+        let mail = self.read_reply(Stage::MailFrom, "MAIL FROM").await?;
+        let mut replies = EnvelopeReplies { mail, rcpts: Vec::with_capacity(m.rcpts.len()), data: None };
+        if replies.mail.code != 421 {
+            check_order(&replies)?;
+            for _ in m.rcpts {
+                let r = self.read_reply(Stage::RcptTo, "RCPT TO").await?;
+                let closing = r.code == 421;
+                replies.rcpts.push(r);
+                check_order(&replies)?;
+                if closing {
+                    break;
+                }
+            }
+        }
+        check_order(&replies)?;
+        if let Some(err) = envelope_error(m, &replies) {
+            if err.code() != Some(421) {
+                self.read_chunk_end().await?;
+            }
+            return Ok(Err(err));
+        }
+        let Some(end) = self.read_chunk_end().await? else {
+            return Ok(Err(closing_error().with_stage(Stage::Data)));
+        };
+        Ok(finish(m, replies, end))
+    }
+
+    /// The replies to `BDAT LAST` and the RSET after it: the BDAT reply, or `None` when the
+    /// server answered it with 421.
+    async fn read_chunk_end(&mut self) -> Result<Option<Reply>> {
+        let end = self.read_reply(Stage::Data, "BDAT").await?;
+        check_final(&end)?;
+        if end.code == 421 {
+            return Ok(None);
+        }
+        let r = self.read_reply(Stage::Rset, "RSET").await?;
+        if !r.is_positive() {
+            return Err(Error::new(ErrorKind::Protocol, "the server refused RSET")
+                .with_stage(Stage::Rset)
+                .with_reply(r));
+        }
+        Ok(Some(end))
+    }
+
+    /// The next message of `feed` with its checked envelope; a message that fails the checks
+    /// gets its error at once.
+    fn take<F: Feed>(&self, feed: &mut F) -> Option<(F::Token, Envelope)> {
+        while let Some(t) = feed.next() {
+            match self.prepare(&feed.mail(&t)) {
+                Ok(env) => return Some((t, env)),
+                Err(e) => feed.done(t, Err(e)),
+            }
+        }
+        None
+    }
+
+    async fn run_sequential<F: Feed>(&mut self, feed: &mut F) -> Result<()> {
+        while let Some((t, env)) = self.take(feed) {
+            let r = self.sequential_one(feed, &t, &env).await;
+            match r {
+                Ok(result) => {
+                    let closing = result.as_ref().err().is_some_and(|e| e.code() == Some(421));
+                    feed.done(t, result);
+                    if closing {
+                        return Err(closing_error());
+                    }
+                }
+                Err(e) => {
+                    feed.done(t, Err(e.clone()));
+                    return Err(e.with_fate(Fate::Rejected));
                 }
             }
         }
         Ok(())
     }
 
-    async fn run_pipelined(&mut self, mails: &[Mail<'_>], results: &mut [Option<Result<MailOutcome>>]) -> Result<()> {
-        let mut pending = Pending::Nothing;
-        let mut next = 0;
-        loop {
-            let mut current = None;
-            while next < mails.len() {
-                let i = next;
-                next += 1;
-                match self.prepare(&mails[i]) {
-                    Ok(env) => {
-                        current = Some(i);
-                        self.queue(&env.mail)?;
-                        for line in &env.rcpts {
-                            self.queue(line)?;
-                        }
-                        self.queue("DATA")?;
-                        break;
-                    }
-                    Err(e) => results[i] = Some(Err(e)),
-                }
+    /// One message without pipelining. The outer `Err` is a connection failure (with the
+    /// message's fate); the inner result is the server's verdict.
+    async fn sequential_one<F: Feed>(&mut self, feed: &F, t: &F::Token, env: &Envelope) -> Result<Result<MailOutcome>> {
+        let m = feed.mail(t);
+        let mail = self.cmd_checked(&env.mail, Stage::MailFrom, "MAIL FROM").await?;
+        let mut replies = EnvelopeReplies { mail, rcpts: Vec::new(), data: None };
+        if replies.mail.is_positive() {
+            for line in &env.rcpts {
+                replies.rcpts.push(self.cmd_checked(line, Stage::RcptTo, "RCPT TO").await?);
             }
-            if matches!(pending, Pending::Nothing) && current.is_none() {
-                return Ok(());
+            if replies.rcpts.iter().any(Reply::is_positive) {
+                replies.data = Some(self.cmd_checked("DATA", Stage::Data, "DATA").await?);
             }
-            if matches!(pending, Pending::Final(..)) {
-                self.flush(Stage::Data, "the message").await?;
-            } else {
-                self.flush(Stage::MailFrom, "the envelope").await?;
-            }
-            match std::mem::replace(&mut pending, Pending::Nothing) {
-                Pending::Nothing => {}
-                Pending::Final(idx, replies) => {
-                    let r = self.read_reply(Stage::Data, "the end of DATA").await?;
-                    results[idx] = Some(finish(&mails[idx], replies, r));
-                }
-                Pending::Cleanup { idx, err, dot, rset } => {
-                    self.read_cleanup(dot, rset).await?;
-                    results[idx] = Some(Err(err));
-                }
-            }
-            let Some(i) = current else {
-                return Ok(());
-            };
-            let m = &mails[i];
-            let mail = self.read_reply(Stage::MailFrom, "MAIL FROM").await?;
-            let mut rcpts = Vec::with_capacity(m.rcpts.len());
-            for _ in m.rcpts {
-                rcpts.push(self.read_reply(Stage::RcptTo, "RCPT TO").await?);
-            }
-            let data = Some(self.read_reply(Stage::Data, "DATA").await?);
-            pending = match judge(m, EnvelopeReplies { mail, rcpts, data }) {
-                Verdict::Body(replies) => {
-                    self.queue_body(m.body);
-                    Pending::Final(i, replies)
-                }
-                Verdict::Fail { err, dot, rset } => {
-                    self.queue_cleanup(dot, rset)?;
-                    Pending::Cleanup { idx: i, err, dot, rset }
-                }
-            };
         }
+        check_order(&replies)?;
+        match judge(&m, replies) {
+            Verdict::Body(replies) => {
+                self.queue_body(m.body);
+                self.flush(Stage::Data, "the message").await?;
+                let r = self.read_reply(Stage::Data, "the end of DATA").await.map_err(Error::with_unknown_fate)?;
+                check_final(&r).map_err(Error::with_unknown_fate)?;
+                Ok(finish(&m, replies, r))
+            }
+            Verdict::Fail { err, .. } if err.code() == Some(421) => Ok(Err(err)),
+            Verdict::Fail { err, dot, rset } => {
+                self.queue_cleanup(dot, rset)?;
+                self.flush(Stage::Rset, "RSET").await?;
+                self.read_cleanup(dot, rset).await?;
+                Ok(Err(err))
+            }
+        }
+    }
+
+    async fn run_pipelined<F: Feed>(&mut self, feed: &mut F) -> Result<()> {
+        let mut pending: Pending<F::Token> = Pending::Nothing;
+        loop {
+            let current = self.take(feed);
+            if let Some((_, env)) = &current {
+                self.queue(&env.mail)?;
+                for line in &env.rcpts {
+                    self.queue(line)?;
+                }
+                self.queue("DATA")?;
+            }
+            let flushed = if matches!(pending, Pending::Final(..)) {
+                self.flush(Stage::Data, "the message").await
+            } else if matches!(pending, Pending::Nothing) && current.is_none() {
+                return Ok(());
+            } else {
+                self.flush(Stage::MailFrom, "the envelope").await
+            };
+            let current = current.map(|(t, _)| t);
+            let settled = match flushed {
+                // The write failed: the `.` of a pending message did not all go out.
+                Err(e) => Err(e),
+                Ok(()) => self.settle(feed, std::mem::replace(&mut pending, Pending::Nothing)).await,
+            };
+            if let Err(e) = settled {
+                if let Pending::Final(t, _) | Pending::Cleanup { t, .. } =
+                    std::mem::replace(&mut pending, Pending::Nothing)
+                {
+                    feed.done(t, Err(e.clone()));
+                }
+                if let Some(t) = current {
+                    feed.done(t, Err(e.clone()));
+                }
+                return Err(e);
+            }
+            let Some(t) = current else {
+                return Ok(());
+            };
+            match self.read_envelope(&feed.mail(&t)).await {
+                Err(e) => {
+                    feed.done(t, Err(e.clone()));
+                    return Err(e);
+                }
+                Ok(Verdict::Body(replies)) => {
+                    self.queue_body(feed.mail(&t).body);
+                    pending = Pending::Final(t, replies);
+                }
+                Ok(Verdict::Fail { err, .. }) if err.code() == Some(421) => {
+                    feed.done(t, Err(err));
+                    return Err(closing_error());
+                }
+                Ok(Verdict::Fail { err, dot, rset }) => {
+                    self.queue_cleanup(dot, rset)?;
+                    pending = Pending::Cleanup { t, err, dot, rset };
+                }
+            }
+        }
+    }
+
+    /// Reads the replies still due for the previous message (its final reply, or the replies
+    /// to the cleanup after its refusal) and hands it its result. An `Err` leaves `pending`'s
+    /// message with the caller only when the failure came before its result was decided.
+    async fn settle<F: Feed>(&mut self, feed: &mut F, pending: Pending<F::Token>) -> Result<()> {
+        match pending {
+            Pending::Nothing => Ok(()),
+            Pending::Final(t, replies) => {
+                let r = self.read_reply(Stage::Data, "the end of DATA").await.and_then(|r| check_final(&r).map(|()| r));
+                match r {
+                    Ok(r) => {
+                        let closing = r.code == 421;
+                        feed.done(t.clone(), finish(&feed.mail(&t), replies, r));
+                        if closing { Err(closing_error()) } else { Ok(()) }
+                    }
+                    Err(e) => {
+                        feed.done(t, Err(e.clone().with_unknown_fate()));
+                        Err(e)
+                    }
+                }
+            }
+            Pending::Cleanup { t, err, dot, rset } => {
+                // The message's verdict is the refusal whatever the cleanup does.
+                let r = self.read_cleanup(dot, rset).await;
+                feed.done(t, Err(err));
+                r
+            }
+        }
+    }
+
+    /// Reads the replies to a pipelined envelope (MAIL, each RCPT, DATA) and judges them.
+    async fn read_envelope(&mut self, m: &Mail<'_>) -> Result<Verdict> {
+        // Checked as each reply arrives: a reply gone missing shows as the next one in its
+        // place (a 354 for a RCPT), and waiting for one more would only end in a timeout.
+        let mail = self.read_reply(Stage::MailFrom, "MAIL FROM").await?;
+        let mut replies = EnvelopeReplies { mail, rcpts: Vec::with_capacity(m.rcpts.len()), data: None };
+        check_order(&replies)?;
+        for _ in m.rcpts {
+            replies.rcpts.push(self.read_reply(Stage::RcptTo, "RCPT TO").await?);
+            check_order(&replies)?;
+        }
+        replies.data = Some(self.read_reply(Stage::Data, "DATA").await?);
+        check_order(&replies)?;
+        Ok(judge(m, replies))
     }
 
     fn queue_cleanup(&mut self, dot: bool, rset: bool) -> Result<()> {
@@ -349,20 +643,19 @@ impl Session {
     }
 }
 
-fn judge(m: &Mail<'_>, replies: EnvelopeReplies) -> Verdict {
-    let data_354 = replies.data.as_ref().is_some_and(|d| d.code == 354);
+/// The refusal of the envelope: the sender, or every recipient.
+fn envelope_error(m: &Mail<'_>, replies: &EnvelopeReplies) -> Option<Error> {
     if !replies.mail.is_positive() {
-        return Verdict::Fail {
-            err: Error::new(ErrorKind::SenderRejected, format!("the server refused the sender <{}>", m.from.trim()))
+        return Some(
+            Error::new(ErrorKind::SenderRejected, format!("the server refused the sender <{}>", m.from.trim()))
                 .with_stage(Stage::MailFrom)
-                .with_reply(replies.mail),
-            dot: data_354,
-            rset: false,
-        };
+                .with_reply(replies.mail.clone()),
+        );
     }
     if !replies.rcpts.iter().any(Reply::is_positive) {
         let list: Vec<String> = m.rcpts.iter().zip(&replies.rcpts).map(|(a, r)| format!("{a} ({r})")).collect();
-        let first = replies.rcpts.first().cloned();
+        // A 421 (closing) decides the error's reply over earlier refusals.
+        let first = replies.rcpts.iter().find(|r| r.code == 421).or(replies.rcpts.first()).cloned();
         let mut err = Error::new(
             ErrorKind::RecipientRejected,
             format!("the server refused every recipient: {}", list.join("; ")),
@@ -371,7 +664,16 @@ fn judge(m: &Mail<'_>, replies: EnvelopeReplies) -> Verdict {
         if let Some(r) = first {
             err = err.with_reply(r);
         }
-        return Verdict::Fail { err, dot: data_354, rset: true };
+        return Some(err);
+    }
+    None
+}
+
+fn judge(m: &Mail<'_>, replies: EnvelopeReplies) -> Verdict {
+    let data_354 = replies.data.as_ref().is_some_and(|d| d.code == 354);
+    if let Some(err) = envelope_error(m, &replies) {
+        let rset = err.kind() == ErrorKind::RecipientRejected;
+        return Verdict::Fail { err, dot: data_354, rset };
     }
     if !data_354 {
         let mut err = Error::new(ErrorKind::MessageRejected, "the server refused DATA").with_stage(Stage::Data);

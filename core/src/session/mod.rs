@@ -47,6 +47,7 @@ use zeroize::Zeroize;
 
 pub use self::auth::SaslStep;
 pub use self::ehlo::Extensions;
+pub(crate) use self::mail::Feed;
 pub use self::mail::{Mail, MailOutcome, MailParams, RecipientReply};
 pub use self::tls::TlsInfo;
 pub use self::trace::{Direction, TraceEvent, TraceSink};

@@ -77,7 +77,8 @@ fn provider() -> Arc<CryptoProvider> {
     P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
 }
 
-/// The platform's trust store, loaded once. Load errors are tolerated (webpki-roots remain).
+/// The platform's trust store, loaded once, on first need. Load errors are tolerated
+/// (webpki-roots remain).
 fn native_roots() -> &'static [CertificateDer<'static>] {
     static N: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     N.get_or_init(|| {
@@ -92,8 +93,93 @@ fn native_roots() -> &'static [CertificateDer<'static>] {
 /// One trust setting: its verifier, and (built on first use) its strict client config.
 #[derive(Debug)]
 pub(crate) struct Trust {
-    verifier: Arc<WebPkiServerVerifier>,
+    verifier: Arc<Layered>,
     strict: OnceLock<Arc<ClientConfig>>,
+}
+
+/// Verifies against the profile's extra CAs and webpki-roots first, and reads the platform's
+/// store only when a chain's issuer is unknown to those. Reading the whole platform store
+/// (hundreds of PEM files) was most of a fresh process's first Test; most servers chain to a
+/// root webpki-roots has, or to the profile's own CA, so most processes never read it.
+#[derive(Debug)]
+struct Layered {
+    first: Arc<WebPkiServerVerifier>,
+    extra: Vec<CertificateDer<'static>>,
+    full: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+}
+
+fn verifier(roots: RootCertStore) -> Result<Arc<WebPkiServerVerifier>> {
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| Error::internal(format!("building the certificate verifier: {e}")))
+}
+
+fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for ca in extra {
+        // Each anchor was checked by `trust_anchors`, which names its field.
+        roots.add(ca.clone()).map_err(|e| Error::internal(format!("a checked trust anchor was refused: {e}")))?;
+    }
+    Ok(roots)
+}
+
+impl Layered {
+    /// The verifier with the platform's store added; `None` when it adds nothing usable.
+    fn full(&self) -> Option<&Arc<WebPkiServerVerifier>> {
+        self.full
+            .get_or_init(|| {
+                let mut r = roots(&self.extra).ok()?;
+                let (added, _) = r.add_parsable_certificates(native_roots().iter().cloned());
+                if added == 0 {
+                    return None;
+                }
+                verifier(r).ok()
+            })
+            .as_ref()
+    }
+}
+
+impl ServerCertVerifier for Layered {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let r = self.first.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        match r {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => match self.full() {
+                Some(full) => full.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+                None => r,
+            },
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.first.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.first.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.first.supported_verify_schemes()
+    }
 }
 
 /// The trust setting for these extra CAs, shared by every session that uses the same ones.
@@ -106,17 +192,8 @@ pub(crate) fn trust(extra: &[CertificateDer<'static>]) -> Result<Arc<Trust>> {
     if let Some(t) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
         return Ok(t.clone());
     }
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    roots.add_parsable_certificates(native_roots().iter().cloned());
-    for ca in extra {
-        // Each anchor was checked by `trust_anchors`, which names its field.
-        roots.add(ca.clone()).map_err(|e| Error::internal(format!("a checked trust anchor was refused: {e}")))?;
-    }
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| Error::internal(format!("building the certificate verifier: {e}")))?;
-    let t = Arc::new(Trust { verifier, strict: OnceLock::new() });
+    let layered = Layered { first: verifier(roots(extra)?)?, extra: extra.to_vec(), full: OnceLock::new() };
+    let t = Arc::new(Trust { verifier: Arc::new(layered), strict: OnceLock::new() });
     let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
     Ok(map.entry(key).or_insert(t).clone())
 }
@@ -129,7 +206,10 @@ impl Trust {
                 if let Some(c) = self.strict.get() {
                     return Ok(c.clone());
                 }
-                let c = Arc::new(base_builder()?.with_webpki_verifier(self.verifier.clone()).with_no_client_auth());
+                let verifier: Arc<dyn ServerCertVerifier> = self.verifier.clone();
+                let c = Arc::new(
+                    base_builder()?.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth(),
+                );
                 Ok(self.strict.get_or_init(|| c).clone())
             }
             Verification::Disabled | Verification::Opportunistic => lenient_config(),

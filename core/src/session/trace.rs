@@ -32,10 +32,16 @@ pub struct TraceEvent {
     pub direction: Direction,
     /// The line, redacted.
     pub text: String,
+    /// Which connection of a [`crate::Mailer`] it was on (numbered from 1 in the order they
+    /// opened); `None` outside a mailer.
+    pub connection: Option<u64>,
 }
 
 impl fmt::Display for TraceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(c) = self.connection {
+            write!(f, "[{c}] ")?;
+        }
         write!(f, "{}: {}", self.direction.as_str(), self.text)
     }
 }
@@ -101,7 +107,7 @@ impl Tracer {
     pub(crate) fn emit(&self, direction: Direction, text: String) {
         tracing::trace!(target: "relaykit::smtp", "{}: {}", direction.as_str(), text);
         if let Some(sink) = &self.sink {
-            (sink.0)(TraceEvent { direction, text });
+            (sink.0)(TraceEvent { direction, text, connection: None });
         }
     }
 

@@ -14,8 +14,8 @@ use relaykit::message::{Attachment, Content, Message, Prepared};
 use relaykit::profile::{AuthOrder, StarttlsPolicy, TlsChoice};
 use relaykit::report::{AuthAttempt, AuthReport, Rejection, RelayCheck, ServerInfo, StageReport, TlsReport};
 use relaykit::{
-    Error, ErrorKind, MailerOptions, MailerStats, Profile, RelayCheckRequest, Reply, SendOptions, SendResult, Stage,
-    TestOptions, TestReport,
+    Error, ErrorKind, Fate, MailerOptions, MailerStats, Profile, RateLimit, RelayCheckRequest, Reply, SendOptions,
+    SendResult, Stage, TestOptions, TestReport,
 };
 use serde_json::Value;
 
@@ -30,6 +30,7 @@ pub fn lists() -> Vec<(&'static str, Vec<&'static str>)> {
         ("TlsChoice", TlsChoice::NAMES.to_vec()),
         ("StarttlsPolicy", StarttlsPolicy::NAMES.to_vec()),
         ("AuthOrder", AuthOrder::NAMES.to_vec()),
+        ("Fate", Fate::NAMES.to_vec()),
     ]
 }
 
@@ -39,12 +40,18 @@ fn json<T: serde::Serialize>(v: &T) -> Value {
 
 fn full_error() -> Error {
     let reply = Reply { code: 535, enhanced_code: Some("5.7.8".into()), text: "bad credentials".into() };
-    Error::new(ErrorKind::AuthFailed, "login refused").with_stage(Stage::Auth).with_reply(reply).with_hint("check it")
+    // `attempts` as a mailer's errors have it; a Test's have the same form without it.
+    Error::new(ErrorKind::AuthFailed, "login refused")
+        .with_stage(Stage::Auth)
+        .with_reply(reply)
+        .with_hint("check it")
+        .with_attempts(1)
 }
 
 /// The §8 JSON of errors: one with every part, one with none.
 pub fn errors() -> Vec<Value> {
-    vec![full_error().to_json_value(), Error::config("$.port", "out of range").to_json_value()]
+    let lost = Error::new(ErrorKind::Protocol, "lost").with_stage(Stage::Data).with_unknown_fate();
+    vec![full_error().to_json_value(), Error::config("$.port", "out of range").to_json_value(), lost.to_json_value()]
 }
 
 fn report(some: bool) -> TestReport {
@@ -100,6 +107,7 @@ fn send_result(some: bool) -> SendResult {
         rejected: vec![Rejection { address: "b@x.test".into(), reply: reply(550) }],
         message_id: some.then(|| "<id@x.test>".into()),
         reply: reply(250),
+        attempts: 1,
     }
 }
 
@@ -159,13 +167,25 @@ pub fn send_options() -> Vec<Value> {
 
 /// The JSON of a mailer's options: every key set, and the defaults.
 pub fn mailer_options() -> Vec<Value> {
-    let full = MailerOptions { ntlm_helper: Some(vec!["ntlm_auth".into()]), ..MailerOptions::default() };
+    let full = MailerOptions {
+        ntlm_helper: Some(vec!["ntlm_auth".into()]),
+        rate_limit: Some(RateLimit { messages: 10, per_secs: 1.0 }),
+        ..MailerOptions::default()
+    };
     vec![json(&full), json(&MailerOptions::default())]
 }
 
 /// The JSON of a mailer's counters (every key is always there).
 pub fn mailer_stats() -> Vec<Value> {
-    let s = MailerStats { sent: 3, failed: 1, reconnects: 1, connections_opened: 2, open_connections: 1 };
+    let s = MailerStats {
+        sent: 3,
+        failed: 1,
+        retried: 2,
+        reconnects: 1,
+        connections_opened: 2,
+        open_connections: 1,
+        queued: 0,
+    };
     vec![json(&s)]
 }
 

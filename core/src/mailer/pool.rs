@@ -1,0 +1,484 @@
+//! The connections of a mailer: one task per connection, all taking messages from one queue.
+//!
+//! A send puts a job on the queue. A connection task that is waiting takes it; when every task
+//! is busy and fewer than the allowed connections are open, a new task opens one. A busy task
+//! takes the next queued job while the previous message is still in flight, so concurrent
+//! callers' messages are pipelined on one connection ([`Session::send_feed`]). A task whose
+//! connection has been idle for `idle_timeout` closes it with QUIT and ends.
+//!
+//! A job whose connection failed before any of it was accepted goes back to the front of the
+//! queue once, when that connection had already carried a message (it was found dead, not
+//! refused); everything else goes back to the sender with its error, and the sender's retry
+//! policy decides.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::connection::{self, Progress};
+use crate::error::{Error, ErrorKind, Fate, Result};
+use crate::message::Prepared;
+use crate::report::SendResult;
+use crate::resolve::Settings;
+use crate::session::{Feed, Mail, MailOutcome, MailParams, Session, TraceEvent, TraceSink};
+
+/// How long the allowed connections stay lowered after the server refused one more.
+const LIMIT_COOL_DOWN: Duration = Duration::from_secs(60);
+
+/// One message waiting for, or on, a connection.
+pub(super) struct Job {
+    pub(super) prepared: Arc<Prepared>,
+    /// Only these recipients (a retry of deferred ones); all of the message's when `None`.
+    pub(super) rcpts: Option<Vec<String>>,
+    /// Sent back to the queue once already after its connection was found dead.
+    requeued: bool,
+    tx: oneshot::Sender<Result<SendResult>>,
+}
+
+impl Job {
+    pub(super) fn new(
+        prepared: Arc<Prepared>,
+        rcpts: Option<Vec<String>>,
+    ) -> (Job, oneshot::Receiver<Result<SendResult>>) {
+        let (tx, rx) = oneshot::channel();
+        (Job { prepared, rcpts, requeued: false, tx }, rx)
+    }
+
+    fn mail(&self) -> Mail<'_> {
+        let p = &self.prepared;
+        Mail {
+            from: &p.envelope_from,
+            rcpts: self.rcpts.as_deref().unwrap_or(&p.recipients),
+            body: &p.bytes,
+            params: MailParams { smtputf8: p.needs_smtputf8, eight_bit_mime: p.eight_bit },
+        }
+    }
+
+    fn finish(self, result: Result<SendResult>) {
+        // The sender may have stopped waiting (its future was dropped); nobody is left to tell.
+        let _ = self.tx.send(result);
+    }
+}
+
+/// What the tasks share, under one lock.
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Job>,
+    /// Connection tasks alive.
+    tasks: u32,
+    /// Of those, the ones waiting for a job.
+    waiting: u32,
+    /// Of those, the ones whose last message in flight was just settled: about to wait, so a
+    /// sender's next message needs no new connection.
+    finishing: u32,
+    /// Of those, the ones opening a connection.
+    opening: u32,
+    /// Of those, the ones with an open connection.
+    connected: u32,
+    /// Fewer connections than `max_connections` allowed until then (the server refused one).
+    lowered: Option<(u32, Instant)>,
+    closed: bool,
+    next_id: u64,
+}
+
+/// The counters [`super::MailerStats`] reads.
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) sent: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) retried: AtomicU64,
+    pub(super) reconnects: AtomicU64,
+    pub(super) opened: AtomicU64,
+}
+
+pub(super) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The connection side of a mailer.
+pub(super) struct Pool {
+    pub(super) settings: Settings,
+    pub(super) trace: Option<TraceSink>,
+    pub(super) ntlm_helper: Option<Vec<String>>,
+    pub(super) max_connections: u32,
+    pub(super) max_messages: u32,
+    pub(super) idle_timeout: Duration,
+    pub(super) runtime: tokio::runtime::Handle,
+    pub(super) counters: Counters,
+    state: Mutex<State>,
+    /// A job was queued, or the mailer closed.
+    wake: Notify,
+    /// A connection task ended.
+    ended: Notify,
+}
+
+pub(super) fn closed_error() -> Error {
+    Error::new(ErrorKind::Config, "the mailer is closed; create a new Mailer to send more")
+}
+
+impl Pool {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        settings: Settings,
+        trace: Option<TraceSink>,
+        ntlm_helper: Option<Vec<String>>,
+        max_connections: u32,
+        max_messages: u32,
+        idle_timeout: Duration,
+        runtime: tokio::runtime::Handle,
+    ) -> Pool {
+        Pool {
+            settings,
+            trace,
+            ntlm_helper,
+            max_connections,
+            max_messages,
+            idle_timeout,
+            runtime,
+            counters: Counters::default(),
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            ended: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change under the lock is a single step, so a panic cannot leave it half-made.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// (open connections, queued jobs).
+    pub(super) fn gauges(&self) -> (u64, u64) {
+        let s = self.lock();
+        (u64::from(s.connected), s.queue.len() as u64)
+    }
+
+    /// Queues `job` for a connection, starting a connection task when every task is busy and
+    /// another connection is allowed. Fails once the mailer is closed.
+    pub(super) fn submit(self: &Arc<Self>, job: Job) -> Result<()> {
+        let spawn = {
+            let mut s = self.lock();
+            if s.closed {
+                return Err(closed_error());
+            }
+            s.queue.push_back(job);
+            self.spawn_needed(&mut s)
+        };
+        self.start(spawn);
+        Ok(())
+    }
+
+    /// Queues many jobs at once (a `send_many`), so that they can be pipelined from the start.
+    pub(super) fn submit_all(self: &Arc<Self>, jobs: Vec<Job>) -> Result<()> {
+        let spawn: Vec<Option<u64>> = {
+            let mut s = self.lock();
+            if s.closed {
+                return Err(closed_error());
+            }
+            let n = jobs.len();
+            s.queue.extend(jobs);
+            (0..n).map(|_| self.spawn_needed(&mut s)).collect()
+        };
+        for id in spawn {
+            self.start(id);
+        }
+        Ok(())
+    }
+
+    /// A new task's id when the queued jobs outnumber the waiting tasks and another
+    /// connection is allowed.
+    fn spawn_needed(&self, s: &mut State) -> Option<u64> {
+        let limit = match s.lowered {
+            Some((n, until)) if Instant::now() < until => n,
+            _ => self.max_connections,
+        };
+        let unserved = s.queue.len() as u64 > u64::from(s.waiting + s.finishing);
+        if unserved && s.tasks < limit {
+            s.tasks += 1;
+            s.next_id += 1;
+            Some(s.next_id)
+        } else {
+            None
+        }
+    }
+
+    fn start(self: &Arc<Self>, id: Option<u64>) {
+        match id {
+            Some(id) => {
+                let me = Arc::clone(self);
+                self.runtime.spawn(async move { me.run(id).await });
+            }
+            None => self.wake.notify_one(),
+        }
+    }
+
+    /// Closes the pool: no new jobs; the queued and in-flight ones are still sent. Waits for
+    /// every connection task to end (each with QUIT).
+    pub(super) async fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_waiters();
+        loop {
+            let mut ended = pin!(self.ended.notified());
+            ended.as_mut().enable();
+            if self.lock().tasks == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+
+    /// One connection task: opens a connection when there is work, feeds it queued jobs, and
+    /// ends when the mailer closes or the connection has been idle too long.
+    async fn run(self: Arc<Self>, id: u64) {
+        let mut conn: Option<Conn> = None;
+        let mut finishing = false;
+        while let Some(job) = self.next_job(conn.is_some(), std::mem::take(&mut finishing)).await {
+            let mut c = match conn.take() {
+                Some(c) => c,
+                None => match self.open(id).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if self.open_failed(job, &e) {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let alive;
+            (alive, finishing) = self.feed(&mut c, job).await;
+            if !alive {
+                self.disconnected();
+            } else if c.sent >= self.max_messages {
+                self.quit(c).await;
+            } else {
+                conn = Some(c);
+            }
+        }
+        if let Some(c) = conn {
+            self.quit(c).await;
+        }
+        self.lock().tasks -= 1;
+        self.ended.notify_waiters();
+    }
+
+    /// The next job; `None` when the task should end: the mailer closed and nothing is queued,
+    /// the connection was idle for `idle_timeout`, or there is no connection and no work.
+    /// `finishing`: the task counted itself as finishing (see [`State::finishing`]).
+    async fn next_job(&self, connected: bool, mut finishing: bool) -> Option<Job> {
+        let deadline = tokio::time::Instant::now() + self.idle_timeout;
+        loop {
+            let mut woken = pin!(self.wake.notified());
+            woken.as_mut().enable();
+            {
+                let mut s = self.lock();
+                if std::mem::take(&mut finishing) {
+                    s.finishing -= 1;
+                }
+                if let Some(job) = s.queue.pop_front() {
+                    return Some(job);
+                }
+                if s.closed || !connected {
+                    return None;
+                }
+                s.waiting += 1;
+            }
+            let timed_out = tokio::time::timeout_at(deadline, woken).await.is_err();
+            let mut s = self.lock();
+            s.waiting -= 1;
+            if timed_out {
+                // Decided under the lock with the queue empty, so no job is left without a task.
+                if let Some(job) = s.queue.pop_front() {
+                    return Some(job);
+                }
+                return None;
+            }
+        }
+    }
+
+    async fn open(&self, id: u64) -> Result<Conn> {
+        self.lock().opening += 1;
+        let r = self.open_traced(id).await;
+        let mut s = self.lock();
+        s.opening -= 1;
+        if r.is_ok() {
+            s.connected += 1;
+        }
+        r
+    }
+
+    async fn open_traced(&self, id: u64) -> Result<Conn> {
+        let mut progress = Progress::default();
+        let trace = self
+            .trace
+            .clone()
+            .map(|sink| TraceSink::new(move |ev: TraceEvent| (sink.0)(TraceEvent { connection: Some(id), ..ev })));
+        match connection::open(&self.settings, trace, self.ntlm_helper.as_ref(), &mut progress).await {
+            Ok(session) => {
+                bump(&self.counters.opened);
+                Ok(Conn { session, progress, sent: 0 })
+            }
+            Err(e) => Err(progress.hinted(e, &self.settings)),
+        }
+    }
+
+    /// A connection could not be opened for `job`. While other connections are open and the
+    /// failure is transient (a server refusing one more connection with 421, say), the job
+    /// goes back to them, fewer connections are allowed for a while, and this task ends
+    /// (`true`). Otherwise `job` and every queued job fail with the error: each sender's retry
+    /// policy then decides, rather than every queued job trying its own connection.
+    fn open_failed(&self, job: Job, err: &Error) -> bool {
+        let failed: Vec<Job> = {
+            let mut s = self.lock();
+            if (s.connected > 0 || s.opening > 0) && err.transient() {
+                tracing::debug!("a connection was refused while others are open ({err}); using those");
+                s.queue.push_front(job);
+                s.lowered = Some((s.connected.max(1), Instant::now() + LIMIT_COOL_DOWN));
+                drop(s);
+                self.wake.notify_one();
+                return true;
+            }
+            std::iter::once(job).chain(s.queue.drain(..)).collect()
+        };
+        for j in failed {
+            j.finish(Err(err.clone()));
+        }
+        false
+    }
+
+    /// Sends `first` and whatever else is queued on `conn`, pipelined: whether the connection
+    /// is still usable, and whether the task counted itself as finishing.
+    async fn feed(&self, conn: &mut Conn, first: Job) -> (bool, bool) {
+        let Conn { session, progress, sent } = conn;
+        let mut feed = JobFeed {
+            pool: self,
+            progress,
+            first: Some(first),
+            flight: Vec::new(),
+            budget: self.max_messages.saturating_sub(*sent),
+            next: 0,
+            conn_sent: *sent,
+            finishing: false,
+        };
+        let r = session.send_feed(&mut feed).await;
+        *sent = feed.conn_sent;
+        let in_flight = std::mem::take(&mut feed.flight);
+        let finishing = feed.finishing;
+        for (_, job) in in_flight {
+            // The session settles every message it takes; this is a bug, and the message's
+            // fate cannot be known.
+            job.finish(Err(Error::internal("a message was left unsettled on its connection").with_unknown_fate()));
+        }
+        if let Err(e) = &r {
+            tracing::debug!("connection closed after: {e}");
+        }
+        (r.is_ok(), finishing)
+    }
+
+    fn disconnected(&self) {
+        self.lock().connected -= 1;
+    }
+
+    async fn quit(&self, conn: Conn) {
+        // A server that already went away makes QUIT fail; the connection is closed either way.
+        let _ = conn.session.quit().await;
+        self.disconnected();
+    }
+
+    /// Puts a job whose connection was found dead back at the front of the queue.
+    fn requeue(&self, mut job: Job) {
+        job.requeued = true;
+        bump(&self.counters.reconnects);
+        self.lock().queue.push_front(job);
+        self.wake.notify_one();
+    }
+}
+
+/// An open, authenticated connection and what its opening showed (for hints).
+struct Conn {
+    session: Session,
+    progress: Progress,
+    /// Messages settled on it.
+    sent: u32,
+}
+
+/// The jobs of one run of [`Session::send_feed`]: the first, then queued ones while the
+/// connection's message budget lasts.
+struct JobFeed<'p> {
+    pool: &'p Pool,
+    progress: &'p Progress,
+    first: Option<Job>,
+    /// Taken and not yet settled (at most two when pipelining), by token.
+    flight: Vec<(u64, Job)>,
+    budget: u32,
+    next: u64,
+    conn_sent: u32,
+    /// Counted in [`State::finishing`].
+    finishing: bool,
+}
+
+impl Feed for JobFeed<'_> {
+    type Token = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.budget == 0 {
+            return None;
+        }
+        let job = if let Some(j) = self.first.take() {
+            j
+        } else {
+            let mut s = self.pool.lock();
+            let j = s.queue.pop_front()?;
+            if std::mem::take(&mut self.finishing) {
+                s.finishing -= 1;
+            }
+            j
+        };
+        self.budget -= 1;
+        self.next += 1;
+        self.flight.push((self.next, job));
+        Some(self.next)
+    }
+
+    fn mail(&self, t: &u64) -> Mail<'_> {
+        match self.flight.iter().find(|(k, _)| k == t) {
+            Some((_, job)) => job.mail(),
+            // Tokens come from `next` and are settled once; an empty envelope fails its checks.
+            None => Mail { from: "", rcpts: &[], body: &[], params: MailParams::default() },
+        }
+    }
+
+    fn done(&mut self, t: u64, result: Result<MailOutcome>) {
+        let Some(pos) = self.flight.iter().position(|(k, _)| *k == t) else {
+            return;
+        };
+        let (_, job) = self.flight.remove(pos);
+        let reused = self.conn_sent > 0;
+        self.conn_sent += 1;
+        if self.flight.is_empty() && self.first.is_none() && !self.finishing {
+            // Before the sender hears back, so that its next message finds this task.
+            self.pool.lock().finishing += 1;
+            self.finishing = true;
+        }
+        match result {
+            Ok(out) => {
+                let r = SendResult::of(&job.prepared, out);
+                job.finish(Ok(r));
+            }
+            Err(e) if reused && !job.requeued && e.connection_failed() && e.fate() == Fate::Rejected => {
+                tracing::debug!("a reused connection was found dead ({e}); the message goes on a fresh one");
+                self.conn_sent -= 1;
+                self.pool.requeue(job);
+            }
+            Err(e) => job.finish(Err(self.progress.hinted(e, &self.pool.settings))),
+        }
+    }
+}
