@@ -436,8 +436,8 @@ def main() -> int:
     return 1 if failed else 0
 
 
-# Set when the core's Mailer::send_many is available to bench/rust (see rk-bench.rs).
-RUST_SEND_MANY = False
+# The core has Mailer::send_many (bench/rust: relaykit-send-many).
+RUST_SEND_MANY = True
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@
  *   --client relaykit   one rk_mailer (max_connections = --conns) shared by --threads threads,
  *                       each calling rk_mailer_send in a loop
  *   --client curl       libcurl, one easy handle per thread reused for every message (so
- *                       --threads connections), the way curl keeps an SMTP connection alive
+ *                       --threads connections: curl keeps an SMTP connection alive in its handle)
  *
  * Options as for every client: --host --port --tls 0|1 --ca --message FILE --from --to
  * --messages N --warmup W --max-secs T. Prints one JSON line (sent, failed, secs, ...).
@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,46 +82,63 @@ static int relaykit_setup(int conns) {
 }
 
 /* ---- libcurl --------------------------------------------------------------------------- */
-struct reader { size_t off; };
+/* One easy handle per thread, made once and kept for both phases, so that the connection the
+ * warm-up opened is the one the timed phase reuses (as with every other client). */
+struct curl_slot { CURL *h; struct curl_slist *rcpt; size_t off; };
+static struct curl_slot *slots;
 
 static size_t read_body(char *buf, size_t size, size_t n, void *user) {
-    struct reader *r = user;
-    size_t left = cfg.len - r->off, want = size * n;
+    struct curl_slot *c = user;
+    size_t left = cfg.len - c->off, want = size * n;
     if (want > left) want = left;
-    memcpy(buf, cfg.body + r->off, want);
-    r->off += want;
+    memcpy(buf, cfg.body + c->off, want);
+    c->off += want;
     return want;
 }
 
-static void *curl_worker(void *unused) {
-    (void)unused;
+static int curl_setup(int n) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
     char url[256];
     snprintf(url, sizeof url, "%s://%s:%s/bench.test", cfg.tls ? "smtps" : "smtp", cfg.host, cfg.port);
-    CURL *h = curl_easy_init();
-    struct curl_slist *rcpt = curl_slist_append(NULL, cfg.to);
-    struct reader rd = {0};
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_MAIL_FROM, cfg.from);
-    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
-    curl_easy_setopt(h, CURLOPT_READDATA, &rd);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)cfg.len);
-    if (cfg.tls) curl_easy_setopt(h, CURLOPT_CAINFO, cfg.ca);
+    slots = calloc((size_t)n, sizeof *slots);
+    for (int i = 0; i < n; i++) {
+        struct curl_slot *c = &slots[i];
+        c->h = curl_easy_init();
+        c->rcpt = curl_slist_append(NULL, cfg.to);
+        curl_easy_setopt(c->h, CURLOPT_URL, url);
+        curl_easy_setopt(c->h, CURLOPT_MAIL_FROM, cfg.from);
+        curl_easy_setopt(c->h, CURLOPT_MAIL_RCPT, c->rcpt);
+        curl_easy_setopt(c->h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c->h, CURLOPT_READFUNCTION, read_body);
+        curl_easy_setopt(c->h, CURLOPT_READDATA, c);
+        curl_easy_setopt(c->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)cfg.len);
+        if (cfg.tls) curl_easy_setopt(c->h, CURLOPT_CAINFO, cfg.ca);
+    }
+    return 0;
+}
+
+static void *curl_worker(void *arg) {
+    struct curl_slot *c = &slots[(intptr_t)arg];
     while (take()) {
-        rd.off = 0;
-        CURLcode rc = curl_easy_perform(h);
+        c->off = 0;
+        CURLcode rc = curl_easy_perform(c->h);
         record(rc == CURLE_OK, curl_easy_strerror(rc));
     }
-    curl_slist_free_all(rcpt);
-    curl_easy_cleanup(h);
     return NULL;
+}
+
+static void curl_teardown(int n) {
+    for (int i = 0; slots && i < n; i++) {
+        curl_slist_free_all(slots[i].rcpt);
+        curl_easy_cleanup(slots[i].h);
+    }
+    free(slots);
 }
 
 /* ---- the phases ------------------------------------------------------------------------ */
 static void run_threads(int n, void *(*fn)(void *)) {
     pthread_t *t = calloc((size_t)n, sizeof *t);
-    for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, fn, NULL);
+    for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, fn, (void *)(intptr_t)i);
     for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
     free(t);
 }
@@ -150,7 +168,7 @@ int main(int argc, char **argv) {
     cfg.to = opt(argc, argv, "to", "b@bench.test");
     void *(*worker)(void *) = strcmp(client, "curl") == 0 ? curl_worker : relaykit_worker;
     int bad = load_body(opt(argc, argv, "message", ""));
-    if (!bad && worker == curl_worker) bad = curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK;
+    if (!bad && worker == curl_worker) bad = curl_setup(threads);
     else if (!bad) bad = relaykit_setup(conns);
     if (bad) {
         printf("{\"sent\":0,\"failed\":0,\"secs\":0,\"error\":\"setup failed: %s\"}\n", first_error);
@@ -166,6 +184,7 @@ int main(int argc, char **argv) {
     run_threads(threads, worker);
     double secs = now_secs() - t0;
     if (cfg.mailer) { rk_mailer_close(cfg.mailer); rk_mailer_free(cfg.mailer); }
+    curl_teardown(worker == curl_worker ? threads : 0);
     /* first_error comes from relaykit or curl: plain text without quotes or backslashes. */
     for (char *c = first_error; *c; c++) if (*c == '"' || *c == '\\' || *c < ' ') *c = ' ';
     printf("{\"warmup_sent\":%ld,\"warmup_failed\":%ld,\"sent\":%ld,\"failed\":%ld,\"secs\":%.6f,\"error\":%s%s%s}\n",

@@ -37,15 +37,19 @@ fn main() {
 fn lettre_first(t: &Target, webpki: bool) -> Result<(), BoxError> {
     use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let ca = Certificate::from_pem(&std::fs::read(&t.ca_file)?)?;
-    let store = if webpki { CertificateStore::WebpkiRoots } else { CertificateStore::Default };
-    let params =
-        TlsParameters::builder(t.host.clone()).certificate_store(store).add_root_certificate(ca).build_rustls()?;
-    let tr = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(&t.host)
-        .port(t.port)
-        .tls(Tls::Wrapper(params))
-        .build::<lettre::Tokio1Executor>();
-    if rt.block_on(tr.test_connection())? { Ok(()) } else { Err("lettre: test_connection returned false".into()) }
+    // Built inside the runtime: the pooled transport spawns its reaper task when built and
+    // when dropped.
+    rt.block_on(async {
+        let ca = Certificate::from_pem(&std::fs::read(&t.ca_file)?)?;
+        let store = if webpki { CertificateStore::WebpkiRoots } else { CertificateStore::Default };
+        let params =
+            TlsParameters::builder(t.host.clone()).certificate_store(store).add_root_certificate(ca).build_rustls()?;
+        let tr = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(&t.host)
+            .port(t.port)
+            .tls(Tls::Wrapper(params))
+            .build::<lettre::Tokio1Executor>();
+        if tr.test_connection().await? { Ok(()) } else { Err("lettre: test_connection returned false".into()) }
+    })
 }
 
 fn relaykit_first(t: &Target) -> Result<(), BoxError> {

@@ -2,6 +2,9 @@
 //!
 //! - `relaykit-tasks`: one `relaykit::Mailer` (`max_connections` = `--conns`), `--concurrency`
 //!   tokio tasks each sending one message after another through it.
+//! - `relaykit-send-many`: one `relaykit::Mailer`, `Mailer::send_many` on batches of up to 1,000
+//!   messages (at most 4 MiB of them), two batches in flight so that the connections never
+//!   drain between batches.
 //! - `lettre-pool`: lettre's pooled `AsyncSmtpTransport` (pool `max_size` = `--conns`), with
 //!   the same number of tasks, sending the same bytes with `send_raw`.
 //!
@@ -37,6 +40,25 @@ async fn run(a: &Args) -> Result<(), BoxError> {
             phases(plan, k, move || {
                 let (m, msg) = (m.clone(), msg.clone());
                 async move { m.send(&msg).await.map(drop).map_err(|e| e.to_string()) }
+            })
+            .await;
+            mailer.close().await;
+        }
+        "relaykit-send-many" => {
+            let mailer = relaykit_mailer(&t, conns)?;
+            let msg = relaykit::Message::raw(t.from.clone(), vec![t.to.clone()], t.body.clone());
+            let batch = (4 << 20) / t.body.len().max(1);
+            let (m, p) = (mailer.clone(), plan.clone());
+            batches(plan, move || {
+                let (m, p, msg) = (m.clone(), p.clone(), msg.clone());
+                async move {
+                    let n = (0..batch.clamp(1, 1000)).take_while(|_| p.take().is_some()).count();
+                    m.send_many(&vec![msg; n])
+                        .await
+                        .into_iter()
+                        .map(|r| r.map(drop).map_err(|e| e.to_string()))
+                        .collect()
+                }
             })
             .await;
             mailer.close().await;
@@ -108,6 +130,46 @@ where
     let warm = tally.take();
     let t0: Instant = plan.start_timed();
     workers(&plan, &tally, k, &send).await;
+    let secs = t0.elapsed().as_secs_f64();
+    report(warm, tally.take(), secs);
+}
+
+/// [`phases`] for batch senders: two workers, each calling `send` (which takes its messages
+/// from the plan and returns one outcome each) until a batch comes back empty.
+async fn batches<F, Fut>(plan: Arc<Plan>, send: F)
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Vec<Result<(), String>>> + Send + 'static,
+{
+    let tally = Arc::new(Tally::default());
+    let phase = || {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (tally, send) = (tally.clone(), send.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let outcomes = send().await;
+                        if outcomes.is_empty() {
+                            return;
+                        }
+                        outcomes.iter().for_each(|r| tally.record(r));
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let tally = tally.clone();
+        async move {
+            for h in handles {
+                if let Err(e) = h.await {
+                    tally.record::<(), _>(&Err(format!("worker panicked: {e}")));
+                }
+            }
+        }
+    };
+    phase().await;
+    let warm = tally.take();
+    let t0 = plan.start_timed();
+    phase().await;
     let secs = t0.elapsed().as_secs_f64();
     report(warm, tally.take(), secs);
 }
