@@ -55,8 +55,12 @@ rk_log "building relaykit (release): C library, Rust clients, Python module, Nod
 (cd "$REPO/bindings-python" && VIRTUAL_ENV="$BENCH_VENV" PATH="$BENCH_VENV/bin:$PATH" \
   maturin develop --release --locked -q >"$BENCH_STATE/logs/maturin.log" 2>&1) ||
   { cat "$BENCH_STATE/logs/maturin.log" >&2; rk_die "maturin develop --release failed"; }
-(cd "$REPO/bindings-node" && npx napi build --platform --release >"$BENCH_STATE/logs/napi.log" 2>&1) ||
-  { cat "$BENCH_STATE/logs/napi.log" >&2; rk_die "napi build --release failed"; }
+# napi also regenerates index.js and index.d.ts: keep the tree's own (the bench changes no file).
+cp "$REPO/bindings-node/index.js" "$REPO/bindings-node/index.d.ts" "$BENCH_STATE/logs/"
+napi_ok=1
+(cd "$REPO/bindings-node" && npx napi build --platform --release >"$BENCH_STATE/logs/napi.log" 2>&1) || napi_ok=0
+cp "$BENCH_STATE/logs/index.js" "$BENCH_STATE/logs/index.d.ts" "$REPO/bindings-node/"
+[ "$napi_ok" = 1 ] || { cat "$BENCH_STATE/logs/napi.log" >&2; rk_die "napi build --release failed"; }
 mkdir -p "$BENCH_STATE/bin"
 CFLAGS=(-std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -I"$REPO/include")
 LIB=(-L"$BENCH_TARGET/release" -lrelaykit -Wl,-rpath,"$BENCH_TARGET/release")

@@ -27,19 +27,19 @@ fn main() {
     }
 }
 
-async fn run(a: &Args) -> Result<(), BoxError> {
-    let t = Target::from_args(a)?;
-    let conns: u32 = a.num("conns", 1)?;
-    let k: usize = a.num("concurrency", 1)?;
-    let plan = Arc::new(Plan::from_args(a)?);
-    match a.str("client", "").as_str() {
+async fn run(args: &Args) -> Result<(), BoxError> {
+    let t = Target::from_args(args)?;
+    let conns: u32 = args.num("conns", 1)?;
+    let tasks: usize = args.num("concurrency", 1)?;
+    let plan = Arc::new(Plan::from_args(args)?);
+    match args.str("client", "").as_str() {
         "relaykit-tasks" => {
             let mailer = relaykit_mailer(&t, conns)?;
             let msg = Arc::new(relaykit::Message::raw(t.from.clone(), vec![t.to.clone()], t.body.clone()));
-            let m = mailer.clone();
-            phases(plan, k, move || {
-                let (m, msg) = (m.clone(), msg.clone());
-                async move { m.send(&msg).await.map(drop).map_err(|e| e.to_string()) }
+            let shared = mailer.clone();
+            phases(plan, tasks, move || {
+                let (mailer, msg) = (shared.clone(), msg.clone());
+                async move { mailer.send(&msg).await.map(drop).map_err(|e| e.to_string()) }
             })
             .await;
             mailer.close().await;
@@ -48,12 +48,13 @@ async fn run(a: &Args) -> Result<(), BoxError> {
             let mailer = relaykit_mailer(&t, conns)?;
             let msg = relaykit::Message::raw(t.from.clone(), vec![t.to.clone()], t.body.clone());
             let batch = (4 << 20) / t.body.len().max(1);
-            let (m, p) = (mailer.clone(), plan.clone());
+            let (shared, plan2) = (mailer.clone(), plan.clone());
             batches(plan, move || {
-                let (m, p, msg) = (m.clone(), p.clone(), msg.clone());
+                let (mailer, plan, msg) = (shared.clone(), plan2.clone(), msg.clone());
                 async move {
-                    let n = (0..batch.clamp(1, 1000)).take_while(|_| p.take().is_some()).count();
-                    m.send_many(&vec![msg; n])
+                    let n = (0..batch.clamp(1, 1000)).take_while(|_| plan.take().is_some()).count();
+                    mailer
+                        .send_many(&vec![msg; n])
                         .await
                         .into_iter()
                         .map(|r| r.map(drop).map_err(|e| e.to_string()))
@@ -67,7 +68,7 @@ async fn run(a: &Args) -> Result<(), BoxError> {
             let transport = lettre_pool(&t, conns)?;
             let envelope = lettre::address::Envelope::new(Some(t.from.parse()?), vec![t.to.parse()?])?;
             let (env, body) = (Arc::new(envelope), Arc::new(t.body.clone()));
-            phases(plan, k, move || {
+            phases(plan, tasks, move || {
                 let (tr, env, body) = (transport.clone(), env.clone(), body.clone());
                 async move {
                     use lettre::AsyncTransport;
@@ -152,7 +153,9 @@ where
                         if outcomes.is_empty() {
                             return;
                         }
-                        outcomes.iter().for_each(|r| tally.record(r));
+                        for r in &outcomes {
+                            tally.record(r);
+                        }
                     }
                 })
             })
