@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use relaykit::{Keyring, Message, Profile, RrtContext, SendOptions, TestOptions};
+use relaykit::{Keyring, Mailer, MailerOptions, Message, Profile, RrtContext, SendOptions, TestOptions};
 use relaykit_conformance::{Action, Input, RrtCall, RrtMethod, Value, judge_in_process, load_cases};
 use serde_json::json;
 
@@ -40,7 +40,30 @@ fn execute(input: &Input) -> Result<Value, String> {
             .and_then(|m| SendOptions::from_json_value(&options).map(|o| (m, o)))
             .and_then(|(m, o)| relaykit::send(&profile, &keyring, &ctx, &m, &o))
             .map_or_else(failed, |result| json!({"status": "ok", "result": result.to_json_value()})),
+        Action::Mailer => mailer(&profile, &keyring, &ctx, &options, &input.messages).unwrap_or_else(failed),
     })
+}
+
+/// A mailer case: `send_many`, then `close`, then the stats (README's mailer outcome).
+fn mailer(
+    profile: &Profile,
+    keyring: &Keyring,
+    ctx: &RrtContext,
+    options: &Value,
+    messages: &[Value],
+) -> relaykit::Result<Value> {
+    let messages = messages.iter().map(Message::from_json_value).collect::<relaykit::Result<Vec<_>>>()?;
+    let m = Mailer::new(profile, keyring, ctx, MailerOptions::from_json_value(options)?)?;
+    let outcomes: Vec<Value> = m
+        .send_many_blocking(&messages)?
+        .into_iter()
+        .map(|r| match r {
+            Ok(result) => json!({"status": "ok", "result": result.to_json_value()}),
+            Err(e) => json!({"status": "error", "error": e.to_json_value()}),
+        })
+        .collect();
+    m.close_blocking()?;
+    Ok(json!({"status": "ok", "outcomes": outcomes, "stats": m.stats()}))
 }
 
 fn main() -> ExitCode {

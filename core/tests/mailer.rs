@@ -311,3 +311,25 @@ fn the_blocking_forms_send_and_close() {
     assert!(e.message().contains("closed"), "{e}");
     assert_eq!(m.stats().open_connections, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_each_streams_an_iterator_in_batches_with_outcomes_in_order() {
+    const N: usize = 600; // more than one batch (256 at two connections)
+    let m = mailer(&dovecot_starttls(), &json!({"max_connections": 2, "max_messages_per_connection": 1000}));
+    let prefix = format!("<each.{}.", run_tag());
+    let messages = (0..N).map(|i| message(var("RK_RCPT"), &format!("{prefix}{i}@relaykit.test>")));
+    let mut seen = Vec::with_capacity(N);
+    tokio::time::timeout(Duration::from_secs(180), m.send_each(messages, |i, r| {
+        let r = r.unwrap();
+        assert_eq!(r.message_id, Some(format!("{prefix}{i}@relaykit.test>")), "outcome {i} is message {i}'s");
+        seen.push(i);
+    }))
+    .await
+    .expect("600 messages took longer than 180 s");
+    assert_eq!(seen, (0..N).collect::<Vec<_>>());
+    m.close().await;
+    let dir = Path::new(var("RK_DOVECOT_MAIL_DIR")).join(var("RK_DOMAIN")).join("carol");
+    let p = prefix.clone();
+    let counts = tokio::task::spawn_blocking(move || count_delivered(&dir, &p, N)).await.unwrap();
+    assert!(counts.values().all(|n| *n == 1), "each delivered once");
+}

@@ -176,6 +176,13 @@ async fn a_transient_refusal_is_retried_a_permanent_one_is_final() {
                 &GREET,
                 &env,
                 &[Send("451 4.3.0 try later\r\n554 no transaction\r\n554 no transaction\r\n")],
+                // A 4xx to MAIL FROM is the server throttling this client: the connection is
+                // closed and the retry, after the backoff, goes on a new one.
+                &BYE,
+            ]);
+            serve(&listener, &steps, &mut log).await;
+            let steps = script(&[
+                &GREET,
                 &env,
                 &[Send("250 ok\r\n550 5.1.1 no such user\r\n554 no valid recipients\r\n")],
                 &[Expect("RSET"), Send("250 ok\r\n")],
@@ -196,7 +203,7 @@ async fn a_transient_refusal_is_retried_a_permanent_one_is_final() {
         m.close().await;
         server.await.unwrap();
         let s = m.stats();
-        assert_eq!((s.sent, s.failed, s.retried), (0, 1, 1), "{s:?}");
+        assert_eq!((s.sent, s.failed, s.retried, s.connections_opened), (0, 1, 1, 2), "{s:?}");
     }))
     .await;
 }
@@ -321,11 +328,14 @@ async fn with_chunking_messages_stream_without_waiting_and_replies_match_their_m
             play(&mut rd, &[Send("220 fake.test ESMTP\r\n"), Expect("EHLO"), Send(EHLO_CHUNKING)], &mut log)
                 .await
                 .unwrap();
-            // All three messages arrive before any reply is sent.
-            let stream = read_stream(&mut rd, 3).await;
             let ok = "250 ok\r\n250 ok\r\n";
+            // The window opens at one message, then doubles after an accepted one.
+            let mut stream = read_stream(&mut rd, 1).await;
+            rd.get_mut().write_all(format!("{ok}250 queued 1\r\n250 reset\r\n").as_bytes()).await.unwrap();
+            // Messages 2 and 3 arrive before any reply to them is sent.
+            stream += &read_stream(&mut rd, 2).await;
             let replies = format!(
-                "{ok}250 queued 1\r\n250 reset\r\n250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n250 reset\r\n{ok}250 queued 3\r\n250 reset\r\n"
+                "250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n250 reset\r\n{ok}250 queued 3\r\n250 reset\r\n"
             );
             rd.get_mut().write_all(replies.as_bytes()).await.unwrap();
             play(&mut rd, &BYE, &mut log).await.unwrap();
@@ -366,17 +376,20 @@ async fn a_chunked_stream_cut_off_leaves_the_sent_messages_unknown() {
             play(&mut rd, &[Send("220 fake.test ESMTP\r\n"), Expect("EHLO"), Send(EHLO_CHUNKING)], &mut log)
                 .await
                 .unwrap();
-            let _ = read_stream(&mut rd, 2).await;
-            // The first message's replies, then the connection is gone.
+            let _ = read_stream(&mut rd, 1).await;
             rd.get_mut().write_all(b"250 ok\r\n250 ok\r\n250 queued 1\r\n250 reset\r\n").await.unwrap();
+            // Messages 2 and 3 are written whole; then the connection is gone, unanswered.
+            let _ = read_stream(&mut rd, 2).await;
         });
         let m = mailer(port, &json!({"max_connections": 1, "retry": {"max_attempts": 1}}));
-        let msgs: Vec<Message> = (1..=2).map(|n| message(n, &["carol@relaykit.test"])).collect();
+        let msgs: Vec<Message> = (1..=3).map(|n| message(n, &["carol@relaykit.test"])).collect();
         let out = m.send_many(&msgs).await;
         server.await.unwrap();
         assert!(out[0].is_ok(), "{:?}", out[0]);
-        let e = out[1].as_ref().unwrap_err();
-        assert_eq!((e.fate(), e.transient()), (Fate::Unknown, false), "{e}");
+        for r in &out[1..] {
+            let e = r.as_ref().unwrap_err();
+            assert_eq!((e.fate(), e.transient()), (Fate::Unknown, false), "{e}");
+        }
         m.close().await;
     }))
     .await;

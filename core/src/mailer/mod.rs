@@ -66,6 +66,7 @@ impl Mailer {
             options.max_connections,
             options.max_messages_per_connection,
             idle_timeout,
+            options.retry.delay(1),
             runtime,
         );
         let inner = Inner {
@@ -115,6 +116,30 @@ impl Mailer {
             self.count(r);
         }
         out
+    }
+
+    /// Sends every message `messages` yields, handing each outcome to `each` with the message's
+    /// index, in order: [`Mailer::send_many`] for a stream too long to hold in memory. At most
+    /// a batch of messages (32 per connection, at least 256) is held at once; each batch is
+    /// queued whole, so the connections pipeline it.
+    pub async fn send_each<I, F>(&self, messages: I, mut each: F)
+    where
+        I: IntoIterator<Item = Message>,
+        F: FnMut(usize, Result<SendResult>),
+    {
+        let batch = (self.inner.pool.max_connections as usize).saturating_mul(32).max(256);
+        let mut it = messages.into_iter();
+        let mut index = 0;
+        loop {
+            let chunk: Vec<Message> = it.by_ref().take(batch).collect();
+            if chunk.is_empty() {
+                return;
+            }
+            for r in self.send_many(&chunk).await {
+                each(index, r);
+                index += 1;
+            }
+        }
     }
 
     fn prepare(&self, message: &Message) -> Result<Arc<Prepared>> {

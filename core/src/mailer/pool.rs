@@ -83,6 +83,8 @@ struct State {
     lowered: Option<(u32, Instant)>,
     closed: bool,
     next_id: u64,
+    /// No connection opens before then (the server throttled this client).
+    paused: Option<Instant>,
 }
 
 /// The counters [`super::MailerStats`] reads.
@@ -107,6 +109,8 @@ pub(super) struct Pool {
     pub(super) max_connections: u32,
     pub(super) max_messages: u32,
     pub(super) idle_timeout: Duration,
+    /// How long new connections wait after the server throttled this client.
+    pub(super) throttle_pause: Duration,
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) counters: Counters,
     state: Mutex<State>,
@@ -129,6 +133,7 @@ impl Pool {
         max_connections: u32,
         max_messages: u32,
         idle_timeout: Duration,
+        throttle_pause: Duration,
         runtime: tokio::runtime::Handle,
     ) -> Pool {
         Pool {
@@ -138,6 +143,7 @@ impl Pool {
             max_connections,
             max_messages,
             idle_timeout,
+            throttle_pause,
             runtime,
             counters: Counters::default(),
             state: Mutex::new(State::default()),
@@ -305,6 +311,10 @@ impl Pool {
     }
 
     async fn open(&self, id: u64) -> Result<Conn> {
+        let paused = self.lock().paused;
+        if let Some(until) = paused {
+            tokio::time::sleep_until(until.into()).await;
+        }
         self.lock().opening += 1;
         let r = self.open_traced(id).await;
         let mut s = self.lock();
@@ -324,7 +334,7 @@ impl Pool {
         match connection::open(&self.settings, trace, self.ntlm_helper.as_ref(), &mut progress).await {
             Ok(session) => {
                 bump(&self.counters.opened);
-                Ok(Conn { session, progress, sent: 0 })
+                Ok(Conn { session, progress, sent: 0, refusals: 0 })
             }
             Err(e) => Err(progress.hinted(e, &self.settings)),
         }
@@ -357,7 +367,7 @@ impl Pool {
     /// Sends `first` and whatever else is queued on `conn`, pipelined: whether the connection
     /// is still usable, and whether the task counted itself as finishing.
     async fn feed(&self, conn: &mut Conn, first: Job) -> (bool, bool) {
-        let Conn { session, progress, sent } = conn;
+        let Conn { session, progress, sent, refusals } = conn;
         let mut feed = JobFeed {
             pool: self,
             progress,
@@ -366,10 +376,17 @@ impl Pool {
             budget: self.max_messages.saturating_sub(*sent),
             next: 0,
             conn_sent: *sent,
+            refusals: *refusals,
+            throttled: false,
             finishing: false,
         };
         let r = session.send_feed(&mut feed).await;
         *sent = feed.conn_sent;
+        *refusals = feed.refusals;
+        if feed.throttled {
+            self.pause();
+        }
+        let retire = feed.throttled || feed.refusals >= MAX_REFUSALS;
         let in_flight = std::mem::take(&mut feed.flight);
         let finishing = feed.finishing;
         for (_, job) in in_flight {
@@ -380,7 +397,19 @@ impl Pool {
         if let Err(e) = &r {
             tracing::debug!("connection closed after: {e}");
         }
+        if retire && r.is_ok() {
+            // Usable, but not worth keeping: QUIT it here so the task's next job opens a new one.
+            *sent = self.max_messages;
+        }
         (r.is_ok(), finishing)
+    }
+
+    /// After a throttling reply, new connections wait a moment: the server counts this
+    /// client's messages, and a fresh connection at once would only meet the same refusal.
+    fn pause(&self) {
+        let until = Instant::now() + super::pace::jittered(self.throttle_pause);
+        let mut s = self.lock();
+        s.paused = Some(s.paused.map_or(until, |p| p.max(until)));
     }
 
     fn disconnected(&self) {
@@ -408,6 +437,19 @@ struct Conn {
     progress: Progress,
     /// Messages settled on it.
     sent: u32,
+    /// Messages the server refused on it.
+    refusals: u32,
+}
+
+/// A connection with this many refused messages is replaced: servers count errors per session
+/// (Postfix slows its replies after 10 and drops the session after 20), and a refused message
+/// can cost three (MAIL, RCPT, DATA or BDAT).
+const MAX_REFUSALS: u32 = 3;
+
+/// Whether `err` says the server is throttling this client: a 4xx to MAIL FROM (Postfix's
+/// anvil rate limit, a provider's quota). The connection is closed and the next one waits.
+fn throttled(err: &Error) -> bool {
+    err.stage() == Some(crate::error::Stage::MailFrom) && err.reply().is_some_and(crate::error::Reply::is_transient)
 }
 
 /// The jobs of one run of [`Session::send_feed`]: the first, then queued ones while the
@@ -421,6 +463,9 @@ struct JobFeed<'p> {
     budget: u32,
     next: u64,
     conn_sent: u32,
+    refusals: u32,
+    /// The server throttled this client: take no more jobs on this connection.
+    throttled: bool,
     /// Counted in [`State::finishing`].
     finishing: bool,
 }
@@ -429,7 +474,7 @@ impl Feed for JobFeed<'_> {
     type Token = u64;
 
     fn next(&mut self) -> Option<u64> {
-        if self.budget == 0 {
+        if self.budget == 0 || self.throttled || self.refusals >= MAX_REFUSALS {
             return None;
         }
         let job = if let Some(j) = self.first.take() {
@@ -478,7 +523,13 @@ impl Feed for JobFeed<'_> {
                 self.conn_sent -= 1;
                 self.pool.requeue(job);
             }
-            Err(e) => job.finish(Err(self.progress.hinted(e, &self.pool.settings))),
+            Err(e) => {
+                if e.reply().is_some() {
+                    self.refusals += 1;
+                    self.throttled |= throttled(&e);
+                }
+                job.finish(Err(self.progress.hinted(e, &self.pool.settings)));
+            }
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Input {
     /// The message's JSON form (send only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Value>,
+    /// The messages' JSON forms, in order (mailer only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Value>,
     /// Keyring text; absent: an empty keyring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyring: Option<String>,
@@ -63,6 +66,8 @@ impl fmt::Debug for Input {
 pub enum Action {
     Test,
     Send,
+    /// A `Mailer` from the profile and `options`, `send_many(messages)`, `close()`, `stats()`.
+    Mailer,
 }
 
 /// One call on the RRT context: `["set", "ID", "name", "value"]`.
@@ -199,11 +204,20 @@ fn input(id: &str, case: &Value) -> Result<Input, String> {
     let action = match case.get("action").and_then(Value::as_str) {
         Some("test") => Action::Test,
         Some("send") => Action::Send,
-        other => return Err(format!("action must be \"test\" or \"send\", not {other:?}")),
+        Some("mailer") => Action::Mailer,
+        other => return Err(format!("action must be \"test\", \"send\" or \"mailer\", not {other:?}")),
     };
     let message = case.get("message").cloned();
     if action == Action::Send && message.is_none() {
         return Err("a send case needs a message".into());
+    }
+    let messages = match case.get("messages") {
+        None => Vec::new(),
+        Some(Value::Array(m)) if action == Action::Mailer && !m.is_empty() => m.clone(),
+        Some(_) => return Err("messages must be a non-empty list, in a mailer case".into()),
+    };
+    if action == Action::Mailer && messages.is_empty() {
+        return Err("a mailer case needs messages".into());
     }
     let keyring = match case.get("keyring") {
         None => None,
@@ -216,6 +230,7 @@ fn input(id: &str, case: &Value) -> Result<Input, String> {
         profile: with_base(case.get("profile").cloned().unwrap_or(Value::Null))?,
         options: case.get("options").cloned(),
         message,
+        messages,
         keyring,
         rrt: rrt_calls(case.get("rrt"))?,
     })
