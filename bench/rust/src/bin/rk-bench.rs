@@ -5,6 +5,8 @@
 //! - `relaykit-send-many`: one `relaykit::Mailer`, `Mailer::send_many` on batches of up to 1,000
 //!   messages (at most 4 MiB of them), two batches in flight so that the connections never
 //!   drain between batches.
+//! - `relaykit-send-each`: one `relaykit::Mailer`, `Mailer::send_each` over an iterator that
+//!   makes each message as the plan hands it out (the streaming form: a batch at a time).
 //! - `lettre-pool`: lettre's pooled `AsyncSmtpTransport` (pool `max_size` = `--conns`), with
 //!   the same number of tasks, sending the same bytes with `send_raw`.
 //!
@@ -12,7 +14,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use relaykit_bench::{Args, BoxError, Plan, Tally, Target, report, report_fatal};
 
@@ -62,6 +63,14 @@ async fn run(args: &Args) -> Result<(), BoxError> {
                 }
             })
             .await;
+            mailer.close().await;
+        }
+        "relaykit-send-each" => {
+            let mailer = relaykit_mailer(&t, conns)?;
+            let msg = relaykit::Message::raw(t.from.clone(), vec![t.to.clone()], t.body.clone());
+            let tally = Tally::default();
+            let stream = || std::iter::from_fn(|| plan.take().map(|_| msg.clone()));
+            timed(&plan, &tally, || mailer.send_each(stream(), |_, r| tally.record(&r))).await;
             mailer.close().await;
         }
         "lettre-pool" => {
@@ -119,77 +128,73 @@ fn lettre_pool(t: &Target, conns: u32) -> Result<lettre::AsyncSmtpTransport<lett
     Ok(b.build())
 }
 
-/// Runs the warm-up with `k` workers, then the timed phase with `k` fresh workers, and prints
-/// the JSON line. A worker calls `send` for each message the plan hands it.
+/// The warm-up, then the clock: runs `phase` twice (the plan hands out the warm-up's messages,
+/// then the timed phase's) and prints the JSON line.
+async fn timed<P, Fut>(plan: &Plan, tally: &Tally, phase: P)
+where
+    P: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    phase().await;
+    let warm = tally.take();
+    let t0 = plan.start_timed();
+    phase().await;
+    report(warm, tally.take(), t0.elapsed().as_secs_f64());
+}
+
+/// `k` workers, each sending one message after another (`send`) while the plan hands them out.
 async fn phases<F, Fut>(plan: Arc<Plan>, k: usize, send: F)
 where
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
     let tally = Arc::new(Tally::default());
-    workers(&plan, &tally, k, &send).await;
-    let warm = tally.take();
-    let t0: Instant = plan.start_timed();
-    workers(&plan, &tally, k, &send).await;
-    let secs = t0.elapsed().as_secs_f64();
-    report(warm, tally.take(), secs);
+    let (p, t) = (plan.clone(), tally.clone());
+    let work = move || {
+        let (plan, tally, send) = (p.clone(), t.clone(), send.clone());
+        async move {
+            if plan.take().is_none() {
+                return false;
+            }
+            tally.record(&send().await);
+            true
+        }
+    };
+    timed(&plan, &tally, || spawn_loops(&tally, k, &work)).await;
 }
 
-/// [`phases`] for batch senders: two workers, each calling `send` (which takes its messages
-/// from the plan and returns one outcome each) until a batch comes back empty.
+/// Two workers, each calling `send` (which takes its batch from the plan and returns one
+/// outcome per message) until a batch comes back empty.
 async fn batches<F, Fut>(plan: Arc<Plan>, send: F)
 where
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Vec<Result<(), String>>> + Send + 'static,
 {
     let tally = Arc::new(Tally::default());
-    let phase = || {
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
-                let (tally, send) = (tally.clone(), send.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let outcomes = send().await;
-                        if outcomes.is_empty() {
-                            return;
-                        }
-                        for r in &outcomes {
-                            tally.record(r);
-                        }
-                    }
-                })
-            })
-            .collect::<Vec<_>>();
-        let tally = tally.clone();
+    let t = tally.clone();
+    let work = move || {
+        let (tally, send) = (t.clone(), send.clone());
         async move {
-            for h in handles {
-                if let Err(e) = h.await {
-                    tally.record::<(), _>(&Err(format!("worker panicked: {e}")));
-                }
+            let outcomes = send().await;
+            for r in &outcomes {
+                tally.record(r);
             }
+            !outcomes.is_empty()
         }
     };
-    phase().await;
-    let warm = tally.take();
-    let t0 = plan.start_timed();
-    phase().await;
-    let secs = t0.elapsed().as_secs_f64();
-    report(warm, tally.take(), secs);
+    timed(&plan, &tally, || spawn_loops(&tally, 2, &work)).await;
 }
 
-async fn workers<F, Fut>(plan: &Arc<Plan>, tally: &Arc<Tally>, k: usize, send: &F)
+/// `k` tasks, each running `work` until it returns false; returns when all have ended.
+async fn spawn_loops<W, Fut>(tally: &Tally, k: usize, work: &W)
 where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send + 'static,
+    W: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
 {
     let handles: Vec<_> = (0..k.max(1))
         .map(|_| {
-            let (plan, tally, send) = (plan.clone(), tally.clone(), send.clone());
-            tokio::spawn(async move {
-                while plan.take().is_some() {
-                    tally.record(&send().await);
-                }
-            })
+            let work = work.clone();
+            tokio::spawn(async move { while work().await {} })
         })
         .collect();
     for h in handles {
