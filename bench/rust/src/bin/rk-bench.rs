@@ -2,9 +2,9 @@
 //!
 //! - `relaykit-tasks`: one `relaykit::Mailer` (`max_connections` = `--conns`), `--concurrency`
 //!   tokio tasks each sending one message after another through it.
-//! - `relaykit-send-many`: one `relaykit::Mailer`, `Mailer::send_many` on batches of up to 1,000
-//!   messages (at most 4 MiB of them), two batches in flight so that the connections never
-//!   drain between batches.
+//! - `relaykit-send-many`: one `relaykit::Mailer`, `Mailer::send_many` on batches of about a
+//!   quarter second's worth (16 to 1,000 messages, at most 4 MiB), two batches in flight so
+//!   that the connections never drain between batches.
 //! - `relaykit-send-each`: one `relaykit::Mailer`, `Mailer::send_each` over an iterator that
 //!   makes each message as the plan hands it out (the streaming form: a batch at a time).
 //! - `lettre-pool`: lettre's pooled `AsyncSmtpTransport` (pool `max_size` = `--conns`), with
@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use relaykit_bench::{Args, BoxError, Plan, Tally, Target, report, report_fatal};
 
@@ -48,18 +49,28 @@ async fn run(args: &Args) -> Result<(), BoxError> {
         "relaykit-send-many" => {
             let mailer = relaykit_mailer(&t, conns)?;
             let msg = relaykit::Message::raw(t.from.clone(), vec![t.to.clone()], t.body.clone());
-            let batch = (4 << 20) / t.body.len().max(1);
+            // Batches of about a quarter second of sending (16 to 1,000 messages, at most 4 MiB),
+            // so that the last one does not run far past the deadline on a slow link.
+            let most = ((4 << 20) / t.body.len().max(1)).clamp(16, 1000);
+            let size = Arc::new(AtomicUsize::new(16));
             let (shared, plan2) = (mailer.clone(), plan.clone());
             batches(plan, move || {
-                let (mailer, plan, msg) = (shared.clone(), plan2.clone(), msg.clone());
+                let (mailer, plan, msg, size) = (shared.clone(), plan2.clone(), msg.clone(), size.clone());
                 async move {
-                    let n = (0..batch.clamp(1, 1000)).take_while(|_| plan.take().is_some()).count();
-                    mailer
+                    let want = size.load(Ordering::Relaxed);
+                    let n = (0..want).take_while(|_| plan.take().is_some()).count();
+                    let t0 = std::time::Instant::now();
+                    let out: Vec<_> = mailer
                         .send_many(&vec![msg; n])
                         .await
                         .into_iter()
                         .map(|r| r.map(drop).map_err(|e| e.to_string()))
-                        .collect()
+                        .collect();
+                    // Messages per quarter second, in integers (n * 250,000 µs / elapsed µs).
+                    let micros = t0.elapsed().as_micros().max(1);
+                    let per_quarter = usize::try_from(n as u128 * 250_000 / micros).unwrap_or(most);
+                    size.store(per_quarter.clamp(16, most), Ordering::Relaxed);
+                    out
                 }
             })
             .await;
