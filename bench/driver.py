@@ -386,9 +386,29 @@ def evaluate(runs: list[dict[str, Any]], stream: list[dict[str, Any]], first: Op
     return out
 
 
+def summary(runs: list[dict[str, Any]]) -> list[str]:
+    """One row per case: each language's best relaykit msg/s, its reference peer's, the ratio."""
+    langs = list(PRIMARY_PEER)
+    lines = ["| case | " + " | ".join(f"{lang}: relaykit / {PRIMARY_PEER[lang][0]}" for lang in langs) + " |",
+             "|---|" + "---:|" * len(langs)]
+    for case in dict.fromkeys(r["case"] for r in runs):
+        cells = []
+        for lang in langs:
+            mine = best_relaykit(runs, case, lang)
+            ref = next((reference(runs, r) for r in runs if r["case"] == case and r["lang"] == lang), None)
+            if mine and ref and ref[0]:
+                peer = "" if ref[1].startswith(PRIMARY_PEER[lang][0]) else f" ({ref[1].split(' ')[0]})"
+                cells.append(f"{mine[0]:,.0f} / {ref[0]:,.0f}{peer} = **{mine[0] / ref[0]:.2f}x**")
+            else:
+                cells.append("n/a")
+        label = next(r["case_label"] for r in runs if r["case"] == case)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render(runs: list[dict[str, Any]], targets: list[dict[str, Any]], stream: list[dict[str, Any]],
            first: Optional[dict[str, Any]]) -> str:
-    lines = ["| case | language | client | msg/s | relaykit/peer | peak RSS MiB | conns | |",
+    lines = summary(runs) + [""] + ["| case | language | client | msg/s | relaykit/peer | peak RSS MiB | conns | |",
              "|---|---|---|---:|---:|---:|---:|---|"]
     shown = ""
     for r in runs + stream:

@@ -71,6 +71,7 @@ rk_log "installed and built in $(( $(date +%s) - t0 )) s"
 
 # ---------------------------------------------------------------- run --------
 trap bench_stop_servers EXIT
+bench_stop_servers   # what an interrupted earlier run in this state dir may have left running
 bench_start_servers
 mkdir -p "$BENCH_DIR/results"
 export BENCH_SINK_PORT BENCH_TLS_PORT BENCH_DELAY_PORT BENCH_SMTPD_PORT BENCH_SMTPD_DELAY_PORT BENCH_QUEUE_DIR
