@@ -45,8 +45,8 @@ if [ ! -x "$BENCH_VENV/bin/python" ] || ! cmp -s "$BENCH_DIR/python/requirements
   "$BENCH_VENV/bin/pip" install -q --disable-pip-version-check -r "$BENCH_DIR/python/requirements.txt"
   cp "$BENCH_DIR/python/requirements.txt" "$BENCH_VENV/.bench-req"
 fi
-(cd "$BENCH_DIR/node" && npm ci --no-audit --no-fund --loglevel=error)
-[ -d "$REPO/bindings-node/node_modules/@napi-rs/cli" ] || (cd "$REPO/bindings-node" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$BENCH_DIR/node" && npm ci --no-audit --no-fund --loglevel=error) >&2
+[ -d "$REPO/bindings-node/node_modules/@napi-rs/cli" ] || (cd "$REPO/bindings-node" && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 # ---------------------------------------------------------------- build ------
 mkdir -p "$BENCH_STATE/logs"
