@@ -37,11 +37,17 @@ export type TestReport = Presented<TestReportJSON> & { toJSON(): TestReportJSON 
 export type SendResult = Presented<SendResultJSON> & { toJSON(): SendResultJSON }
 /** What goes on the wire: the envelope and the bytes (CRLF line endings). */
 export type PreparedMessage = Presented<PreparedJSON> & { toJSON(): PreparedJSON }
-/** `mailer.stats`: messages sent and failed, reconnects, connections opened and open now. */
+/** `mailer.stats`: messages sent and failed, retries after a transient failure, dead
+ * connections replaced, connections opened and open now, messages waiting for a connection. */
 export type MailerStats = Presented<MailerStatsJSON> & { toJSON(): MailerStatsJSON }
 /** The fields of a thrown relaykit `Error` (`e as Error & RelayKitErrorFields`), and `smtpText`,
  * the server's reply text, which `message` also carries. */
 export type RelayKitErrorFields = Presented<ErrorJSON> & { smtpText?: string; toJSON(): ErrorJSON }
+/** A relaykit `Error` with its fields: what a Promise rejects with, and a failed message's
+ * outcome in `mailer.sendMany()`. `transient`: may succeed later (4xx, a lost connection);
+ * `fate`: `'unknown'` when the connection was lost after the message's final `.` (it may have
+ * been delivered), else `'rejected'`; `attempts`: a mailer's transactions for the message. */
+export type RelayKitError = Error & RelayKitErrorFields
 
 /** The options of `new Profile(...)`: the saved profile's keys in camelCase. */
 export type ProfileOptions = { server: string } & Options<Presented<ProfileJSON>>
@@ -55,8 +61,9 @@ export interface CallOptions {
   /** Called on the JavaScript thread with each protocol line: `'C'` for what relaykit sent,
    * `'S'` for the server's reply. AUTH payloads are redacted. Every line has been delivered
    * before the Promise settles. A trace function that throws is an uncaught exception, as
-   * with an event listener. */
-  trace?: ((direction: 'C' | 'S', line: string) => void) | null
+   * with an event listener. `connection` is the line's connection id for a mailer (1, 2, ...
+   * in the order they opened), `null` for `test()` and `send()`. */
+  trace?: ((direction: 'C' | 'S', line: string, connection: number | null) => void) | null
 }
 /** The options of `test()`: `relayCheck` also checks that the server would relay (MAIL FROM,
  * RCPT TO, RSET; nothing is sent); `ntlmHelper` is the current-user NTLM helper's argv. */
@@ -64,8 +71,14 @@ export type TestOptions = CallOptions & Options<Presented<TestOptionsJSON>>
 /** The options of `send()`. */
 export type SendOptions = CallOptions & Options<Presented<SendOptionsJSON>>
 /** The options of `new Mailer()`: `maxConnections`, `maxMessagesPerConnection`,
- * `idleTimeoutSecs`, `ntlmHelper`; `trace` gets the lines of every connection. */
-export type MailerOptions = CallOptions & Options<Presented<MailerOptionsJSON>>
+ * `idleTimeoutSecs`, `rateLimit` (`{ messages, perSecs }`), `retry` (`{ maxAttempts,
+ * baseDelayMs, maxDelayMs }`), `retryUnknown`, `ntlmHelper`; `trace` gets the lines of every
+ * connection, with its id. */
+export type MailerOptions = CallOptions &
+  Options<Omit<Presented<MailerOptionsJSON>, 'retry'>> & {
+    /** Each key optional, as in the JSON form: the core's default where left out. */
+    retry?: Options<Presented<MailerOptionsJSON['retry']>> | null
+  }
 
 /** An attachment or inline part: `content` (bytes) or `path` (a file read when the message is
  * prepared), not both. Without `contentType` it is sent as `application/octet-stream`. */

@@ -37,11 +37,17 @@ export type TestReport = Presented<TestReportJSON> & { toJSON(): TestReportJSON 
 export type SendResult = Presented<SendResultJSON> & { toJSON(): SendResultJSON }
 /** What goes on the wire: the envelope and the bytes (CRLF line endings). */
 export type PreparedMessage = Presented<PreparedJSON> & { toJSON(): PreparedJSON }
-/** `mailer.stats`: messages sent and failed, reconnects, connections opened and open now. */
+/** `mailer.stats`: messages sent and failed, retries after a transient failure, dead
+ * connections replaced, connections opened and open now, messages waiting for a connection. */
 export type MailerStats = Presented<MailerStatsJSON> & { toJSON(): MailerStatsJSON }
 /** The fields of a thrown relaykit `Error` (`e as Error & RelayKitErrorFields`), and `smtpText`,
  * the server's reply text, which `message` also carries. */
 export type RelayKitErrorFields = Presented<ErrorJSON> & { smtpText?: string; toJSON(): ErrorJSON }
+/** A relaykit `Error` with its fields: what a Promise rejects with, and a failed message's
+ * outcome in `mailer.sendMany()`. `transient`: may succeed later (4xx, a lost connection);
+ * `fate`: `'unknown'` when the connection was lost after the message's final `.` (it may have
+ * been delivered), else `'rejected'`; `attempts`: a mailer's transactions for the message. */
+export type RelayKitError = Error & RelayKitErrorFields
 
 /** The options of `new Profile(...)`: the saved profile's keys in camelCase. */
 export type ProfileOptions = { server: string } & Options<Presented<ProfileJSON>>
@@ -55,8 +61,9 @@ export interface CallOptions {
   /** Called on the JavaScript thread with each protocol line: `'C'` for what relaykit sent,
    * `'S'` for the server's reply. AUTH payloads are redacted. Every line has been delivered
    * before the Promise settles. A trace function that throws is an uncaught exception, as
-   * with an event listener. */
-  trace?: ((direction: 'C' | 'S', line: string) => void) | null
+   * with an event listener. `connection` is the line's connection id for a mailer (1, 2, ...
+   * in the order they opened), `null` for `test()` and `send()`. */
+  trace?: ((direction: 'C' | 'S', line: string, connection: number | null) => void) | null
 }
 /** The options of `test()`: `relayCheck` also checks that the server would relay (MAIL FROM,
  * RCPT TO, RSET; nothing is sent); `ntlmHelper` is the current-user NTLM helper's argv. */
@@ -64,8 +71,14 @@ export type TestOptions = CallOptions & Options<Presented<TestOptionsJSON>>
 /** The options of `send()`. */
 export type SendOptions = CallOptions & Options<Presented<SendOptionsJSON>>
 /** The options of `new Mailer()`: `maxConnections`, `maxMessagesPerConnection`,
- * `idleTimeoutSecs`, `ntlmHelper`; `trace` gets the lines of every connection. */
-export type MailerOptions = CallOptions & Options<Presented<MailerOptionsJSON>>
+ * `idleTimeoutSecs`, `rateLimit` (`{ messages, perSecs }`), `retry` (`{ maxAttempts,
+ * baseDelayMs, maxDelayMs }`), `retryUnknown`, `ntlmHelper`; `trace` gets the lines of every
+ * connection, with its id. */
+export type MailerOptions = CallOptions &
+  Options<Omit<Presented<MailerOptionsJSON>, 'retry'>> & {
+    /** Each key optional, as in the JSON form: the core's default where left out. */
+    retry?: Options<Presented<MailerOptionsJSON['retry']>> | null
+  }
 
 /** An attachment or inline part: `content` (bytes) or `path` (a file read when the message is
  * prepared), not both. Without `contentType` it is sent as `application/octet-stream`. */
@@ -121,6 +134,9 @@ export type StarttlsPolicy = 'opportunistic' | 'never'
 /** `authOrder` (`AuthOrder::NAMES`). */
 export type AuthOrder = 'preference' | 'as_listed'
 
+/** What became of a message that was not delivered: `err.fate` (`Fate::NAMES`). */
+export type Fate = 'rejected' | 'unknown'
+
 /** The §8 JSON of an error: `err.toJSON()`, `report.toJSON().error`. */
 export interface ErrorJSON {
   kind: ErrorKind
@@ -129,6 +145,9 @@ export interface ErrorJSON {
   enhanced_code?: string
   message: string
   hint?: string
+  transient: boolean
+  fate: Fate
+  attempts?: number
 }
 
 /** The §8 JSON of a `TestReport`. */
@@ -184,6 +203,7 @@ export interface SendResultJSON {
   }>
   message_id: string | null
   reply: string
+  attempts: number
 }
 
 /** The JSON of a prepared message. */
@@ -239,6 +259,16 @@ export interface MailerOptionsJSON {
   max_connections: number
   max_messages_per_connection: number
   idle_timeout_secs: number
+  rate_limit: {
+    messages: number
+    per_secs: number
+  } | null
+  retry: {
+    max_attempts: number
+    base_delay_ms: number
+    max_delay_ms: number
+  }
+  retry_unknown: boolean
   ntlm_helper?: Array<string>
 }
 
@@ -246,9 +276,11 @@ export interface MailerOptionsJSON {
 export interface MailerStatsJSON {
   sent: number
   failed: number
+  retried: number
   reconnects: number
   connections_opened: number
   open_connections: number
+  queued: number
 }
 
 /**
@@ -331,13 +363,21 @@ export declare class Mailer {
    */
   send(message: MessageInput): Promise<SendResult>
   /**
-   * Closes the mailer: later sends reject at once; idle connections are closed with QUIT
-   * now, those in use when their send finishes. Resolves when the idle ones are closed.
+   * Sends every message, all queued at once so that the connections pipeline them, each
+   * retried as the options say. Resolves with one outcome per message, in order: its
+   * `SendResult`, or its relaykit `Error` as a value (`err.code`, `err.transient`,
+   * `err.fate`, `err.attempts`); a bad message fails alone. Rejects only when `messages` is
+   * not an array.
+   */
+  sendMany(messages: Array<MessageInput>): Promise<Array<SendResult | RelayKitError>>
+  /**
+   * Closes the mailer: later sends reject at once; messages queued or in flight still get
+   * their outcome, then every connection is closed with QUIT. Resolves when all are closed.
    */
   close(): Promise<void>
   /**
-   * What the mailer has done so far: messages sent and failed, reconnects, connections
-   * opened and open now.
+   * What the mailer has done so far: messages sent and failed, retries, reconnects,
+   * connections opened and open now, and messages waiting for a connection.
    */
   get stats(): MailerStats
 }

@@ -113,6 +113,21 @@ typedef enum {
 } rk_status;
 
 /**
+ * What became of a message that was not delivered (`rk_error_fate`).
+ */
+typedef enum {
+  /**
+   * Not delivered: refused, or never accepted; sending it again cannot duplicate it.
+   */
+  RK_FATE_REJECTED = 0,
+  /**
+   * Perhaps delivered: the connection was lost or timed out after the message's final `.`
+   * and before the server's reply (the server may have queued it).
+   */
+  RK_FATE_UNKNOWN = 1,
+} rk_fate;
+
+/**
  * Kinds of RRT value.
  */
 typedef enum {
@@ -153,8 +168,9 @@ typedef enum {
 } rk_recipient_kind;
 
 /**
- * Error detail: kind, message, stage, SMTP reply and hint. Read it with the `rk_error_*`
- * accessors; its strings live as long as the error.
+ * Error detail: kind, message, stage, SMTP reply, hint, and for a send whether it may
+ * succeed later and what became of the message. Read it with the `rk_error_*` accessors; its
+ * strings live as long as the error.
  */
 typedef struct rk_error rk_error;
 
@@ -170,8 +186,9 @@ typedef struct rk_keyring rk_keyring;
  * with `rk_mailer_free`.
  *
  * **Thread-safe**: unlike the other handles, one `rk_mailer` may be used from several
- * threads at once (`rk_mailer_send`, `rk_mailer_send_async`, `rk_mailer_stats_json`,
- * `rk_mailer_close`); concurrent senders share its connections. Only `rk_mailer_free` must
+ * threads at once (`rk_mailer_send`, `rk_mailer_send_many`, `rk_mailer_send_async`,
+ * `rk_mailer_stats_json`, `rk_mailer_close`); concurrent senders share its connections, and
+ * their messages are pipelined on a busy one. Only `rk_mailer_free` must
  * not race with the other calls.
  */
 typedef struct rk_mailer rk_mailer;
@@ -201,6 +218,13 @@ typedef struct rk_report rk_report;
 typedef struct rk_rrt_context rk_rrt_context;
 
 /**
+ * The outcomes of `rk_mailer_send_many`: one per message, in the order given, each either a
+ * send result or an error. Owns every result and error it holds. Immutable: safe to read
+ * from several threads at once. Free with `rk_send_outcomes_free`.
+ */
+typedef struct rk_send_outcomes rk_send_outcomes;
+
+/**
  * The result of a successful Send (a `relaykit::SendResult`): the recipients accepted and
  * refused, the Message-ID and the server's final reply. Immutable: safe to read from several
  * threads at once. Free with `rk_send_result_free`.
@@ -215,6 +239,16 @@ typedef struct rk_send_result rk_send_result;
  * several threads at once, so it must be thread-safe and quick.
  */
 typedef void (*rk_trace_callback)(void *user, const char *direction, const char *line);
+
+/**
+ * Like `rk_trace_callback`, with the line's connection: for a mailer's connections their id
+ * (1, 2, ... in the order they opened, so that interleaved lines can be told apart), 0 for a
+ * Test or Send (one connection of its own). Set with `rk_set_trace_connection_callback`.
+ */
+typedef void (*rk_trace_connection_callback)(void *user,
+                                             const char *direction,
+                                             const char *line,
+                                             uint64_t connection);
 
 /**
  * Receives the outcome of `rk_test_async`, exactly once, on a relaykit thread.
@@ -255,12 +289,20 @@ extern "C" {
 const char *rk_version(void);
 
 /**
- * Sets the process-wide trace callback (NULL turns tracing off). Every Test and Send that
- * starts afterwards reports each line of its SMTP conversation to `cb` with `user`; one that
- * is already running keeps the callback it started with. `user` must stay valid until the
- * callback is replaced and every call that started before has finished.
+ * Sets the process-wide trace callback (NULL turns tracing off), replacing the one set by
+ * either this or `rk_set_trace_connection_callback`. Every Test, Send and mailer that starts
+ * afterwards reports each line of its SMTP conversation to `cb` with `user`; one that is
+ * already running (a mailer: made before) keeps the callback it started with. `user` must
+ * stay valid until the callback is replaced and every call and mailer that started before
+ * has finished.
  */
 rk_status rk_set_trace_callback(rk_trace_callback cb, void *user);
+
+/**
+ * `rk_set_trace_callback` for a callback that also receives each line's connection id
+ * (`rk_trace_connection_callback`); it replaces the other kind, and NULL turns tracing off.
+ */
+rk_status rk_set_trace_connection_callback(rk_trace_connection_callback cb, void *user);
 
 /**
  * Tests the profile (the dialog's Test button): resolve, connect, greeting, EHLO, TLS, AUTH
@@ -468,7 +510,13 @@ const char *rk_send_result_reply(const rk_send_result *result);
 uint16_t rk_send_result_reply_code(const rk_send_result *result);
 
 /**
- * Writes the result's JSON (§8: `accepted`, `rejected`, `message_id`, `reply`) to
+ * How many transactions it took: 1, or more when a mailer retried the message (or its
+ * deferred recipients) after a transient failure; 0 for a NULL result.
+ */
+uint32_t rk_send_result_attempts(const rk_send_result *result);
+
+/**
+ * Writes the result's JSON (§8: `accepted`, `rejected`, `message_id`, `reply`, `attempts`) to
  * `*json_out`; free it with `rk_string_free`.
  */
 rk_status rk_send_result_json(const rk_send_result *result, char **json_out);
@@ -522,7 +570,29 @@ const char *rk_error_enhanced_code(const rk_error *err);
 const char *rk_error_hint(const rk_error *err);
 
 /**
- * The error as the JSON object of §8 (`{"kind", "stage", "code", "enhanced_code", "message", "hint"}`).
+ * Whether trying again later may succeed: a 4xx reply (421, 450, 451, 452, ...) or a failure
+ * of the connection itself before the message was committed. False for a 5xx reply, invalid
+ * input, a TLS problem, a fate-unknown message, and a NULL error. A mailer has already
+ * retried a transient failure as its `retry` option says before reporting it.
+ */
+bool rk_error_transient(const rk_error *err);
+
+/**
+ * What became of the message: `RK_FATE_UNKNOWN` when the connection was lost after its final
+ * `.` (it may have been delivered; a mailer does not send it again unless `retry_unknown`),
+ * else `RK_FATE_REJECTED` (also for errors that are not about a message, and a NULL error).
+ */
+rk_fate rk_error_fate(const rk_error *err);
+
+/**
+ * How many transactions a mailer tried for the message (its retries included), or 0 when
+ * the error is not a mailer's send (or `err` is NULL).
+ */
+uint32_t rk_error_attempts(const rk_error *err);
+
+/**
+ * The error as the JSON object of §8 (`{"kind", "stage", "code", "enhanced_code", "message",
+ * "hint", "transient", "fate", "attempts"}`).
  */
 const char *rk_error_json(const rk_error *err);
 
@@ -832,10 +902,16 @@ void rk_message_free(rk_message *message);
  * (NULL: an empty keyring) and `ctx` (NULL: only `~WIN::NAME~` tags; `ctx` also expands each
  * message's RRTs later); the profile, keyring and context may be freed as soon as this
  * returns. No connection is opened until the first send. The trace callback set at this
- * moment (`rk_set_trace_callback`) traces every connection of the mailer.
+ * moment (`rk_set_trace_callback`, or `rk_set_trace_connection_callback` to also get each
+ * line's connection id) traces every connection of the mailer.
  *
  * `options_json` (NULL: defaults) is `{"max_connections": 2, "max_messages_per_connection":
- * 100, "idle_timeout_secs": 30, "ntlm_helper": [...]}`; every key is optional.
+ * 100, "idle_timeout_secs": 30, "rate_limit": {"messages": 10, "per_secs": 1}, "retry":
+ * {"max_attempts": 3, "base_delay_ms": 200, "max_delay_ms": 10000}, "retry_unknown": false,
+ * "ntlm_helper": [...]}`; every key is optional (no rate limit by default). A transient
+ * failure (`rk_error_transient`) is retried with jittered exponential backoff up to
+ * `retry.max_attempts` transactions; a message whose fate is unknown is not sent again
+ * unless `retry_unknown` is true.
  *
  * On success writes a new mailer to `*mailer_out`. A bad profile or option gives `RK_CONFIG`
  * naming the field (`options.max_connections`); `RK_RRT`, `RK_CRYPTO` as for `rk_send`.
@@ -848,16 +924,69 @@ rk_status rk_mailer_new(const rk_profile *profile,
 
 /**
  * Sends `message` over one of the mailer's connections (waiting for one while
- * `max_connections` are busy). **Blocks** until the server has answered the end of DATA.
- * Results and errors are those of `rk_send`: `RK_OK` with a new result in `*result_out`
- * (free with `rk_send_result_free`), else the error kind with `rk_last_error()`. A bad
- * message fails alone; the mailer stays usable. After `rk_mailer_close` it fails at once
+ * `max_connections` are busy), retrying transient failures as the options say. **Blocks**
+ * until the message has its outcome. Results and errors are those of `rk_send`: `RK_OK` with
+ * a new result in `*result_out` (free with `rk_send_result_free`; `rk_send_result_attempts`
+ * says how many transactions it took), else the error kind with `rk_last_error()`, whose
+ * `rk_error_fate` says whether the message may have been delivered anyway. A bad message
+ * fails alone; the mailer stays usable. After `rk_mailer_close` it fails at once
  * with `RK_CONFIG` ("the mailer is closed"). Must not be called from inside an `_async`
  * callback.
  */
 rk_status rk_mailer_send(const rk_mailer *mailer,
                          const rk_message *message,
                          rk_send_result **result_out);
+
+/**
+ * Sends every message of `messages[0..count]` over the mailer's connections, all queued at
+ * once so that they are pipelined, each retried as the options say. **Blocks** until every
+ * message has its outcome. A message that cannot be sent (header injection, a bad tag, a
+ * refusal) fails alone: the others still go out.
+ *
+ * Returns `RK_OK` with a new `rk_send_outcomes` in `*outcomes_out` (free it with
+ * `rk_send_outcomes_free`) whenever the messages were handed to the mailer, **also when some
+ * or all of them failed**: read each one's `rk_send_outcomes_status`, `_result` and `_error`.
+ * After `rk_mailer_close` every outcome is the `RK_CONFIG` error "the mailer is closed".
+ * A NULL `mailer` or `outcomes_out`, a NULL `messages` with a non-zero `count`, or a NULL
+ * element gives `RK_INVALID_ARGUMENT` and sends nothing. The messages are only read: they
+ * may be freed as soon as this returns. Thread-safe, as every mailer call; must not be
+ * called from inside an `_async` callback.
+ */
+rk_status rk_mailer_send_many(const rk_mailer *mailer,
+                              const rk_message *const *messages,
+                              size_t count,
+                              rk_send_outcomes **outcomes_out);
+
+/**
+ * The number of outcomes (the `count` given to `rk_mailer_send_many`); 0 for NULL.
+ */
+size_t rk_send_outcomes_count(const rk_send_outcomes *outcomes);
+
+/**
+ * Message `index`'s status: `RK_OK` when the server accepted it for at least one recipient
+ * (see `rk_send_outcomes_result`), else its error kind (see `rk_send_outcomes_error`);
+ * `RK_INVALID_ARGUMENT` when `index` is out of range or `outcomes` is NULL.
+ */
+rk_status rk_send_outcomes_status(const rk_send_outcomes *outcomes, size_t index);
+
+/**
+ * Message `index`'s send result (read it with the `rk_send_result_*` accessors), or NULL
+ * when it failed or `index` is out of range. **Owned by the outcomes**: valid until
+ * `rk_send_outcomes_free`; do not free it.
+ */
+const rk_send_result *rk_send_outcomes_result(const rk_send_outcomes *outcomes, size_t index);
+
+/**
+ * Message `index`'s error (read it with the `rk_error_*` accessors: kind, message, reply,
+ * `rk_error_transient`, `rk_error_fate`, `rk_error_attempts`), or NULL when it was sent or
+ * `index` is out of range. **Owned by the outcomes**: valid until `rk_send_outcomes_free`.
+ */
+const rk_error *rk_send_outcomes_error(const rk_send_outcomes *outcomes, size_t index);
+
+/**
+ * Frees the outcomes and every result and error they own. NULL is allowed.
+ */
+void rk_send_outcomes_free(rk_send_outcomes *outcomes);
 
 /**
  * The callback form of `rk_mailer_send`: copies the message (it may be freed as soon as this
@@ -873,14 +1002,18 @@ rk_status rk_mailer_send_async(const rk_mailer *mailer,
 
 /**
  * Writes what the mailer has done so far to `*json_out` (free it with `rk_string_free`):
- * `{"sent":0,"failed":0,"reconnects":0,"connections_opened":0,"open_connections":0}`.
+ * `{"sent":0,"failed":0,"retried":0,"reconnects":0,"connections_opened":0,
+ * "open_connections":0,"queued":0}` — messages accepted and failed, retries after a
+ * transient failure, dead connections replaced, connections opened so far, open now, and
+ * messages waiting for a connection now.
  */
 rk_status rk_mailer_stats_json(const rk_mailer *mailer, char **json_out);
 
 /**
- * Closes the mailer. **Blocks** while its idle connections are closed with QUIT; those in
- * use are closed when their send finishes. Later sends fail at once with `RK_CONFIG`, and
- * sends still waiting for a connection fail now. Closing twice is harmless. Must not be
+ * Closes the mailer. **Blocks** until every message already queued or in flight has its
+ * outcome (retries not yet begun are not made) and every connection is closed with QUIT.
+ * Later sends fail at once with `RK_CONFIG` ("the mailer is closed"). Closing twice is
+ * harmless. Must not be
  * called from inside an `_async` callback.
  */
 rk_status rk_mailer_close(const rk_mailer *mailer);

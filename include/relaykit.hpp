@@ -38,8 +38,9 @@ inline std::string take(char *s) {
 }  // namespace detail
 
 // A relaykit failure: the status, the error kind ("auth_failed"), the stage ("auth"), the SMTP
-// reply code (535, or 0), the enhanced code ("5.7.8"), a hint and the §8 JSON. what() is the
-// message.
+// reply code (535, or 0), the enhanced code ("5.7.8"), a hint, whether it is transient (may
+// succeed later), the message's fate (RK_FATE_UNKNOWN: perhaps delivered), the attempts a
+// mailer made, and the §8 JSON. what() is the message.
 class error : public std::runtime_error {
  public:
   explicit error(const rk_error *e)
@@ -50,6 +51,9 @@ class error : public std::runtime_error {
         code_(e != nullptr ? rk_error_code(e) : 0),
         enhanced_code_(e != nullptr ? detail::str(rk_error_enhanced_code(e)) : ""),
         hint_(e != nullptr ? detail::str(rk_error_hint(e)) : ""),
+        transient_(rk_error_transient(e)),
+        fate_(rk_error_fate(e)),
+        attempts_(rk_error_attempts(e)),
         json_(e != nullptr ? detail::str(rk_error_json(e)) : "{}") {}
 
   rk_status status() const noexcept { return status_; }
@@ -58,13 +62,20 @@ class error : public std::runtime_error {
   std::uint16_t code() const noexcept { return code_; }          // 0 when the server sent none
   const std::string &enhanced_code() const noexcept { return enhanced_code_; }
   const std::string &hint() const noexcept { return hint_; }
+  bool transient() const noexcept { return transient_; }
+  rk_fate fate() const noexcept { return fate_; }
+  std::uint32_t attempts() const noexcept { return attempts_; }  // 0 when not a mailer's send
   const std::string &json() const noexcept { return json_; }
 
  private:
   rk_status status_;
   std::string kind_, stage_;
   std::uint16_t code_;
-  std::string enhanced_code_, hint_, json_;
+  std::string enhanced_code_, hint_;
+  bool transient_;
+  rk_fate fate_;
+  std::uint32_t attempts_;
+  std::string json_;
 };
 
 namespace detail {
@@ -278,30 +289,74 @@ struct rejection {
   std::string message;
 };
 
-// The result of a successful Send.
-class send_result : public detail::handle<rk_send_result, rk_send_result_free> {
+namespace detail {
+// The accessors of a send result, for the owning send_result and the borrowed send_result_view.
+template <class Self>
+class send_result_access {
  public:
-  explicit send_result(rk_send_result *r) noexcept : handle(r) {}
   std::vector<std::string> accepted() const {
     std::vector<std::string> a;
-    for (std::size_t i = 0; i < rk_send_result_accepted_count(p_); i++)
-      a.push_back(detail::str(rk_send_result_accepted(p_, i)));
+    for (std::size_t i = 0; i < rk_send_result_accepted_count(r()); i++)
+      a.push_back(str(rk_send_result_accepted(r(), i)));
     return a;
   }
   std::vector<rejection> rejected() const {
-    std::vector<rejection> r;
-    for (std::size_t i = 0; i < rk_send_result_rejected_count(p_); i++)
-      r.push_back({detail::str(rk_send_result_rejected_address(p_, i)), rk_send_result_rejected_code(p_, i),
-                   detail::str(rk_send_result_rejected_enhanced_code(p_, i)),
-                   detail::str(rk_send_result_rejected_message(p_, i))});
-    return r;
+    std::vector<rejection> out;
+    for (std::size_t i = 0; i < rk_send_result_rejected_count(r()); i++)
+      out.push_back({str(rk_send_result_rejected_address(r(), i)), rk_send_result_rejected_code(r(), i),
+                     str(rk_send_result_rejected_enhanced_code(r(), i)), str(rk_send_result_rejected_message(r(), i))});
+    return out;
   }
-  std::string message_id() const { return detail::str(rk_send_result_message_id(p_)); }
-  std::string reply() const { return detail::str(rk_send_result_reply(p_)); }
+  std::string message_id() const { return str(rk_send_result_message_id(r())); }
+  std::string reply() const { return str(rk_send_result_reply(r())); }
+  // 1, or more when a mailer retried it after a transient failure.
+  std::uint32_t attempts() const { return rk_send_result_attempts(r()); }
   std::string json() const {
     char *s = nullptr;
-    detail::check(rk_send_result_json(p_, &s));
-    return detail::take(s);
+    check(rk_send_result_json(r(), &s));
+    return take(s);
+  }
+
+ private:
+  const rk_send_result *r() const noexcept { return static_cast<const Self *>(this)->get(); }
+};
+}  // namespace detail
+
+// The result of a successful Send.
+class send_result : public detail::handle<rk_send_result, rk_send_result_free>,
+                    public detail::send_result_access<send_result> {
+ public:
+  explicit send_result(rk_send_result *r) noexcept : handle(r) {}
+};
+
+// A send result owned by something else (send_outcomes): valid while its owner lives.
+class send_result_view : public detail::send_result_access<send_result_view> {
+ public:
+  explicit send_result_view(const rk_send_result *r) noexcept : p_(r) {}
+  const rk_send_result *get() const noexcept { return p_; }
+
+ private:
+  const rk_send_result *p_;
+};
+
+// What mailer::send_many returns: one outcome per message, in order. Each is ok(i) with
+// result(i), or failed with error(i) (a bad message fails alone). Read-only: may be shared
+// between threads.
+class send_outcomes : public detail::handle<rk_send_outcomes, rk_send_outcomes_free> {
+ public:
+  explicit send_outcomes(rk_send_outcomes *o) noexcept : handle(o) {}
+  std::size_t size() const noexcept { return rk_send_outcomes_count(p_); }
+  rk_status status(std::size_t i) const noexcept { return rk_send_outcomes_status(p_, i); }
+  bool ok(std::size_t i) const noexcept { return status(i) == RK_OK; }
+  // Message i's result (valid while this object lives), or nullopt when it failed.
+  std::optional<send_result_view> result(std::size_t i) const {
+    const rk_send_result *r = rk_send_outcomes_result(p_, i);
+    return r != nullptr ? std::optional<send_result_view>(send_result_view(r)) : std::nullopt;
+  }
+  // Message i's error (a copy), or nullopt when it was sent.
+  std::optional<relaykit::error> error(std::size_t i) const {
+    const rk_error *e = rk_send_outcomes_error(p_, i);
+    return e != nullptr ? std::optional<relaykit::error>(relaykit::error(e)) : std::nullopt;
   }
 };
 
@@ -327,7 +382,8 @@ inline send_result send(const profile &p, const keyring &keys, const message &m,
 // Many messages to one server over a few kept-open connections (rk_mailer). The profile is
 // resolved now (bad options or profile throw here, naming the field); no connection opens
 // before the first send. Unlike the other handles, one mailer may be used from several threads
-// at once. options_json: "" for defaults, or e.g. {"max_connections": 4}.
+// at once. options_json: "" for defaults, or e.g. {"max_connections": 4, "retry":
+// {"max_attempts": 5}, "rate_limit": {"messages": 10, "per_secs": 1}}.
 class mailer : public detail::handle<rk_mailer, rk_mailer_free> {
  public:
   explicit mailer(const profile &p, const keyring &keys, const rrt_context *ctx = nullptr,
@@ -342,9 +398,21 @@ class mailer : public detail::handle<rk_mailer, rk_mailer_free> {
     detail::check(rk_mailer_send(p_, m.get(), &r));
     return send_result(r);
   }
-  // QUITs the idle connections; later sends throw. Blocks.
+  // Sends every message, pipelined; one outcome per message, in order. Blocks until all have
+  // theirs. Throws only for invalid arguments: a message that fails is in the outcomes.
+  send_outcomes send_many(const std::vector<message> &messages) const {
+    std::vector<const rk_message *> raw;
+    raw.reserve(messages.size());
+    for (const message &m : messages) raw.push_back(m.get());
+    rk_send_outcomes *o = nullptr;
+    detail::check(rk_mailer_send_many(p_, raw.data(), raw.size(), &o));
+    return send_outcomes(o);
+  }
+  // Waits for the messages queued or in flight, then QUITs every connection; later sends
+  // throw. Blocks.
   void close() const { detail::check(rk_mailer_close(p_)); }
-  // {"sent": n, "failed": n, "reconnects": n, "connections_opened": n, "open_connections": n}
+  // {"sent": n, "failed": n, "retried": n, "reconnects": n, "connections_opened": n,
+  //  "open_connections": n, "queued": n}
   std::string stats_json() const {
     char *s = nullptr;
     detail::check(rk_mailer_stats_json(p_, &s));

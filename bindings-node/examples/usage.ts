@@ -1,12 +1,16 @@
 // How a Node.js service uses relaykit. Type-checked by `tsc --noEmit` in run_tests.sh.
-import { Keyring, Profile, RrtContext, encryptPassword, prepareMessage, send, test } from 'relaykit'
+import { Keyring, Mailer, Profile, RrtContext, encryptPassword, prepareMessage, send, test } from 'relaykit'
 import type {
   ErrorCode,
   ErrorJSON,
+  Fate,
+  MailerOptions,
+  MailerStats,
   MessageInput,
   PreparedJSON,
   ProfileJSON,
   ProfileOptions,
+  RelayKitError,
   RelayKitErrorFields,
   SendOptions,
   SendResult,
@@ -109,4 +113,29 @@ async function testAndSend(): Promise<void> {
   }
 }
 
+// Many messages over a few kept-open connections, pipelined, retried; one outcome per message.
+async function sendMany(profile: Profile, keyring: Keyring, messages: MessageInput[]): Promise<number> {
+  const mailerOptions: MailerOptions = {
+    keyring,
+    maxConnections: 4,
+    retry: { maxAttempts: 5, baseDelayMs: 500 },
+    rateLimit: { messages: 100, perSecs: 1 },
+    trace: (direction, line, connection) => console.debug(`[${connection ?? '-'}] ${direction}: ${line}`),
+  }
+  const mailer = new Mailer(profile, mailerOptions)
+  const outcomes: Array<SendResult | RelayKitError> = await mailer.sendMany(messages)
+  for (const o of outcomes) {
+    if (o instanceof Error) {
+      const fate: Fate = o.fate // 'unknown': perhaps delivered, do not resend blindly
+      console.error(o.code, o.transient, fate, o.attempts, o.message)
+    } else {
+      console.log(o.messageId, o.attempts)
+    }
+  }
+  const stats: MailerStats = mailer.stats
+  await mailer.close()
+  return stats.sent + stats.retried + stats.queued
+}
+
+console.log(typeof sendMany)
 console.log(port, shown, saved.length, file.server, user, prepared.recipients, bytes.length, preparedJson.message_id, typeof testAndSend)

@@ -24,8 +24,9 @@ use crate::keyring::Keyring;
 use crate::profile::Profile;
 use crate::rrt::RrtContext;
 
-/// `(direction, line)`, spread into the JavaScript call's two arguments.
-type Line = FnArgs<(String, String)>;
+/// `(direction, line, connection)`, spread into the JavaScript call's arguments: a function
+/// of two parameters, written before connection ids existed, just ignores the third.
+type Line = FnArgs<(String, String, Option<u32>)>;
 type TraceFn = ThreadsafeFunction<Line, Unknown<'static>, Line, Status, false, true>;
 
 /// Forwards trace lines to the JavaScript function through a weak (unref'd) threadsafe
@@ -41,7 +42,9 @@ impl Trace {
     pub(crate) fn sink(self: &Arc<Self>) -> TraceSink {
         let me = Arc::clone(self);
         TraceSink::new(move |ev: TraceEvent| {
-            let line = FnArgs::from((ev.direction.as_str().to_owned(), ev.text));
+            // A mailer's connection id; a u32 keeps it a plain JavaScript number.
+            let connection = ev.connection.map(|c| u32::try_from(c).unwrap_or(u32::MAX));
+            let line = FnArgs::from((ev.direction.as_str().to_owned(), ev.text, connection));
             let previous = me.held.lock().unwrap_or_else(PoisonError::into_inner).replace(line);
             if let Some(p) = previous {
                 me.tsfn.call(p, ThreadsafeFunctionCallMode::NonBlocking);
@@ -67,15 +70,32 @@ impl Trace {
     }
 }
 
-/// What settles the Promise: a §8 JSON form, presented by `js.rs`, or nothing (`undefined`).
-pub(crate) struct Done(pub(crate) Option<Value>);
+/// What settles the Promise: a §8 JSON form, presented by `js.rs`, nothing (`undefined`), or
+/// `sendMany`'s array of outcomes (each a presented result, or an `Error` object as a value).
+pub(crate) enum Done {
+    Json(Value),
+    Nothing,
+    Outcomes(Vec<relaykit::Result<Value>>),
+}
 
 impl ToNapiValue for Done {
     unsafe fn to_napi_value(raw_env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
-        match val.0 {
-            Some(json) => Ok(crate::js::presented(Env::from_raw(raw_env), json)?.raw()),
+        let env = Env::from_raw(raw_env);
+        match val {
+            Done::Json(json) => Ok(crate::js::presented(env, json)?.raw()),
             // SAFETY: `raw_env` is the live environment napi passed in.
-            None => unsafe { <() as ToNapiValue>::to_napi_value(raw_env, ()) },
+            Done::Nothing => unsafe { <() as ToNapiValue>::to_napi_value(raw_env, ()) },
+            Done::Outcomes(items) => {
+                let mut array = env.create_array(u32::try_from(items.len()).unwrap_or(u32::MAX))?;
+                for (i, item) in (0u32..).zip(items) {
+                    let value = match item {
+                        Ok(json) => crate::js::presented(env, json)?,
+                        Err(e) => crate::error::error_object(env, &e)?,
+                    };
+                    array.set(i, value)?;
+                }
+                Ok(array.raw())
+            }
         }
     }
 }
@@ -207,7 +227,7 @@ pub fn test<'e>(env: &'e Env, profile: &Profile, options: Option<Object<'e>>) ->
     );
     core_options.trace = o.trace.as_ref().map(Trace::sink);
     let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
-    spawn(env, o.trace, async move { call.test(&core_options).await.map(|r| Done(Some(r.to_json_value()))) })
+    spawn(env, o.trace, async move { call.test(&core_options).await.map(|r| Done::Json(r.to_json_value())) })
 }
 
 /// Sends `message` (§6) through the profile's server. Resolves with a `SendResult` (a recipient
@@ -233,5 +253,5 @@ pub fn send<'e>(
     );
     core_options.trace = o.trace.as_ref().map(Trace::sink);
     let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
-    spawn(env, o.trace, async move { call.send(&message, &core_options).await.map(|r| Done(Some(r.to_json_value()))) })
+    spawn(env, o.trace, async move { call.send(&message, &core_options).await.map(|r| Done::Json(r.to_json_value())) })
 }

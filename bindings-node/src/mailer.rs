@@ -1,7 +1,9 @@
 //! `Mailer`: the core's `relaykit::Mailer` (many messages over a few kept-open connections).
 //! The options go to `MailerOptions::from_json_value` through the same reader as `send()`'s,
 //! sends and `close()` run on the core's runtime through `engine.rs`'s `spawn`, and results,
-//! errors and `stats` are presented by `js.rs`, exactly as `send()`'s are.
+//! errors and `stats` are presented by `js.rs`, exactly as `send()`'s are. `sendMany` resolves
+//! with one outcome per message, in order: a `SendResult`, or the relaykit `Error` as a value
+//! (not a rejection, so that one bad message fails alone).
 //!
 //! The JavaScript object holds only the core mailer (a shared handle, safe to use from many
 //! concurrent sends) and its trace forwarder, whose threadsafe function is weak: nothing here
@@ -10,12 +12,14 @@
 use std::sync::Arc;
 
 use napi::Env;
-use napi::bindgen_prelude::{Object, Unknown};
+use napi::bindgen_prelude::{Array, FromNapiValue, JsValue, Object, Unknown};
 use napi_derive::napi;
 
 use crate::engine::{Done, Trace, read_options, read_or_reject, rejected, spawn};
 use crate::error::{JsResult, to_js};
 use crate::profile::Profile;
+use relaykit::Message;
+use serde_json::Value;
 
 /// Sends many messages to one server over pooled connections (at most `maxConnections` open
 /// at once). Share one mailer between concurrent sends; `close()` it when done.
@@ -57,27 +61,87 @@ impl Mailer {
         spawn(
             env,
             self.trace.clone(),
-            async move { mailer.send(&message).await.map(|r| Done(Some(r.to_json_value()))) },
+            async move { mailer.send(&message).await.map(|r| Done::Json(r.to_json_value())) },
         )
     }
 
-    /// Closes the mailer: later sends reject at once; idle connections are closed with QUIT
-    /// now, those in use when their send finishes. Resolves when the idle ones are closed.
+    /// Sends every message, all queued at once so that the connections pipeline them, each
+    /// retried as the options say. Resolves with one outcome per message, in order: its
+    /// `SendResult`, or its relaykit `Error` as a value (`err.code`, `err.transient`,
+    /// `err.fate`, `err.attempts`); a bad message fails alone. Rejects only when `messages` is
+    /// not an array.
+    #[napi(
+        ts_args_type = "messages: Array<MessageInput>",
+        ts_return_type = "Promise<Array<SendResult | RelayKitError>>"
+    )]
+    pub fn send_many<'e>(&self, env: &'e Env, messages: Unknown<'e>) -> napi::Result<Object<'e>> {
+        let read = read_or_reject!(env, read_messages(*env, messages));
+        let mailer = self.inner.clone();
+        spawn(env, self.trace.clone(), async move { Ok(Done::Outcomes(send_read(&mailer, read).await)) })
+    }
+
+    /// Closes the mailer: later sends reject at once; messages queued or in flight still get
+    /// their outcome, then every connection is closed with QUIT. Resolves when all are closed.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let mailer = self.inner.clone();
         spawn(env, self.trace.clone(), async move {
             mailer.close().await;
-            Ok(Done(None))
+            Ok(Done::Nothing)
         })
     }
 
-    /// What the mailer has done so far: messages sent and failed, reconnects, connections
-    /// opened and open now.
+    /// What the mailer has done so far: messages sent and failed, retries, reconnects,
+    /// connections opened and open now, and messages waiting for a connection.
     #[napi(getter, ts_return_type = "MailerStats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let json = serde_json::to_value(self.inner.stats())
             .map_err(|e| to_js(*env, &relaykit::Error::internal(e.to_string())))?;
         crate::js::presented(*env, json)
     }
+}
+
+/// Each element of the array as a core message, or the error that it is not one (which is
+/// then that message's outcome).
+fn read_messages(env: Env, messages: Unknown<'_>) -> napi::Result<Vec<relaykit::Result<Message>>> {
+    if !messages.is_array()? {
+        return Err(to_js(env, &relaykit::Error::config("messages", "expected an array of messages")));
+    }
+    // SAFETY: checked to be an array of this call's environment just above.
+    let array = unsafe { Array::from_napi_value(env.raw(), messages.raw())? };
+    let mut out = Vec::with_capacity(array.len() as usize);
+    for i in 0..array.len() {
+        let item: Unknown<'_> = array.get(i)?.ok_or_else(|| to_js(env, &relaykit::Error::internal("array shrank")))?;
+        out.push(match crate::js::core_json(env, item) {
+            Ok(json) => Message::from_json_value(&json),
+            Err(e) => Err(relaykit::Error::config(&format!("messages[{i}]"), &e.reason)),
+        });
+    }
+    Ok(out)
+}
+
+/// `send_many` for the messages that were read, the others' errors kept in their places.
+async fn send_read(mailer: &relaykit::Mailer, read: Vec<relaykit::Result<Message>>) -> Vec<relaykit::Result<Value>> {
+    let mut good = Vec::with_capacity(read.len());
+    let unread: Vec<Option<relaykit::Error>> = read
+        .into_iter()
+        .map(|r| match r {
+            Ok(m) => {
+                good.push(m);
+                None
+            }
+            Err(e) => Some(e),
+        })
+        .collect();
+    let mut sent = mailer.send_many(&good).await.into_iter();
+    unread
+        .into_iter()
+        .map(|slot| {
+            let r = match slot {
+                None => sent.next().unwrap_or_else(|| Err(relaykit::Error::internal("a message got no outcome"))),
+                Some(e) => Err(e),
+            };
+            r.map(|res| res.to_json_value())
+        })
+        .collect()
 }

@@ -34,7 +34,7 @@ test('a config error is an Error with code, kind and the reply fields', () => {
   assert.equal(e.message, '$.port: 0 is out of range: a port is 1 to 65535 (leave it unset for the default)')
   // What §8 leaves out is absent.
   for (const key of ['stage', 'smtpCode', 'enhancedCode', 'smtpText', 'hint']) assert.equal(key in e, false, key)
-  assert.deepEqual(e.toJSON(), { kind: 'config', message: e.message })
+  assert.deepEqual(e.toJSON(), { kind: 'config', message: e.message, transient: false, fate: 'rejected' })
   assert.equal(Object.keys(e).includes('toJSON'), false, 'toJSON is not enumerable')
   assert.ok(e.stack.includes('errors.test.mjs'), 'the stack points at the caller')
 })

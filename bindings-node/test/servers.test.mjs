@@ -155,6 +155,8 @@ describe('test()', { skip }, () => {
       enhanced_code: '5.7.8',
       message: e.message,
       hint: e.hint,
+      transient: false,
+      fate: 'rejected',
     })
     const trace = lines.join('\n')
     for (const secret of secretForms(V.RK_USER, V.RK_BAD_PASS)) assert.equal(trace.includes(secret), false)
@@ -308,7 +310,10 @@ describe('send()', { skip }, () => {
       enhanced_code: '5.7.8',
       message: e.toJSON().message,
       hint: e.hint,
+      transient: false,
+      fate: 'rejected',
     })
+    assert.deepEqual([e.transient, e.fate, e.attempts], [false, 'rejected', undefined])
     assert.equal(e.message, e.toJSON().message)
     assert.match(e.message, /535 5\.7\.8/)
   })

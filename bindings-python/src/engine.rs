@@ -18,14 +18,15 @@ use crate::rrt::PyRrtContext;
 use crate::runtime;
 use crate::secret::PyKeyring;
 
-/// A sink that calls `callback(direction, line)` with the GIL, on the runtime thread that runs
-/// the session. An exception in the callback cannot reach the caller; it goes to
-/// `sys.unraisablehook` and the session goes on.
+/// A sink that calls `callback(direction, line, connection)` with the GIL, on the runtime
+/// thread that runs the session; `connection` is the mailer connection's id, `None` outside a
+/// mailer (`relaykit._tracer` adapts it to the caller's callable). An exception in the
+/// callback cannot reach the caller; it goes to `sys.unraisablehook` and the session goes on.
 pub(crate) fn trace_sink(callback: Option<Py<PyAny>>) -> Option<TraceSink> {
     let callback = callback?;
     Some(TraceSink::new(move |ev| {
         Python::attach(|py| {
-            if let Err(e) = callback.call1(py, (ev.direction.as_str(), ev.text)) {
+            if let Err(e) = callback.call1(py, (ev.direction.as_str(), ev.text, ev.connection)) {
                 e.write_unraisable(py, Some(callback.bind(py)));
             }
         });

@@ -2,18 +2,21 @@
 //! shared by every thread that holds it (it is `Send + Sync` and its clones share one pool).
 //!
 //! Options arrive in their JSON form (`max_connections`, `max_messages_per_connection`,
-//! `idle_timeout_secs`, `ntlm_helper`) and go to the core's reader, which owns defaults and
-//! ranges and names `options.<key>` in its errors. Results and errors are converted as Send's
-//! are ([`engine::result_out`]); `send`/`close` block through [`runtime::block_on`] (GIL
-//! released, Ctrl-C cancels), `send_async`/`close_async` are futures of
-//! [`runtime::spawn_future`]. Both run on the core's one runtime, so the forms can be mixed.
+//! `idle_timeout_secs`, `rate_limit`, `retry`, `retry_unknown`, `ntlm_helper`) and go to the
+//! core's reader, which owns defaults and ranges and names `options.<key>` in its errors.
+//! Results and errors are converted as Send's are ([`engine::result_out`]); `send_many` gives
+//! one per message, a result's `(json, json_text)` or the exception instance of its error (not
+//! raised). `send`/`send_many`/`close` block through [`runtime::block_on`] (GIL released,
+//! Ctrl-C cancels), the `_async` forms are futures of [`runtime::spawn_future`]. All run on the
+//! core's one runtime, so the forms can be mixed on one mailer.
 
 use pyo3::prelude::*;
-use relaykit::{Mailer, MailerOptions};
+use pyo3::types::PyList;
+use relaykit::{Mailer, MailerOptions, Message, SendResult};
 
 use crate::convert;
 use crate::engine::{self, options_json, trace_sink};
-use crate::error::IntoPy;
+use crate::error::{IntoPy, err};
 use crate::message::PyMessage;
 use crate::profile::PyProfile;
 use crate::rrt::PyRrtContext;
@@ -67,13 +70,35 @@ impl PyMailer {
         runtime::spawn_future(py, event_loop, fut, |py, result| engine::result_out(py, &result))
     }
 
-    /// Closes the mailer (idle connections QUIT now), blocking; later sends raise at once.
+    /// Send many, blocking; a list with, per message in order, `(json, json_text)` of its
+    /// result or the exception instance of its error.
+    fn send_many(&self, py: Python<'_>, messages: Vec<PyRef<'_, PyMessage>>) -> PyResult<Py<PyAny>> {
+        let (m, batch) = (self.inner.clone(), batch(messages));
+        let outcomes = runtime::block_on(py, async move { m.send_many(&batch).await })?;
+        outcomes_out(py, &outcomes)
+    }
+
+    /// Send many on the runtime; an `asyncio.Future` of `event_loop` for `send_many`'s list.
+    fn send_many_async<'py>(
+        &self,
+        py: Python<'py>,
+        event_loop: &Bound<'py, PyAny>,
+        messages: Vec<PyRef<'py, PyMessage>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (m, batch) = (self.inner.clone(), batch(messages));
+        let fut = async move { Ok(m.send_many(&batch).await) };
+        runtime::spawn_future(py, event_loop, fut, |py, outcomes| outcomes_out(py, &outcomes))
+    }
+
+    /// Closes the mailer (waits for what is queued or in flight, then QUITs every
+    /// connection), blocking; later sends raise at once.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let m = self.inner.clone();
         runtime::block_on(py, async move { m.close().await })
     }
 
-    /// Close on the runtime; an `asyncio.Future` of `event_loop` for `None`.
+    /// Close on the runtime; an `asyncio.Future` of `event_loop` for `None`, done when every
+    /// connection is closed.
     fn close_async<'py>(&self, py: Python<'py>, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let m = self.inner.clone();
         let fut = async move {
@@ -93,4 +118,21 @@ impl PyMailer {
         // The core's Debug shows where it sends to and its counters, never the password.
         format!("{:?}", self.inner)
     }
+}
+
+/// The messages, cloned for the task (it outlives the call that starts it).
+fn batch(messages: Vec<PyRef<'_, PyMessage>>) -> Vec<Message> {
+    messages.into_iter().map(|m| m.inner.clone()).collect()
+}
+
+/// Per message, in order: `(json, json_text)` of its result, or its exception instance.
+fn outcomes_out(py: Python<'_>, outcomes: &[relaykit::Result<SendResult>]) -> PyResult<Py<PyAny>> {
+    let items = outcomes
+        .iter()
+        .map(|r| match r {
+            Ok(res) => engine::result_out(py, res),
+            Err(e) => Ok(err(e).into_value(py).into_any()),
+        })
+        .collect::<PyResult<Vec<Py<PyAny>>>>()?;
+    Ok(PyList::new(py, items)?.into_any().unbind())
 }

@@ -52,8 +52,9 @@ fn forms() -> Vec<(&'static str, Vec<Form>)> {
     };
     let result =
         Form { samples: samples::send_results(), classes: vec![("$", "SendResult"), ("$.rejected[]", "Rejection")] };
+    let stats = Form { samples: samples::mailer_stats(), classes: vec![("$", "MailerStats")] };
     let error = Form { samples: samples::errors(), classes: vec![("$", "RelayKitError")] };
-    vec![("results.py", vec![report, result]), ("errors.py", vec![error])]
+    vec![("results.py", vec![report, result, stats]), ("errors.py", vec![error])]
 }
 
 /// The Python type of what `shape` (at `path` of `form`) holds; `absent` when some object

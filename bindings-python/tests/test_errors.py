@@ -44,7 +44,8 @@ def test_config_error_from_the_core() -> None:
     assert str(e) == "config: " + e.message
     assert e.stage is None and e.code is None and e.enhanced_code is None and e.hint is None
     # The attributes are read from the core's JSON of the error, which to_dict() returns as it is.
-    assert e.to_dict() == {"kind": "config", "message": e.message}
+    assert e.to_dict() == {"kind": "config", "message": e.message, "transient": False, "fate": "rejected"}
+    assert (e.transient, e.fate, e.attempts) == (False, "rejected", None)
     with pytest.raises(AttributeError):
         e.nope  # type: ignore[attr-defined]  # a key the JSON does not have and no class declares
 

@@ -206,7 +206,7 @@ def test_send_raises_the_error_of_its_kind() -> None:
     assert (e.kind, e.stage, e.code, e.enhanced_code) == ("auth_failed", "auth", 535, "5.7.8")
     assert e.hint is not None and "535" in e.hint
     assert e.to_dict() == {"kind": "auth_failed", "stage": "auth", "code": 535, "enhanced_code": "5.7.8",
-                           "message": e.message, "hint": e.hint}
+                           "message": e.message, "hint": e.hint, "transient": False, "fate": "rejected"}
     assert env("RK_BAD_PASS") not in str(e) and env("RK_BAD_PASS") not in repr(e)
 
     with pytest.raises(relaykit.RecipientRejectedError) as ri:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Optional
 
 import relaykit
 
@@ -76,8 +77,31 @@ def many(profile: relaykit.Profile, msgs: list[relaykit.Message]) -> int:
         for m in msgs:
             r: relaykit.SendResult = mailer.send(m)
             print(r.accepted)
-        opened: int = mailer.stats["connections_opened"]
+        opened: int = mailer.stats.connections_opened
+        outcomes: list[relaykit.SendOutcome] = mailer.send_many(msgs)
+        for o in outcomes:
+            if isinstance(o, relaykit.RelayKitError):
+                print(o.transient, o.fate, o.attempts)
+            else:
+                print(o.attempts, o.message_id)
     return opened
+
+
+def many_with_options(profile: relaykit.Profile) -> relaykit.MailerStats:
+    def trace(direction: str, line: str, connection: Optional[int]) -> None:
+        print(connection, direction, line)
+
+    retry: relaykit.RetryPolicy = {"max_attempts": 5}
+    with relaykit.Mailer(profile, rate_limit={"messages": 10, "per_secs": 1.0}, retry=retry, retry_unknown=False,
+                         trace=trace) as mailer:
+        return mailer.stats
+
+
+async def many_asyncio(profile: relaykit.Profile, msgs: list[relaykit.Message]) -> list[relaykit.SendOutcome]:
+    async with relaykit.AsyncMailer(profile, max_connections=2) as mailer:
+        r: relaykit.SendResult = await mailer.send(msgs[0])
+        print(r.reply, mailer.stats.queued)
+        return await mailer.send_many(msgs[1:])
 
 
 async def many_async(profile: relaykit.Profile, msgs: list[relaykit.Message]) -> list[relaykit.SendResult]:

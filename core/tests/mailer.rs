@@ -319,11 +319,14 @@ async fn send_each_streams_an_iterator_in_batches_with_outcomes_in_order() {
     let prefix = format!("<each.{}.", run_tag());
     let messages = (0..N).map(|i| message(var("RK_RCPT"), &format!("{prefix}{i}@relaykit.test>")));
     let mut seen = Vec::with_capacity(N);
-    tokio::time::timeout(Duration::from_secs(180), m.send_each(messages, |i, r| {
-        let r = r.unwrap();
-        assert_eq!(r.message_id, Some(format!("{prefix}{i}@relaykit.test>")), "outcome {i} is message {i}'s");
-        seen.push(i);
-    }))
+    tokio::time::timeout(
+        Duration::from_secs(180),
+        m.send_each(messages, |i, r| {
+            let r = r.unwrap();
+            assert_eq!(r.message_id, Some(format!("{prefix}{i}@relaykit.test>")), "outcome {i} is message {i}'s");
+            seen.push(i);
+        }),
+    )
     .await
     .expect("600 messages took longer than 180 s");
     assert_eq!(seen, (0..N).collect::<Vec<_>>());

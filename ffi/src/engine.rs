@@ -98,10 +98,23 @@ impl rk_send_result {
 #[allow(non_camel_case_types)]
 pub type rk_trace_callback = Option<extern "C" fn(user: *mut c_void, direction: *const c_char, line: *const c_char)>;
 
-/// A C callback and its user pointer, callable from any thread.
+/// Like `rk_trace_callback`, with the line's connection: for a mailer's connections their id
+/// (1, 2, ... in the order they opened, so that interleaved lines can be told apart), 0 for a
+/// Test or Send (one connection of its own). Set with `rk_set_trace_connection_callback`.
+#[allow(non_camel_case_types)]
+pub type rk_trace_connection_callback =
+    Option<extern "C" fn(user: *mut c_void, direction: *const c_char, line: *const c_char, connection: u64)>;
+
+/// The C callback, of either kind, and its user pointer, callable from any thread.
+#[derive(Clone, Copy)]
+enum TraceFn {
+    Lines(extern "C" fn(*mut c_void, *const c_char, *const c_char)),
+    WithConnection(extern "C" fn(*mut c_void, *const c_char, *const c_char, u64)),
+}
+
 #[derive(Clone, Copy)]
 struct TraceHook {
-    cb: extern "C" fn(*mut c_void, *const c_char, *const c_char),
+    cb: TraceFn,
     user: *mut c_void,
 }
 
@@ -116,22 +129,38 @@ impl TraceHook {
     fn call(self, ev: TraceEvent) {
         let dir = cstring(ev.direction.as_str());
         let line = cstring(ev.text);
-        (self.cb)(self.user, dir.as_ptr(), line.as_ptr());
+        match self.cb {
+            TraceFn::Lines(cb) => cb(self.user, dir.as_ptr(), line.as_ptr()),
+            TraceFn::WithConnection(cb) => cb(self.user, dir.as_ptr(), line.as_ptr(), ev.connection.unwrap_or(0)),
+        }
     }
 }
 
 static TRACE: Mutex<Option<TraceHook>> = Mutex::new(None);
 
-/// Sets the process-wide trace callback (NULL turns tracing off). Every Test and Send that
-/// starts afterwards reports each line of its SMTP conversation to `cb` with `user`; one that
-/// is already running keeps the callback it started with. `user` must stay valid until the
-/// callback is replaced and every call that started before has finished.
-#[unsafe(no_mangle)]
-pub extern "C" fn rk_set_trace_callback(cb: rk_trace_callback, user: *mut c_void) -> rk_status {
+fn set_trace(hook: Option<TraceHook>) -> rk_status {
     guard(|| {
-        *TRACE.lock().unwrap_or_else(PoisonError::into_inner) = cb.map(|cb| TraceHook { cb, user });
+        *TRACE.lock().unwrap_or_else(PoisonError::into_inner) = hook;
         Ok(())
     })
+}
+
+/// Sets the process-wide trace callback (NULL turns tracing off), replacing the one set by
+/// either this or `rk_set_trace_connection_callback`. Every Test, Send and mailer that starts
+/// afterwards reports each line of its SMTP conversation to `cb` with `user`; one that is
+/// already running (a mailer: made before) keeps the callback it started with. `user` must
+/// stay valid until the callback is replaced and every call and mailer that started before
+/// has finished.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_set_trace_callback(cb: rk_trace_callback, user: *mut c_void) -> rk_status {
+    set_trace(cb.map(|cb| TraceHook { cb: TraceFn::Lines(cb), user }))
+}
+
+/// `rk_set_trace_callback` for a callback that also receives each line's connection id
+/// (`rk_trace_connection_callback`); it replaces the other kind, and NULL turns tracing off.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_set_trace_connection_callback(cb: rk_trace_connection_callback, user: *mut c_void) -> rk_status {
+    set_trace(cb.map(|cb| TraceHook { cb: TraceFn::WithConnection(cb), user }))
 }
 
 pub(crate) fn trace_sink() -> Option<TraceSink> {
@@ -549,7 +578,14 @@ pub extern "C" fn rk_send_result_reply_code(result: *const rk_send_result) -> u1
     guard_value(0, || self::result(result).map(|r| r.inner.reply.code))
 }
 
-/// Writes the result's JSON (§8: `accepted`, `rejected`, `message_id`, `reply`) to
+/// How many transactions it took: 1, or more when a mailer retried the message (or its
+/// deferred recipients) after a transient failure; 0 for a NULL result.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_send_result_attempts(result: *const rk_send_result) -> u32 {
+    guard_value(0, || self::result(result).map(|r| r.inner.attempts))
+}
+
+/// Writes the result's JSON (§8: `accepted`, `rejected`, `message_id`, `reply`, `attempts`) to
 /// `*json_out`; free it with `rk_string_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_send_result_json(result: *const rk_send_result, json_out: *mut *mut c_char) -> rk_status {

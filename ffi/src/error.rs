@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 
-use relaykit::{Error, ErrorKind};
+use relaykit::{Error, ErrorKind, Fate};
 
 /// The result of every fallible relaykit call. The values are fixed and never reused.
 ///
@@ -72,8 +72,29 @@ pub(crate) fn status_of(kind: ErrorKind) -> rk_status {
     }
 }
 
-/// Error detail: kind, message, stage, SMTP reply and hint. Read it with the `rk_error_*`
-/// accessors; its strings live as long as the error.
+/// What became of a message that was not delivered (`rk_error_fate`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum rk_fate {
+    /// Not delivered: refused, or never accepted; sending it again cannot duplicate it.
+    RK_FATE_REJECTED = 0,
+    /// Perhaps delivered: the connection was lost or timed out after the message's final `.`
+    /// and before the server's reply (the server may have queued it).
+    RK_FATE_UNKNOWN = 1,
+}
+
+/// The one place a core fate becomes a C one: a new fate breaks this build.
+fn fate_of(f: Fate) -> rk_fate {
+    match f {
+        Fate::Rejected => rk_fate::RK_FATE_REJECTED,
+        Fate::Unknown => rk_fate::RK_FATE_UNKNOWN,
+    }
+}
+
+/// Error detail: kind, message, stage, SMTP reply, hint, and for a send whether it may
+/// succeed later and what became of the message. Read it with the `rk_error_*` accessors; its
+/// strings live as long as the error.
 #[derive(Debug)]
 #[allow(non_camel_case_types)]
 pub struct rk_error {
@@ -84,6 +105,9 @@ pub struct rk_error {
     pub(crate) code: u16,
     pub(crate) enhanced_code: Option<CString>,
     pub(crate) hint: Option<CString>,
+    pub(crate) transient: bool,
+    pub(crate) fate: rk_fate,
+    pub(crate) attempts: u32,
     pub(crate) json: CString,
 }
 
@@ -103,6 +127,9 @@ impl rk_error {
             code: e.code().unwrap_or(0),
             enhanced_code: e.enhanced_code().map(cstring),
             hint: e.hint().map(cstring),
+            transient: e.transient(),
+            fate: fate_of(e.fate()),
+            attempts: e.attempts().unwrap_or(0),
             json: cstring(e.to_json_value().to_string()),
         }
     }
@@ -117,6 +144,9 @@ impl rk_error {
             code: 0,
             enhanced_code: None,
             hint: None,
+            transient: false,
+            fate: rk_fate::RK_FATE_REJECTED,
+            attempts: 0,
             json: cstring(json),
         }
     }
@@ -274,7 +304,32 @@ pub extern "C" fn rk_error_hint(err: *const rk_error) -> *const c_char {
     guard_value(std::ptr::null(), || arg_ref(err, "err").ok().and_then(|e| e.hint.as_ref().map(|s| s.as_ptr())))
 }
 
-/// The error as the JSON object of §8 (`{"kind", "stage", "code", "enhanced_code", "message", "hint"}`).
+/// Whether trying again later may succeed: a 4xx reply (421, 450, 451, 452, ...) or a failure
+/// of the connection itself before the message was committed. False for a 5xx reply, invalid
+/// input, a TLS problem, a fate-unknown message, and a NULL error. A mailer has already
+/// retried a transient failure as its `retry` option says before reporting it.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_error_transient(err: *const rk_error) -> bool {
+    guard_value(false, || arg_ref(err, "err").ok().map(|e| e.transient))
+}
+
+/// What became of the message: `RK_FATE_UNKNOWN` when the connection was lost after its final
+/// `.` (it may have been delivered; a mailer does not send it again unless `retry_unknown`),
+/// else `RK_FATE_REJECTED` (also for errors that are not about a message, and a NULL error).
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_error_fate(err: *const rk_error) -> rk_fate {
+    guard_value(rk_fate::RK_FATE_REJECTED, || arg_ref(err, "err").ok().map(|e| e.fate))
+}
+
+/// How many transactions a mailer tried for the message (its retries included), or 0 when
+/// the error is not a mailer's send (or `err` is NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_error_attempts(err: *const rk_error) -> u32 {
+    guard_value(0, || arg_ref(err, "err").ok().map(|e| e.attempts))
+}
+
+/// The error as the JSON object of §8 (`{"kind", "stage", "code", "enhanced_code", "message",
+/// "hint", "transient", "fate", "attempts"}`).
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_error_json(err: *const rk_error) -> *const c_char {
     guard_value(std::ptr::null(), || arg_ref(err, "err").ok().map(|e| e.json.as_ptr()))

@@ -23,6 +23,57 @@ static char *dump_or_null(const json_t *v) {
   return v == NULL || json_is_null(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 }
 
+/* A send's outcome: {"status": "ok", "result": ...} or {"status": "error", "error": ...}. */
+static json_t *send_outcome(const rk_send_result *result, const rk_error *e) {
+  if (result == NULL) return error_outcome(e);
+  char *text = NULL;
+  json_t *outcome = NULL;
+  if (rk_send_result_json(result, &text) == RK_OK)
+    outcome = json_pack("{s:s, s:o}", "status", "ok", "result", json_loads(text, 0, NULL));
+  rk_string_free(text);
+  return outcome;
+}
+
+/* A mailer case (README's mailer outcome): rk_mailer_send_many, then close, then the stats.
+ * A message that cannot be read, or a mailer that cannot be made, is the case's error. */
+static json_t *run_mailer(json_t *c, const rk_profile *profile, const rk_keyring *keyring, const rk_rrt_context *ctx,
+                          const char *options_text) {
+  const json_t *list = json_object_get(c, "messages");
+  size_t n = json_array_size(list), i;
+  rk_message **messages = calloc(n ? n : 1, sizeof *messages);
+  json_t *outcome = NULL;
+  rk_mailer *mailer = NULL;
+  rk_send_outcomes *outs = NULL;
+  char *stats = NULL;
+  for (i = 0; messages != NULL && i < n; i++) {
+    char *text = dump_or_null(json_array_get(list, i));
+    rk_status st = rk_message_from_json(text ? text : "null", &messages[i]);
+    free(text);
+    if (st != RK_OK) goto failed;
+  }
+  if (messages == NULL || rk_mailer_new(profile, keyring, ctx, options_text, &mailer) != RK_OK ||
+      rk_mailer_send_many(mailer, (const rk_message *const *)messages, n, &outs) != RK_OK)
+    goto failed;
+  json_t *each = json_array();
+  for (i = 0; i < rk_send_outcomes_count(outs); i++)
+    json_array_append_new(each, send_outcome(rk_send_outcomes_result(outs, i), rk_send_outcomes_error(outs, i)));
+  if (rk_mailer_close(mailer) != RK_OK || rk_mailer_stats_json(mailer, &stats) != RK_OK) {
+    json_decref(each);
+    goto failed;
+  }
+  outcome = json_pack("{s:s, s:o, s:o}", "status", "ok", "outcomes", each, "stats", json_loads(stats, 0, NULL));
+  goto done;
+failed:
+  outcome = error_outcome(rk_last_error());
+done:
+  rk_string_free(stats);
+  rk_send_outcomes_free(outs);
+  rk_mailer_free(mailer);
+  for (i = 0; messages != NULL && i < n; i++) rk_message_free(messages[i]);
+  free(messages);
+  return outcome;
+}
+
 /* The outcome object, or NULL with `problem` set when the case itself is malformed. */
 static json_t *run_case(json_t *c, char *problem, size_t plen) {
   json_t *outcome = NULL;
@@ -86,16 +137,11 @@ static json_t *run_case(json_t *c, char *problem, size_t plen) {
       goto done;
     }
     rk_send_result *result = NULL;
-    if (rk_send(profile, keyring, ctx, message, options_text, &result) != RK_OK) {
-      outcome = error_outcome(rk_last_error());
-      goto done;
-    }
-    char *text = NULL;
-    if (rk_send_result_json(result, &text) == RK_OK) {
-      outcome = json_pack("{s:s, s:o}", "status", "ok", "result", json_loads(text, 0, NULL));
-    }
-    rk_string_free(text);
+    rk_status sent = rk_send(profile, keyring, ctx, message, options_text, &result);
+    outcome = send_outcome(sent == RK_OK ? result : NULL, rk_last_error());
     rk_send_result_free(result);
+  } else if (action != NULL && strcmp(action, "mailer") == 0) {
+    outcome = run_mailer(c, profile, keyring, ctx, options_text);
   } else {
     snprintf(problem, plen, "unknown action \"%s\"", action ? action : "(none)");
   }

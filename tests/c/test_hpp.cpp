@@ -1,9 +1,11 @@
 // The C++17 header without a network: RAII moves, exceptions carrying the error detail.
 // Built with g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror under ASan+UBSan by tests/c/run.sh.
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "relaykit.hpp"
 
@@ -93,10 +95,34 @@ int main() {
   } catch (const relaykit::error &e) {
     CHECK(std::string(e.what()).rfind("message.subject:", 0) == 0);
   }
+  {
+    // send_many: the bad message's outcome is its error; nothing is thrown.
+    std::vector<relaykit::message> batch;
+    batch.push_back(relaykit::message("a@example.com"));
+    batch.back().to("b@example.com").subject("x\nBcc: c@example.com");
+    relaykit::send_outcomes out = mailer.send_many(batch);
+    CHECK(out.size() == 1);
+    CHECK(!out.ok(0) && out.status(0) == RK_CONFIG);
+    CHECK(!out.result(0).has_value());
+    std::optional<relaykit::error> e = out.error(0);
+    CHECK(e.has_value() && std::string(e->what()).rfind("message.subject:", 0) == 0);
+    CHECK(e.has_value() && !e->transient() && e->fate() == RK_FATE_REJECTED);
+    CHECK(out.status(1) == RK_INVALID_ARGUMENT && !out.error(1).has_value());  // out of range
+    CHECK(mailer.send_many({}).size() == 0);
+  }
   relaykit::mailer moved = std::move(mailer);
   CHECK(mailer.get() == nullptr);  // NOLINT: moved-from is empty by design
-  CHECK(moved.stats_json().find("\"failed\":1") != std::string::npos);
+  CHECK(moved.stats_json().find("\"failed\":2") != std::string::npos);
+  CHECK(moved.stats_json().find("\"retried\":0") != std::string::npos);
   moved.close();
+  {
+    std::vector<relaykit::message> batch;
+    batch.push_back(relaykit::message("a@example.com"));
+    batch.back().to("b@example.com").text("x");
+    relaykit::send_outcomes out = moved.send_many(batch);
+    CHECK(out.size() == 1 && out.status(0) == RK_CONFIG);
+    CHECK(out.error(0).has_value() && std::string(out.error(0)->what()).find("closed") != std::string::npos);
+  }
   try {
     moved.send(m);
     CHECK(false);

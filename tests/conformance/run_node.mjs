@@ -61,6 +61,13 @@ export async function execute(relaykit, c) {
     const options = { keyring, context }
     for (const [k, v] of Object.entries(c.options || {})) options[camel(k)] = v
     if (c.action === 'test') return { status: 'ok', report: (await relaykit.test(profile, options)).toJSON() }
+    if (c.action === 'mailer') {
+      const mailer = new relaykit.Mailer(profile, options)
+      const outcomes = await mailer.sendMany(c.messages.map(messageInput))
+      await mailer.close()
+      const each = (o) => (o instanceof Error ? { status: 'error', error: o.toJSON() } : { status: 'ok', result: o.toJSON() })
+      return { status: 'ok', outcomes: outcomes.map(each), stats: mailer.stats.toJSON() }
+    }
     return { status: 'ok', result: (await relaykit.send(profile, messageInput(c.message), options)).toJSON() }
   } catch (e) {
     if (typeof e?.toJSON !== 'function' || typeof e?.code !== 'string') throw e // not a relaykit error

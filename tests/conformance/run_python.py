@@ -28,11 +28,30 @@ def execute(case: dict[str, Any]) -> dict[str, Any]:
         if case["action"] == "test":
             report = relaykit.test(profile, keyring=keyring, context=context, **options)
             return {"status": "ok", "report": report.to_dict()}
+        if case["action"] == "mailer":
+            return run_mailer(case, profile, keyring, context, options)
         message = relaykit.Message.from_json(json.dumps(case["message"]))
         result = relaykit.send(profile, message, keyring=keyring, context=context, **options)
         return {"status": "ok", "result": result.to_dict()}
     except relaykit.RelayKitError as e:
         return {"status": "error", "error": e.to_dict()}
+
+
+def run_mailer(case: dict[str, Any], profile: Any, keyring: Any, context: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """A mailer case: ``send_many``, ``close`` (the ``with``), then the stats."""
+    messages = [relaykit.Message.from_json(json.dumps(m)) for m in case["messages"]]
+    with relaykit.Mailer(profile, keyring=keyring, context=context, **options) as mailer:
+        outcomes = mailer.send_many(messages)
+    return {
+        "status": "ok",
+        "stats": mailer.stats.to_dict(),
+        "outcomes": [
+            {"status": "error", "error": o.to_dict()}
+            if isinstance(o, relaykit.RelayKitError)
+            else {"status": "ok", "result": o.to_dict()}
+            for o in outcomes
+        ],
+    }
 
 
 def main() -> int:

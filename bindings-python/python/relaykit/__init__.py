@@ -2,7 +2,8 @@
 
 One Rust core does the work; this package translates it. ``test``/``send`` block (with the GIL
 released, so other threads run); ``test_async``/``send_async`` are their asyncio forms.
-``Mailer`` sends many messages over a few kept-open connections. The
+``Mailer`` (and ``AsyncMailer``, its asyncio form) sends many messages over a few kept-open
+connections. The
 protocol trace (AUTH payloads redacted) and relaykit's events go to the ``logging`` logger
 ``relaykit`` at DEBUG.
 
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypedDict, Union
 
 from . import _native
 from ._native import (
@@ -55,6 +57,7 @@ from .errors import (
 from .results import (
     AuthAttempt,
     AuthInfo,
+    MailerStats,
     Record,
     Rejection,
     RelayCheck,
@@ -66,9 +69,14 @@ from .results import (
 )
 
 __all__ = [
+    "AsyncMailer",
     "Attachment",
     "AuthAttempt",
     "AuthInfo",
+    "MailerStats",
+    "RateLimit",
+    "RetryPolicy",
+    "SendOutcome",
     "Record",
     "Rejection",
     "RelayCheck",
@@ -115,27 +123,57 @@ def encrypt_password(profile: Profile, plaintext: str, keyring: Keyring) -> None
     profile.encrypt_password(plaintext, keyring)
 
 
-TraceCallback = Callable[[str, str], Any]
+TraceCallback = Callable[..., Any]
 """``trace(direction, line)``: ``direction`` is ``"C"`` (relaykit sent the line) or ``"S"``
-(the server did); ``line`` has no CRLF and AUTH payloads are already ``<redacted>``."""
+(the server did); ``line`` has no CRLF and AUTH payloads are already ``<redacted>``. A callable
+that also takes a ``connection`` keyword (or ``**kwargs``), or else a third positional
+parameter, is given the line's connection id as well: 1, 2, ... for a mailer's connections (in
+the order they opened), ``None`` for :func:`test` and :func:`send`."""
 
 RelayCheckArg = Union[tuple[str, str], Sequence[str], Mapping[str, str], None]
 
 log = logging.getLogger("relaykit")
 
 
-def _tracer(trace: Optional[TraceCallback]) -> Optional[TraceCallback]:
-    """The callback the core calls: the caller's, plus the ``relaykit`` logger when it logs
-    DEBUG (decided per call, so a silent logger costs nothing)."""
-    if not log.isEnabledFor(logging.DEBUG):
-        return trace
+def _connection_style(trace: TraceCallback) -> Optional[str]:
+    """How ``trace`` takes the connection id: ``"keyword"``, ``"positional"`` or not at all
+    (``None``, also when its signature cannot be read), so that a two-argument callable
+    written before connection ids existed keeps working."""
+    try:
+        params = inspect.signature(trace).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_KEYWORD or (p.name == "connection" and p.kind != p.POSITIONAL_ONLY) for p in params):
+        return "keyword"
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return "positional" if len(positional) >= 3 else None
 
-    def both(direction: str, line: str) -> None:
-        log.debug("%s: %s", direction, line)
-        if trace is not None:
+
+def _tracer(trace: Optional[TraceCallback]) -> Optional[Callable[[str, str, Optional[int]], None]]:
+    """The callback the core calls, ``(direction, line, connection)``: the caller's, given the
+    connection as it takes it, plus the ``relaykit`` logger when it logs DEBUG (decided per
+    call, so a silent logger costs nothing)."""
+    logging_on = log.isEnabledFor(logging.DEBUG)
+    if trace is None and not logging_on:
+        return None
+    style = _connection_style(trace) if trace is not None else None
+
+    def call(direction: str, line: str, connection: Optional[int]) -> None:
+        if logging_on:
+            if connection is None:
+                log.debug("%s: %s", direction, line)
+            else:
+                log.debug("[%d] %s: %s", connection, direction, line)
+        if trace is None:
+            return
+        if style == "keyword":
+            trace(direction, line, connection=connection)
+        elif style == "positional":
+            trace(direction, line, connection)
+        else:
             trace(direction, line)
 
-    return both
+    return call
 
 
 def _given(**keywords: Any) -> dict[str, Any]:
@@ -263,21 +301,43 @@ async def send_async(
     return _log_result(profile, result)
 
 
-class Mailer:
-    """Sends many messages to one server over a few kept-open connections (a pool): the
-    profile is resolved once, here, and each send reuses an idle connection or opens one (at
-    most ``max_connections`` at once; a send that finds them all busy waits for one).
+class RateLimit(TypedDict):
+    """The ``rate_limit`` option: at most ``messages`` per ``per_secs`` seconds, shared by all
+    the mailer's connections, spaced evenly (retries count)."""
 
-    Safe to share between threads: :meth:`send` blocks with the GIL released, so threads send
-    in parallel over the pool. :meth:`send_async` and :meth:`close_async` are the asyncio
-    forms, on the same pool. ``with Mailer(...) as m:`` (or ``async with``) closes it on exit.
+    messages: int
+    per_secs: float
 
-    The options are the core's (``None`` means its default): ``max_connections`` (the most
-    open at once), ``max_messages_per_connection`` (then the connection is replaced) and
-    ``idle_timeout_secs`` (an idle connection older than this is not reused); ``trace`` and
-    ``ntlm_helper`` are Send's. A bad profile or option raises ``ConfigError`` naming the
-    field (``options.max_connections``) now, before any connection.
-    """
+
+class RetryPolicy(TypedDict, total=False):
+    """The ``retry`` option (each key optional, the core's default where left out): up to
+    ``max_attempts`` transactions per message in all (default 3; 1 turns retries off), waiting
+    ``base_delay_ms`` (200) doubled after each attempt, at most ``max_delay_ms`` (10,000),
+    each wait drawn between half of that and all of it."""
+
+    max_attempts: int
+    base_delay_ms: int
+    max_delay_ms: int
+
+
+SendOutcome = Union[SendResult, RelayKitError]
+"""One message's outcome in :meth:`Mailer.send_many`: its :class:`SendResult`, or the exception
+of its failure (an instance, not raised), whose ``fate`` says whether it may have been
+delivered anyway (``"unknown"``) or not (``"rejected"``)."""
+
+
+def _outcomes(profile: Profile, raw: list[Any]) -> list[SendOutcome]:
+    out: list[SendOutcome] = [o if isinstance(o, RelayKitError) else SendResult(*o) for o in raw]
+    if log.isEnabledFor(logging.DEBUG):
+        failed = sum(isinstance(o, RelayKitError) for o in out)
+        log.debug("send_many via %s:%d: %d sent, %d failed", profile.server, profile.effective_port,
+                  len(out) - failed, failed)
+    return out
+
+
+class _MailerBase:
+    """What :class:`Mailer` and :class:`AsyncMailer` share: creation (the options) and
+    ``stats``."""
 
     __slots__ = ("_native", "_profile")
 
@@ -290,28 +350,27 @@ class Mailer:
         max_connections: Optional[int] = None,
         max_messages_per_connection: Optional[int] = None,
         idle_timeout_secs: Optional[float] = None,
+        rate_limit: Optional[RateLimit] = None,
+        retry: Optional[RetryPolicy] = None,
+        retry_unknown: Optional[bool] = None,
         trace: Optional[TraceCallback] = None,
         ntlm_helper: Optional[Sequence[str]] = None,
     ) -> None:
         options = _given(max_connections=max_connections, max_messages_per_connection=max_messages_per_connection,
-                         idle_timeout_secs=idle_timeout_secs, ntlm_helper=ntlm_helper)
+                         idle_timeout_secs=idle_timeout_secs, rate_limit=rate_limit, retry=retry,
+                         retry_unknown=retry_unknown, ntlm_helper=ntlm_helper)
         self._native = _native._Mailer(profile, keyring, context, options, _tracer(trace))
         self._profile = copy.copy(profile)  # for the log lines: where this mailer sends to
 
-    def send(self, message: Message) -> SendResult:
-        """Sends ``message`` over a pooled connection; returns and raises as :func:`send` does.
-        A bad message fails alone, before any connection is used. Blocks with the GIL
-        released; Ctrl-C cancels it. After :meth:`close` it raises ``ConfigError`` at once."""
-        try:
-            result = SendResult(*self._native.send(message))
-        except RelayKitError as e:
-            _log_send_error(self._profile, e)
-            raise
-        return _log_result(self._profile, result)
+    @property
+    def stats(self) -> MailerStats:
+        """What the mailer has done so far (a snapshot of the core's counters): ``sent``,
+        ``failed``, ``retried`` (retries after a transient failure), ``reconnects`` (dead
+        connections replaced), ``connections_opened``, ``open_connections`` and ``queued``
+        (messages waiting for a connection now)."""
+        return MailerStats(self._native.stats)
 
-    async def send_async(self, message: Message) -> SendResult:
-        """:meth:`send` for asyncio: never blocks the event loop; cancelling the awaiting task
-        cancels the send."""
+    async def _send_async(self, message: Message) -> SendResult:
         loop = asyncio.get_running_loop()
         try:
             result = SendResult(*await self._native.send_async(loop, message))
@@ -320,21 +379,74 @@ class Mailer:
             raise
         return _log_result(self._profile, result)
 
+    async def _close_async(self) -> None:
+        await self._native.close_async(asyncio.get_running_loop())
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+class Mailer(_MailerBase):
+    """Sends many messages to one server over a few kept-open connections (a pool): the
+    profile is resolved once, here, and each send reuses an idle connection or opens one (at
+    most ``max_connections`` at once). Messages of concurrent senders are pipelined on a busy
+    connection; a connection the server closed while idle is replaced without an error;
+    transient failures (4xx, a lost connection) are retried with backoff.
+
+    Safe to share between threads: :meth:`send` and :meth:`send_many` block with the GIL
+    released, so threads send in parallel over the pool. :meth:`send_async` and
+    :meth:`close_async` are asyncio forms on the same pool, and :meth:`as_async` gives an
+    :class:`AsyncMailer` sharing it. ``with Mailer(...) as m:`` (or ``async with``) closes it.
+
+    The options are the core's (``None`` means its default): ``max_connections`` (2),
+    ``max_messages_per_connection`` (100; then the connection is replaced),
+    ``idle_timeout_secs`` (30; an idle connection is then closed), ``rate_limit``
+    (:class:`RateLimit`; none), ``retry`` (:class:`RetryPolicy`) and ``retry_unknown`` (False:
+    a message whose fate is unknown is not sent again); ``trace`` (see :data:`TraceCallback`:
+    it may take each line's connection id) and ``ntlm_helper`` are Send's. A bad profile or
+    option raises ``ConfigError`` naming the field (``options.retry.max_attempts``) now,
+    before any connection.
+    """
+
+    __slots__ = ()
+
+    def send(self, message: Message) -> SendResult:
+        """Sends ``message`` over a pooled connection, retrying transient failures; returns
+        and raises as :func:`send` does, the exception with ``.transient``, ``.fate`` and
+        ``.attempts``. A bad message fails alone, before any connection is used. Blocks with
+        the GIL released; Ctrl-C cancels it. After :meth:`close` it raises ``ConfigError``."""
+        try:
+            result = SendResult(*self._native.send(message))
+        except RelayKitError as e:
+            _log_send_error(self._profile, e)
+            raise
+        return _log_result(self._profile, result)
+
+    def send_many(self, messages: Iterable[Message]) -> list[SendOutcome]:
+        """Sends every message, all queued at once so that the connections pipeline them.
+        Returns one outcome per message, in order: its :class:`SendResult`, or the exception of
+        its failure as a value (never raised, so one bad message fails alone); after
+        :meth:`close` every outcome is that ``ConfigError``. Blocks with the GIL released."""
+        return _outcomes(self._profile, self._native.send_many(list(messages)))
+
+    async def send_async(self, message: Message) -> SendResult:
+        """:meth:`send` for asyncio: never blocks the event loop; cancelling the awaiting task
+        cancels the send."""
+        return await self._send_async(message)
+
     def close(self) -> None:
-        """Closes the mailer: idle connections are closed with QUIT now, those in use when their
-        send ends; later sends raise ``ConfigError``. Closing again does nothing."""
+        """Closes the mailer: messages queued or in flight still get their outcome, then every
+        connection is closed with QUIT; returns when they are. Later sends raise
+        ``ConfigError``. Closing again does nothing."""
         self._native.close()
 
     async def close_async(self) -> None:
         """:meth:`close` for asyncio."""
-        await self._native.close_async(asyncio.get_running_loop())
+        await self._close_async()
 
-    @property
-    def stats(self) -> dict[str, int]:
-        """What the mailer has done so far, the core's counters: ``sent``, ``failed``,
-        ``reconnects``, ``connections_opened`` and ``open_connections`` (a snapshot)."""
-        stats: dict[str, int] = self._native.stats
-        return stats
+    def as_async(self) -> AsyncMailer:
+        """An :class:`AsyncMailer` on this mailer's pool (the same connections and counters)."""
+        return AsyncMailer._sharing(self)
 
     def __enter__(self) -> Mailer:
         return self
@@ -350,5 +462,37 @@ class Mailer:
                         tb: Optional[TracebackType]) -> None:
         await self.close_async()
 
-    def __repr__(self) -> str:
-        return repr(self._native)
+
+class AsyncMailer(_MailerBase):
+    """:class:`Mailer` for asyncio: the same options and pool, with awaitable :meth:`send`,
+    :meth:`send_many` and :meth:`close`; ``async with AsyncMailer(...) as m:`` closes it on
+    exit. The work runs on relaykit's own I/O threads and never blocks the event loop;
+    cancelling an awaiting task cancels its send. Safe to share between tasks (and loops)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _sharing(cls, mailer: Mailer) -> AsyncMailer:
+        m = cls.__new__(cls)
+        m._native, m._profile = mailer._native, mailer._profile
+        return m
+
+    async def send(self, message: Message) -> SendResult:
+        """:meth:`Mailer.send`, awaited."""
+        return await self._send_async(message)
+
+    async def send_many(self, messages: Iterable[Message]) -> list[SendOutcome]:
+        """:meth:`Mailer.send_many`, awaited: one outcome per message, in order."""
+        loop = asyncio.get_running_loop()
+        return _outcomes(self._profile, await self._native.send_many_async(loop, list(messages)))
+
+    async def close(self) -> None:
+        """:meth:`Mailer.close`, awaited."""
+        await self._close_async()
+
+    async def __aenter__(self) -> AsyncMailer:
+        return self
+
+    async def __aexit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                        tb: Optional[TracebackType]) -> None:
+        await self.close()

@@ -28,7 +28,7 @@ __all__ = [
 
 _Path = Union[str, "os.PathLike[str]"]
 _Bytes = Union[bytes, bytearray]
-_Trace = Optional[Callable[[str, str], Any]]
+_Trace = Optional[Callable[[str, str, Optional[int]], Any]]
 _Options = Optional[Mapping[str, Any]]
 
 @final
@@ -338,6 +338,11 @@ class _Mailer:
     def send_async(
         self, event_loop: asyncio.AbstractEventLoop, message: Message
     ) -> asyncio.Future[tuple[dict[str, Any], str]]: ...
+    # Per message: (json, json_text) of its result, or the exception instance of its error.
+    def send_many(self, messages: Sequence[Message]) -> list[Any]: ...
+    def send_many_async(
+        self, event_loop: asyncio.AbstractEventLoop, messages: Sequence[Message]
+    ) -> asyncio.Future[list[Any]]: ...
     def close(self) -> None: ...
     def close_async(self, event_loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]: ...
     @property
