@@ -116,7 +116,7 @@ def inflight(c: Case) -> int:
     return max(32, 8 * c.conns)
 
 
-def clients(c: Case, have_send_many: dict[str, bool]) -> list[Client]:
+def clients(c: Case) -> list[Client]:
     common = ["--host", "127.0.0.1", "--port", str(c.port), "--tls", "1" if c.tls else "0",
               "--ca", str(STATE / "certs" / "ca.crt"), "--message", str(message_file(c.size)),
               "--from", FROM, "--to", TO, "--conns", str(c.conns)]
@@ -126,9 +126,8 @@ def clients(c: Case, have_send_many: dict[str, bool]) -> list[Client]:
     out: list[Client] = [
         Client("Rust", f"relaykit Mailer, {k} tasks", True, [rk, "--client", "relaykit-tasks", "--concurrency", k] + common),
     ]
-    if have_send_many.get("rust"):
-        out.append(Client("Rust", "relaykit send_many", True, [rk, "--client", "relaykit-send-many"] + common))
-        out.append(Client("Rust", "relaykit send_each (streamed)", True, [rk, "--client", "relaykit-send-each"] + common))
+    out.append(Client("Rust", "relaykit send_many", True, [rk, "--client", "relaykit-send-many"] + common))
+    out.append(Client("Rust", "relaykit send_each (streamed)", True, [rk, "--client", "relaykit-send-each"] + common))
     if not c.tls:
         out.append(Client("Rust", f"smtp-source -d -s {n}", False, [], external=True))
     # lettre's PoolConfig::max_size bounds the idle connections kept, not the open ones: more
@@ -140,14 +139,14 @@ def clients(c: Case, have_send_many: dict[str, bool]) -> list[Client]:
         out.append(Client("C", "relaykit rk_mailer, 1 thread", True, [bc, "--client", "relaykit", "--threads", "1"] + common))
     out += [
         Client("C", "relaykit rk_mailer, 8 threads", True, [bc, "--client", "relaykit", "--threads", "8"] + common),
+        Client("C", "relaykit rk_mailer_send_many", True, [bc, "--client", "relaykit-send-many"] + common),
         Client("C", f"libcurl, {n} handle{'s' if c.conns > 1 else ''} reused", False,
                [bc, "--client", "curl", "--threads", n] + common),
     ]
     if c.conns == 1:
         out.append(Client("Python", "relaykit Mailer, loop", True, [py, pyb, "--client", "relaykit-loop"] + common))
     out.append(Client("Python", "relaykit Mailer, 8 threads", True, [py, pyb, "--client", "relaykit-threads", "--threads", "8"] + common))
-    if have_send_many.get("python"):
-        out.append(Client("Python", "relaykit send_many", True, [py, pyb, "--client", "relaykit-send-many"] + common))
+    out.append(Client("Python", "relaykit send_many", True, [py, pyb, "--client", "relaykit-send-many"] + common))
     out += [
         Client("Python", f"smtplib, {n} SMTP object{'s' if c.conns > 1 else ''}" + (f", {n} threads" if c.conns > 1 else ""),
                False, [py, pyb, "--client", "smtplib", "--threads", n] + common),
@@ -157,6 +156,7 @@ def clients(c: Case, have_send_many: dict[str, bool]) -> list[Client]:
         out.append(Client("Node", "relaykit Mailer, sequential await", True, [node, nb, "--client", "relaykit-seq"] + common))
     out += [
         Client("Node", f"relaykit Mailer, {k} concurrent", True, [node, nb, "--client", "relaykit-concurrent", "--concurrency", k] + common),
+        Client("Node", "relaykit sendMany", True, [node, nb, "--client", "relaykit-send-many"] + common),
         Client("Node", f"Nodemailer pool, maxConnections {n}, {k} queued", False,
                [node, nb, "--client", "nodemailer", "--concurrency", k] + common),
     ]
@@ -302,7 +302,7 @@ def fixed_count(pick: Callable[[Client], bool], messages: int, what: str) -> lis
     `messages` messages (no deadline): peak RSS compared at the same amount of work."""
     c = Case("rss", 1024, False, 1, 0, "smtp-sink")
     out = []
-    for cl in filter(pick, clients(c, {"rust": True})):
+    for cl in filter(pick, clients(c)):
         r = run_client(c, cl, ["--messages", str(messages), "--warmup", "20", "--max-secs", "600"])
         r["case_label"] = f"{messages:,} x 1 KiB, plain, 1 conn, smtp-sink ({what})"
         out.append(r)
@@ -315,7 +315,7 @@ def stream_rss() -> list[dict[str, Any]]:
     with the same sends in flight."""
     rust = fixed_count(lambda cl: cl.lang == "Rust" and ("tasks" in cl.name or "send_each" in cl.name),
                        STREAM_MESSAGES, "Rust streaming, peak RSS")
-    node = fixed_count(lambda cl: cl.lang == "Node" and "sequential" not in cl.name, NODE_RSS_MESSAGES,
+    node = fixed_count(lambda cl: cl.lang == "Node" and ("concurrent" in cl.name or not cl.relaykit), NODE_RSS_MESSAGES,
                        "Node, the same count, peak RSS")
     return rust + node
 
@@ -429,25 +429,18 @@ def render(runs: list[dict[str, Any]], targets: list[dict[str, Any]], stream: li
     return "\n".join(lines)
 
 
-def python_has_send_many() -> bool:
-    r = subprocess.run([str(VENV_PY), "-c", "import relaykit, sys; sys.exit(0 if hasattr(relaykit.Mailer, 'send_many') else 1)"],
-                       capture_output=True, timeout=60)
-    return r.returncode == 0
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
     ap.add_argument("--only", default="", help="comma-separated case ids, 'stream', 'first' (default: all)")
     args = ap.parse_args()
-    have = {"rust": RUST_SEND_MANY, "python": python_has_send_many()}
     want = set(args.only.split(",")) if args.only else None
     chosen = [c for c in cases() if want is None or c.id in want]
     runs: list[dict[str, Any]] = []
     t0 = time.monotonic()
     for c in chosen:
         print(f"== {c.label}", file=sys.stderr, flush=True)
-        for cl in clients(c, have):
+        for cl in clients(c):
             r = run_client(c, cl)
             runs.append(r)
             note = "" if r["ok"] else f"  FAILED: {r['error']}"
@@ -472,9 +465,6 @@ def main() -> int:
         print(f"FAILED: {f['client']}: {f['error']}", file=sys.stderr)
     return 1 if failed else 0
 
-
-# The core has Mailer::send_many (bench/rust: relaykit-send-many).
-RUST_SEND_MANY = True
 
 if __name__ == "__main__":
     sys.exit(main())

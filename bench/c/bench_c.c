@@ -2,6 +2,8 @@
  *
  *   --client relaykit   one rk_mailer (max_connections = --conns) shared by --threads threads,
  *                       each calling rk_mailer_send in a loop
+ *   --client relaykit-send-many  rk_mailer_send_many on batches of about a quarter second's
+ *                       worth (16 to 1,000 messages) from 2 threads (two batches in flight)
  *   --client curl       libcurl, one easy handle per thread reused for every message (so
  *                       --threads connections: curl keeps an SMTP connection alive in its handle)
  *
@@ -61,6 +63,39 @@ static void *relaykit_worker(void *unused) {
         rk_status st = rk_mailer_send(cfg.mailer, m, &r);
         record(st == RK_OK, st == RK_OK ? NULL : rk_error_message(rk_last_error()));
         rk_send_result_free(r);
+    }
+    rk_message_free(m);
+    return NULL;
+}
+
+/* rk_mailer_send_many on batches of about a quarter second's worth (16 to 1,000 messages). */
+static atomic_long batch_size = 16;
+
+static void *relaykit_many_worker(void *unused) {
+    (void)unused;
+    rk_message *m = NULL;
+    const rk_message *batch[1000];
+    if (rk_message_new_raw(cfg.from, cfg.to, cfg.body, cfg.len, &m) != RK_OK) {
+        record(false, rk_error_message(rk_last_error()));
+        return NULL;
+    }
+    for (;;) {
+        long want = atomic_load(&batch_size), n = 0;
+        while (n < want && take()) batch[n++] = m;
+        if (!n) break;
+        double t0 = now_secs();
+        rk_send_outcomes *o = NULL;
+        if (rk_mailer_send_many(cfg.mailer, batch, (size_t)n, &o) != RK_OK) {
+            for (long i = 0; i < n; i++) record(false, rk_error_message(rk_last_error()));
+            continue;
+        }
+        for (size_t i = 0; i < (size_t)n; i++) {
+            const rk_error *e = rk_send_outcomes_error(o, i);
+            record(rk_send_outcomes_status(o, i) == RK_OK, e ? rk_error_message(e) : NULL);
+        }
+        rk_send_outcomes_free(o);
+        double per_quarter = (double)n / (now_secs() - t0 + 1e-6) / 4;
+        atomic_store(&batch_size, per_quarter < 16 ? 16 : per_quarter > 1000 ? 1000 : (long)per_quarter);
     }
     rk_message_free(m);
     return NULL;
@@ -167,6 +202,10 @@ int main(int argc, char **argv) {
     cfg.from = opt(argc, argv, "from", "a@bench.test");
     cfg.to = opt(argc, argv, "to", "b@bench.test");
     void *(*worker)(void *) = strcmp(client, "curl") == 0 ? curl_worker : relaykit_worker;
+    if (strcmp(client, "relaykit-send-many") == 0) {
+        worker = relaykit_many_worker;
+        threads = 2; /* two batches in flight, so that the connections do not drain between them */
+    }
     int bad = load_body(opt(argc, argv, "message", ""));
     if (!bad && worker == curl_worker) bad = curl_setup(threads);
     else if (!bad) bad = relaykit_setup(conns);

@@ -3,6 +3,8 @@
 //   relaykit-seq         one relaykit Mailer, `await mailer.send(m)` one after another
 //   relaykit-concurrent  one relaykit Mailer, --concurrency sends in flight at once (Promise.all
 //                        over that many async loops)
+//   relaykit-send-many   one relaykit Mailer, sendMany() on batches of about a quarter second's
+//                        worth (16 to 1,000 messages), two batches in flight
 //   nodemailer           Nodemailer with pool: true, maxConnections --conns, the same
 //                        --concurrency sends in flight (its pool queues them)
 //
@@ -37,18 +39,8 @@ const record = (ok, e) => {
   }
 }
 
-async function phases(send, inFlight) {
-  const loop = async () => {
-    while (take()) {
-      try {
-        await send()
-        record(true)
-      } catch (e) {
-        record(false, e)
-      }
-    }
-  }
-  const phase = () => Promise.all(Array.from({ length: inFlight }, loop))
+// The warm-up, then the clock: runs `phase` twice and prints the JSON line.
+async function timed(phase) {
   await phase()
   const warm = { sent: plan.sent, failed: plan.failed, error: plan.error }
   Object.assign(plan, { sent: 0, failed: 0, error: null, next: plan.limit })
@@ -61,17 +53,52 @@ async function phases(send, inFlight) {
   console.log(JSON.stringify({ ...line, error: warm.error ?? plan.error }))
 }
 
-async function relaykit(concurrent) {
+// `inFlight` async loops, each awaiting `send()` for every message the plan hands it.
+async function phases(send, inFlight) {
+  const loop = async () => {
+    while (take()) {
+      try {
+        await send()
+        record(true)
+      } catch (e) {
+        record(false, e)
+      }
+    }
+  }
+  await timed(() => Promise.all(Array.from({ length: inFlight }, loop)))
+}
+
+function relaykitMailer() {
   const { Mailer, Profile } = require(path.join(here, '../../bindings-node'))
   const keys = { server: host, port, heloName: 'bench.test' }
   if (tls) Object.assign(keys, { encryptedConnection: true, tlsMode: 'implicit', tlsCaFile: a.ca })
   else keys.starttls = 'never'
-  const mailer = new Mailer(new Profile(keys), {
-    maxConnections: num('conns', 1),
-    maxMessagesPerConnection: 1e9,
-  })
+  return new Mailer(new Profile(keys), { maxConnections: num('conns', 1), maxMessagesPerConnection: 1e9 })
+}
+
+async function relaykit(concurrent) {
+  const mailer = relaykitMailer()
   const message = { from: a.from, to: [a.to], raw: new Uint8Array(body) }
   await phases(() => mailer.send(message), concurrent ? num('concurrency', 1) : 1)
+  await mailer.close()
+}
+
+// Two loops, each sending a batch (the plan's next messages) with sendMany until none is left.
+async function relaykitSendMany() {
+  const mailer = relaykitMailer()
+  const message = { from: a.from, to: [a.to], raw: new Uint8Array(body) }
+  let size = 16
+  const loop = async () => {
+    for (;;) {
+      let n = 0
+      while (n < size && take()) n++
+      if (!n) return
+      const t0 = performance.now()
+      for (const o of await mailer.sendMany(Array(n).fill(message))) record(!(o instanceof Error), o)
+      size = Math.max(16, Math.min(1000, Math.floor((n / Math.max(performance.now() - t0, 0.001)) * 250)))
+    }
+  }
+  await timed(() => Promise.all([loop(), loop()]))
   await mailer.close()
 }
 
@@ -96,6 +123,7 @@ async function nodemailer() {
 try {
   if (a.client === 'relaykit-seq') await relaykit(false)
   else if (a.client === 'relaykit-concurrent') await relaykit(true)
+  else if (a.client === 'relaykit-send-many') await relaykitSendMany()
   else if (a.client === 'nodemailer') await nodemailer()
   else throw new Error(`unknown --client ${a.client}`)
 } catch (e) {
