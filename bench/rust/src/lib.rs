@@ -51,6 +51,8 @@ pub struct Target {
     pub to: String,
     /// The message's bytes (CRLF line ends, no line starting with a dot), read from `--message`.
     pub body: Vec<u8>,
+    /// relaykit's `stream_window` (`--stream-window`, default the core's 6).
+    pub stream_window: u32,
 }
 
 impl Target {
@@ -65,6 +67,7 @@ impl Target {
             from: a.str("from", "a@bench.test"),
             to: a.str("to", "b@bench.test"),
             body,
+            stream_window: a.num("stream-window", 6)?,
         })
     }
 }

@@ -117,6 +117,7 @@ fn relaykit_mailer(t: &Target, conns: u32) -> Result<relaykit::Mailer, BoxError>
     let profile = relaykit::Profile::from_json_value(&p)?;
     let opts = relaykit::MailerOptions::from_json_value(&serde_json::json!({
         "max_connections": conns, "max_messages_per_connection": 1_000_000_000u32,
+        "stream_window": t.stream_window,
     }))?;
     Ok(relaykit::Mailer::new(&profile, &relaykit::Keyring::new(), &relaykit::RrtContext::new(), opts)?)
 }
