@@ -408,8 +408,8 @@ async fn stream_window_one_writes_one_message_per_round_trip() {
                 .unwrap();
             for n in 1..=3 {
                 // Exactly one message arrives before its replies are sent.
-                let part = read_stream(&mut rd, 1).await;
-                assert_eq!(part.matches("RSET\r\n").count(), 1, "message {n} came alone: {part}");
+                let got = read_stream(&mut rd, 1).await;
+                assert_eq!(got.matches("RSET\r\n").count(), 1, "message {n} came alone: {got}");
                 let replies = format!("250 ok\r\n250 ok\r\n250 queued {n}\r\n250 reset\r\n");
                 rd.get_mut().write_all(replies.as_bytes()).await.unwrap();
             }
