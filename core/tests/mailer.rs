@@ -6,16 +6,17 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::SystemTime;
 
 use relaykit::{Keyring, Mailer, MailerOptions, Message, Profile, RrtContext};
 use serde_json::{Value, json};
-use support::{BufReader, Duration, ErrorKind, Instant, TcpListener};
+use support::{BufReader, Duration, ErrorKind, TcpListener};
 use support::{Data, EHLO_PIPELINING, Expect, Send, Step, bounded, play};
 
 mod servers_env;
-use servers_env::var;
+use servers_env::{before_now, mailer, run_tag, var};
 
 /// alice on the Postfix+Dovecot STARTTLS listener, the CA from the test PKI.
 fn dovecot_starttls() -> Profile {
@@ -28,53 +29,14 @@ fn dovecot_starttls() -> Profile {
     .unwrap()
 }
 
-fn mailer(p: &Profile, options: &Value) -> Mailer {
-    Mailer::new(p, &Keyring::new(), &RrtContext::new(), MailerOptions::from_json_value(options).unwrap()).unwrap()
-}
-
 fn message(to: &str, mid: &str) -> Message {
-    let mut m = Message::new(var("RK_USER"));
-    m.to = vec![to.to_owned()];
-    m.subject = Some(format!("mailer test {mid}"));
-    m.text = Some("sent through a pooled relaykit Mailer\n".to_owned());
-    m.message_id = Some(mid.to_owned());
-    m
-}
-
-/// A tag no other run shares, so the mailbox can hold earlier runs' messages.
-fn run_tag() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}.{nanos}", std::process::id())
+    servers_env::message("mailer test", to, mid)
 }
 
 /// Counts, per Message-ID starting with `prefix`, the delivered files under `maildir` that
 /// carry it, waiting (bounded) until `want` distinct ones have arrived.
-fn count_delivered(maildir: &Path, prefix: &str, want: usize) -> HashMap<String, usize> {
-    let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        for sub in ["new", "cur"] {
-            for e in std::fs::read_dir(maildir.join(sub)).into_iter().flatten().flatten() {
-                let path = e.path();
-                if seen.contains(&path) {
-                    continue;
-                }
-                let Ok(bytes) = std::fs::read(&path) else { continue };
-                seen.insert(path);
-                let text = String::from_utf8_lossy(&bytes);
-                if let Some(at) = text.find(prefix) {
-                    let id = text[at..].split('>').next().unwrap().to_owned();
-                    *counts.entry(id).or_default() += 1;
-                }
-            }
-        }
-        if counts.len() >= want {
-            return counts;
-        }
-        assert!(Instant::now() < deadline, "only {} of {want} messages arrived within 120 s", counts.len());
-        std::thread::sleep(Duration::from_millis(100)); // polling a mailbox, bounded above
-    }
+fn count_delivered(maildir: &Path, prefix: &str, want: usize, since: SystemTime) -> HashMap<String, usize> {
+    servers_env::wait_delivered(maildir, prefix, want, since, Duration::from_secs(120)).counts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +45,7 @@ async fn two_hundred_messages_over_two_connections_each_delivered_once() {
     const EACH: usize = 25;
     // No recycling within the run (the default 100 would open a third connection).
     let m = mailer(&dovecot_starttls(), &json!({"max_connections": 2, "max_messages_per_connection": 200}));
-    let prefix = format!("<m200.{}.", run_tag());
+    let (prefix, since) = (format!("<m200.{}.", run_tag()), before_now());
     let mut tasks = Vec::new();
     for t in 0..TASKS {
         let (m, prefix) = (m.clone(), prefix.clone());
@@ -110,7 +72,8 @@ async fn two_hundred_messages_over_two_connections_each_delivered_once() {
     assert_eq!(m.stats().open_connections, 0, "close QUITs the idle connections");
     let carol = Path::new(var("RK_DOVECOT_MAIL_DIR")).join(var("RK_DOMAIN")).join("carol");
     let dir = carol.clone();
-    let counts = tokio::task::spawn_blocking(move || count_delivered(&dir, &prefix, TASKS * EACH)).await.unwrap();
+    let counts =
+        tokio::task::spawn_blocking(move || count_delivered(&dir, &prefix, TASKS * EACH, since)).await.unwrap();
     assert_eq!(counts.len(), TASKS * EACH);
     let dup: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
     assert!(dup.is_empty(), "delivered more than once: {dup:?}");
@@ -316,7 +279,7 @@ fn the_blocking_forms_send_and_close() {
 async fn send_each_streams_an_iterator_in_batches_with_outcomes_in_order() {
     const N: usize = 600; // more than one batch (256 at two connections)
     let m = mailer(&dovecot_starttls(), &json!({"max_connections": 2, "max_messages_per_connection": 1000}));
-    let prefix = format!("<each.{}.", run_tag());
+    let (prefix, since) = (format!("<each.{}.", run_tag()), before_now());
     let messages = (0..N).map(|i| message(var("RK_RCPT"), &format!("{prefix}{i}@relaykit.test>")));
     let mut seen = Vec::with_capacity(N);
     tokio::time::timeout(
@@ -333,6 +296,6 @@ async fn send_each_streams_an_iterator_in_batches_with_outcomes_in_order() {
     m.close().await;
     let dir = Path::new(var("RK_DOVECOT_MAIL_DIR")).join(var("RK_DOMAIN")).join("carol");
     let p = prefix.clone();
-    let counts = tokio::task::spawn_blocking(move || count_delivered(&dir, &p, N)).await.unwrap();
+    let counts = tokio::task::spawn_blocking(move || count_delivered(&dir, &p, N, since)).await.unwrap();
     assert!(counts.values().all(|n| *n == 1), "each delivered once");
 }
