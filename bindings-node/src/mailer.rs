@@ -46,9 +46,9 @@ impl Mailer {
         let o = read_options(&env, options)?;
         let mut core = relaykit::MailerOptions::from_json_value(&o.rest).js(env)?;
         core.trace = o.trace.as_ref().map(Trace::sink);
-        let keyring = o.keyring.unwrap_or_default();
-        let context = o.context.unwrap_or_default();
-        let inner = relaykit::Mailer::new(&profile.inner, &keyring, &context, core).js(env)?;
+        // The core's defaults for a keyring or context not given, as Test and Send get them.
+        let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
+        let inner = relaykit::Mailer::new(&call.profile, &call.keyring, &call.rrt, core).js(env)?;
         Ok(Mailer { inner, trace: o.trace })
     }
 
@@ -95,9 +95,7 @@ impl Mailer {
     /// connections opened and open now, and messages waiting for a connection.
     #[napi(getter, ts_return_type = "MailerStats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let json = serde_json::to_value(self.inner.stats())
-            .map_err(|e| to_js(*env, &relaykit::Error::internal(e.to_string())))?;
-        crate::js::presented(*env, json)
+        crate::js::presented(*env, self.inner.stats().to_json_value())
     }
 }
 

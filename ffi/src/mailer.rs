@@ -223,8 +223,7 @@ pub extern "C" fn rk_mailer_stats_json(mailer: *const rk_mailer, json_out: *mut 
     guard(|| {
         let stats = self::mailer(mailer)?.stats();
         let out = arg_out(json_out, "json_out")?;
-        let json = serde_json::to_string(&stats).map_err(|e| core_err(&relaykit::Error::internal(e.to_string())))?;
-        write_out(out, owned_string(json));
+        write_out(out, owned_string(stats.to_json()));
         Ok(())
     })
 }

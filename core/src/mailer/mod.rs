@@ -221,29 +221,13 @@ enum Next {
 }
 
 impl Inner {
+    /// One message through its attempts: [`Inner::deliver_all`] of one.
     async fn deliver(&self, prepared: Arc<Prepared>) -> Result<SendResult> {
-        let mut t = Tries { prepared, attempts: 0, rcpts: None, partial: None };
-        loop {
-            t.attempts += 1;
-            if let Some(rate) = &self.rate {
-                rate.acquire().await;
-            }
-            let (job, rx) = Job::new(Arc::clone(&t.prepared), t.rcpts.clone());
-            let r = match self.pool.submit(job) {
-                Ok(()) => received(rx.await),
-                Err(e) => Err(e),
-            };
-            match self.judge(t, r) {
-                Next::Done(r) => return r,
-                Next::Again(next) => {
-                    t = next;
-                    self.backoff(t.attempts).await;
-                }
-            }
-        }
+        let mut done = self.deliver_all(vec![(0, prepared)]).await;
+        done.pop().map_or_else(|| Err(Error::internal("a message got no outcome")), |(_, r)| r)
     }
 
-    /// [`Inner::deliver`] for many messages: each attempt round is queued at once.
+    /// Messages through their attempts; each attempt round is queued at once.
     async fn deliver_all(&self, first: Vec<(usize, Arc<Prepared>)>) -> Vec<(usize, Result<SendResult>)> {
         let mut done = Vec::with_capacity(first.len());
         let mut round: Vec<(usize, Tries)> = first

@@ -210,6 +210,18 @@ pub struct MailerStats {
     pub queued: u64,
 }
 
+impl MailerStats {
+    /// The JSON form: every counter, under its field's name.
+    pub fn to_json_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The JSON form as text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {

@@ -263,14 +263,12 @@ impl Pool {
                     }
                 },
             };
-            let alive;
-            (alive, finishing) = self.feed(&mut c, job).await;
-            if !alive {
-                self.disconnected();
-            } else if c.sent >= self.max_messages {
-                self.quit(c).await;
-            } else {
-                conn = Some(c);
+            let after;
+            (after, finishing) = self.feed(&mut c, job).await;
+            match after {
+                After::Dead => self.disconnected(),
+                After::Quit => self.quit(c).await,
+                After::Keep => conn = Some(c),
             }
         }
         if let Some(c) = conn {
@@ -369,9 +367,9 @@ impl Pool {
         false
     }
 
-    /// Sends `first` and whatever else is queued on `conn`, pipelined: whether the connection
-    /// is still usable, and whether the task counted itself as finishing.
-    async fn feed(&self, conn: &mut Conn, first: Job) -> (bool, bool) {
+    /// Sends `first` and whatever else is queued on `conn`, pipelined: what to do with the
+    /// connection, and whether the task counted itself as finishing.
+    async fn feed(&self, conn: &mut Conn, first: Job) -> (After, bool) {
         let Conn { session, progress, sent, refusals } = conn;
         let mut feed = JobFeed {
             pool: self,
@@ -402,11 +400,13 @@ impl Pool {
         if let Err(e) = &r {
             tracing::debug!("connection closed after: {e}");
         }
-        if retire && r.is_ok() {
-            // Usable, but not worth keeping: QUIT it here so the task's next job opens a new one.
-            *sent = self.max_messages;
-        }
-        (r.is_ok(), finishing)
+        let after = match r {
+            Err(_) => After::Dead,
+            // Usable, but full or not worth keeping: QUIT it so the next job opens a new one.
+            Ok(()) if retire || *sent >= self.max_messages => After::Quit,
+            Ok(()) => After::Keep,
+        };
+        (after, finishing)
     }
 
     /// After a throttling reply, new connections wait a moment: the server counts this
@@ -434,6 +434,16 @@ impl Pool {
         self.lock().queue.push_front(job);
         self.wake.notify_one();
     }
+}
+
+/// What becomes of a connection after a run of its feed.
+enum After {
+    /// Back to waiting for jobs.
+    Keep,
+    /// Closed with QUIT: its message budget is spent, or the server throttled or kept refusing.
+    Quit,
+    /// Failed: dropped.
+    Dead,
 }
 
 /// An open, authenticated connection and what its opening showed (for hints).
