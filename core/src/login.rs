@@ -51,6 +51,9 @@ pub(crate) async fn authenticate(
             },
         ),
     };
+    if !creds.secret().is_empty() {
+        session.keep_secret(creds.secret());
+    }
     let negotiation = auth::negotiate(
         &offered,
         auth.allowed.as_deref(),
@@ -108,12 +111,17 @@ async fn attempt(
     };
     result.map_err(|e| {
         let outcome = client.outcome(&e);
+        // The mechanism's details come from decoded challenges: server text like any other.
         let e = match client.server_error() {
             Some(detail) if !e.message().contains(detail) => {
                 let msg = format!("{} ({detail})", e.detail());
+                let msg = session.scrub(&msg).into_owned();
                 e.with_detail(msg)
             }
-            _ => e,
+            _ => {
+                let msg = session.scrub(e.detail()).into_owned();
+                e.with_detail(msg)
+            }
         };
         (e, outcome)
     })

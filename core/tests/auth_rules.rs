@@ -230,3 +230,71 @@ async fn a_scram_success_without_a_valid_signature_ends_authentication() {
         assert_eq!(log.len(), 3, "{log:?}");
     }
 }
+
+/// Fake: a server whose replies repeat what the client sent (no real server here echoes
+/// credentials on demand). The password, the PLAIN and LOGIN payloads and their base64 must not
+/// reach the error, the report's JSON or the trace.
+#[tokio::test]
+async fn credentials_a_server_echoes_are_scrubbed_from_errors_reports_and_traces() {
+    const PW: &str = "Echo-me-not 7xq";
+    for mech in ["PLAIN", "LOGIN"] {
+        let (port, server) = fake(move |line| {
+            if line.starts_with("EHLO") {
+                return "250-fake\r\n250 AUTH PLAIN LOGIN\r\n".to_owned();
+            }
+            if line == "QUIT" {
+                return "221 bye\r\n".to_owned();
+            }
+            if line == "AUTH LOGIN" {
+                return "334 VXNlcm5hbWU6\r\n".to_owned();
+            }
+            if let Some(payload) = line.strip_prefix("AUTH PLAIN ") {
+                return format!("535-5.7.8 you sent {payload}\r\n535 5.7.8 which says {PW:?}\r\n");
+            }
+            if B64.decode(line).is_ok_and(|b| b == b"echo-user") {
+                return "334 UGFzc3dvcmQ6\r\n".to_owned();
+            }
+            // LOGIN's password line, repeated in base64 and decoded.
+            format!("535 5.7.8 {line} = {PW}\r\n")
+        })
+        .await;
+        let profile = Profile::from_json_value(&json!({
+            "server": "127.0.0.1", "port": port, "starttls": "never", "timeout_secs": 5,
+            "requires_authentication": true, "username": "echo-user", "password": PW,
+            "allow_plaintext_password": true, "auth_mechanisms": [mech],
+        }))
+        .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let options = TestOptions {
+            trace: Some(relaykit::session::TraceSink::new(move |e| sink.lock().unwrap().push(e.to_string()))),
+            ..TestOptions::default()
+        };
+        let report =
+            tokio::time::timeout(WAIT, relaykit::test_async(&profile, &Keyring::new(), &RrtContext::new(), &options))
+                .await
+                .unwrap()
+                .unwrap();
+        let log = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+        let e = report.error.as_ref().unwrap();
+        assert_eq!((e.kind(), e.code()), (ErrorKind::AuthFailed, Some(535)), "{mech}: {e:?}");
+        // What the client really sent, to be sure the fake echoed it.
+        let sent: Vec<&String> =
+            log.iter().filter(|l| !l.starts_with("EHLO") && !matches!(l.as_str(), "QUIT" | "AUTH LOGIN")).collect();
+        let mut everything = serde_json::to_string(&report).unwrap();
+        everything.push_str(&e.message());
+        everything.push_str(&lines.lock().unwrap().join("\n"));
+        let pw64 = B64.encode(PW);
+        let plain64 = B64.encode(format!("\0echo-user\0{PW}"));
+        for secret in [PW, &pw64, pw64.trim_end_matches('='), &plain64, plain64.trim_end_matches('=')] {
+            assert!(!everything.contains(secret), "{mech}: {secret:?} leaked in {everything}");
+        }
+        for line in sent {
+            let cred = line.strip_prefix("AUTH PLAIN ").unwrap_or(line).trim_end_matches('=');
+            if cred.len() > 8 {
+                assert!(!everything.contains(cred), "{mech}: {cred:?} leaked in {everything}");
+            }
+        }
+        assert!(everything.contains("<redacted>"), "{mech}: the echo was not there at all: {everything}");
+    }
+}

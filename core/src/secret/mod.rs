@@ -19,16 +19,19 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-// The envelope format and its AES-GCM; the keys; where keys come from; the OS random source.
+// The envelope format and its AES-GCM; the keys; where keys come from; the OS random source;
+// server text cleaned of the session's secrets.
 mod envelope;
 mod key_file;
 mod keyring;
 mod random;
+mod scrub;
 
 pub use envelope::{ENVELOPE_PREFIX, is_envelope};
 pub use key_file::{KEY_ENV, KEY_FILE_ENV, default_key_file};
 pub use keyring::Keyring;
 pub(crate) use random::fill_random;
+pub(crate) use scrub::Secrets;
 
 /// What an encrypted password looks like wherever it is shown.
 pub const MASK: &str = "********";

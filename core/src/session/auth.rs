@@ -47,6 +47,7 @@ impl Session {
             Some(ir) if ir.is_empty() => Zeroizing::new(format!("AUTH {mech} =")),
             Some(ir) => {
                 let enc = Zeroizing::new(B64.encode(&*ir));
+                self.secrets.add_sent(&enc);
                 if mech.len() + enc.len() + 6 > MAX_AUTH_LINE {
                     deferred = Some(ir);
                     Zeroizing::new(format!("AUTH {mech}"))
@@ -97,6 +98,7 @@ impl Session {
                         }
                     };
                     let enc = Zeroizing::new(B64.encode(&*response));
+                    self.secrets.add_sent(&enc);
                     self.queue(&enc)?;
                     self.flush(Stage::Auth, &what).await?;
                 }

@@ -56,6 +56,7 @@ use self::io::Stream;
 use self::tls::{Trust, Verification};
 use self::trace::{Mode, Tracer};
 use crate::error::{Cause, Error, ErrorKind, Reply, Result, Stage};
+use crate::secret::Secrets;
 
 /// How the session uses TLS (decided from the profile by [`crate::Profile::resolve`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
@@ -197,6 +198,8 @@ pub struct Session {
     /// The most messages a CHUNKING stream writes ahead of their replies.
     stream_window: u32,
     tls: Option<TlsInfo>,
+    /// What no text from the server may repeat (the password, what AUTH sent).
+    secrets: Secrets,
 }
 
 impl fmt::Debug for Session {
@@ -332,6 +335,7 @@ impl Session {
             ext: None,
             stream_window: mail::DEFAULT_STREAM_WINDOW,
             tls: None,
+            secrets: Secrets::default(),
         }
     }
 
@@ -381,6 +385,17 @@ impl Session {
         let r = observed(obs, Stage::Ehlo, self.ehlo()).await.map(|_| ());
         obs.ehlo(self);
         r
+    }
+
+    /// Registers a password or token that no text from the server may repeat from now on.
+    pub(crate) fn keep_secret(&mut self, password: &str) {
+        self.secrets.add_password(password);
+    }
+
+    /// Server-derived text (e.g. a detail a SASL mechanism decoded from a challenge) cleaned of
+    /// the session's secrets.
+    pub(crate) fn scrub<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.secrets.scrub(text)
     }
 
     /// The config this session was opened with.
@@ -675,8 +690,9 @@ impl Session {
     async fn read_reply_unbounded(&mut self, stage: Option<Stage>, what: &str) -> Result<Reply> {
         loop {
             match reply::parse_reply(&self.rbuf[self.rpos..]) {
-                Ok(Some((r, n))) => {
-                    self.tracer.server(&self.rbuf[self.rpos..self.rpos + n]);
+                Ok(Some((mut r, n))) => {
+                    self.secrets.scrub_reply(&mut r);
+                    self.tracer.server(&self.rbuf[self.rpos..self.rpos + n], &self.secrets);
                     self.rpos += n;
                     if self.rpos == self.rbuf.len() {
                         self.rbuf.clear();
@@ -689,7 +705,8 @@ impl Session {
                     let looks_tls = self.rbuf.get(self.rpos) == Some(&0x16);
                     let subject =
                         if stage == Some(Stage::Greeting) { "greeting".to_owned() } else { format!("reply to {what}") };
-                    let mut err = Error::new(ErrorKind::Protocol, format!("the {subject} is not SMTP: {e}")).at(stage);
+                    let text = format!("the {subject} is not SMTP: {e}");
+                    let mut err = Error::new(ErrorKind::Protocol, self.secrets.scrub(&text)).at(stage);
                     if looks_tls && !self.is_tls() {
                         err = err.with_cause(Cause::TlsOnPlainPort);
                     }

@@ -1,10 +1,14 @@
-//! The protocol trace: every line each side sends, with secrets redacted.
+//! The protocol trace: every line each side sends, with secrets redacted (the client's AUTH
+//! lines by what they are, the server's lines by [`Secrets`]: anything the session sent as a
+//! credential).
 //!
 //! Opt-in through [`SessionConfig::trace`](super::SessionConfig::trace); the same redacted text
 //! also goes to `tracing` at TRACE level under the target `relaykit::smtp`.
 
 use std::fmt;
 use std::sync::Arc;
+
+use crate::secret::Secrets;
 
 /// Which side sent a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,15 +121,16 @@ impl Tracer {
         }
     }
 
-    /// Traces the raw bytes of one reply, line by line.
-    pub(crate) fn server(&self, raw: &[u8]) {
+    /// Traces the raw bytes of one reply, line by line, each cleaned of `secrets`.
+    pub(crate) fn server(&self, raw: &[u8], secrets: &Secrets) {
         if !self.enabled() {
             return;
         }
         for line in raw.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if !line.is_empty() {
-                self.emit(Direction::Server, String::from_utf8_lossy(line).into_owned());
+                let text = String::from_utf8_lossy(line);
+                self.emit(Direction::Server, secrets.scrub(&text).into_owned());
             }
         }
     }
@@ -155,7 +160,7 @@ mod tests {
         let t = Tracer::new(Some(TraceSink::new(move |e| {
             g.lock().unwrap().push(e.to_string());
         })));
-        t.server(b"250-a\r\n250 b\r\n");
+        t.server(b"250-a\r\n250 b\r\n", &Secrets::default());
         t.client("AUTH PLAIN secret", Mode::Normal);
         assert_eq!(*got.lock().unwrap(), ["S: 250-a", "S: 250 b", "C: AUTH PLAIN <redacted>"]);
     }
