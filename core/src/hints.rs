@@ -25,6 +25,16 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
     }
     let (port, host) = (s.port, &s.host);
     let code = err.code();
+    if code == Some(421) {
+        return Some("the server is busy or shutting down and closed the connection (421): try again later".to_owned());
+    }
+    if let Some(what) = deferred(err) {
+        return Some(format!(
+            "the server deferred the {what} ({}): a temporary condition on its side (greylisting, a rate limit, \
+             a busy back end); try again later",
+            code.unwrap_or_default()
+        ));
+    }
     match (err.kind(), err.stage()) {
         (ErrorKind::Dns, _) => Some(format!("the name `{host}` does not resolve: check the server field")),
         (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => {
@@ -34,7 +44,6 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
             Some(554) => "the server refuses connections from this host (554): check its access rules or \
                           blocklists, or use the submission port 587"
                 .to_owned(),
-            Some(421) => "the server is busy or shutting down (421): try again later".to_owned(),
             _ => "the server did not greet with 220".to_owned(),
         }),
         (ErrorKind::Protocol, Some(Stage::Ehlo)) if err.reply().is_some_and(crate::Reply::is_transient) => {
@@ -59,6 +68,20 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
         (ErrorKind::MessageRejected, _) if code == Some(552) => {
             Some("552: the message is larger than the server accepts".to_owned())
         }
+        _ => None,
+    }
+}
+
+/// What a 4xx refused for now, when it refused part of a mail transaction: the sender, the
+/// recipients or the message (a temporary refusal is never about the account or address).
+fn deferred(err: &Error) -> Option<&'static str> {
+    if !err.reply().is_some_and(crate::Reply::is_transient) {
+        return None;
+    }
+    match err.kind() {
+        ErrorKind::SenderRejected => Some("sender"),
+        ErrorKind::RecipientRejected => Some("recipients"),
+        ErrorKind::MessageRejected => Some("message"),
         _ => None,
     }
 }
@@ -239,6 +262,24 @@ mod tests {
         assert!(hint_for(&e, &s, Context::default()).unwrap().contains("tls_ca_file"));
         let e = Error::new(ErrorKind::AuthUnsupported, "x").with_cause(Cause::NtlmHelperMissing);
         assert!(hint_for(&e, &s, Context::default()).unwrap().contains("samba-common-bin"));
+    }
+
+    #[test]
+    fn temporary_refusals_say_try_again_not_what_a_permanent_one_would() {
+        let s = settings(r#"{"server": "127.0.0.1"}"#);
+        let reply = |code, text: &str| Reply { code, enhanced_code: None, text: text.into() };
+        let e = Error::new(ErrorKind::SenderRejected, "MAIL FROM refused")
+            .with_stage(Stage::MailFrom)
+            .with_reply(reply(451, "4.3.0 try later"));
+        let h = hint_for(&e, &s, Context::default()).unwrap();
+        assert!(h.contains("deferred the sender (451)") && h.contains("try again later"), "{h}");
+        assert!(!h.contains("may not send as"), "{h}");
+        let e = e.with_reply(reply(553, "5.7.1 not yours"));
+        assert!(hint_for(&e, &s, Context::default()).unwrap().contains("may not send as this address"));
+        for stage in [Stage::Greeting, Stage::MailFrom, Stage::RcptTo, Stage::Auth, Stage::Rset] {
+            let e = Error::new(ErrorKind::Protocol, "closing").with_stage(stage).with_reply(reply(421, "bye"));
+            assert!(hint_for(&e, &s, Context::default()).unwrap().contains("(421): try again later"), "{stage:?}");
+        }
     }
 
     #[test]

@@ -298,3 +298,72 @@ async fn credentials_a_server_echoes_are_scrubbed_from_errors_reports_and_traces
         assert!(everything.contains("<redacted>"), "{mech}: the echo was not there at all: {everything}");
     }
 }
+
+/// Fake: a SCRAM server asking for 1,000,000 iterations (no real server here is set up so).
+/// The derivation runs off the runtime's I/O threads and stops at the stage timeout: two such
+/// Tests in flight on a one-thread runtime do not hold up a third against a healthy server,
+/// and each returns within its timeout (+1 s).
+#[tokio::test(flavor = "current_thread")]
+async fn a_costly_scram_derivation_neither_stalls_other_tests_nor_outlives_the_timeout() {
+    let costly = || {
+        fake(|line| {
+            if line.starts_with("EHLO") {
+                return "250-fake\r\n250 AUTH SCRAM-SHA-256\r\n".to_owned();
+            }
+            if let Some(first) = line.strip_prefix("AUTH SCRAM-SHA-256 ") {
+                let first = String::from_utf8(B64.decode(first).unwrap()).unwrap();
+                let nonce = first.split(",r=").nth(1).unwrap().to_owned();
+                return format!("334 {}\r\n", B64.encode(format!("r={nonce}x,s=c2FsdHk=,i=1000000")));
+            }
+            if line == "QUIT" { "221 bye\r\n".to_owned() } else { String::new() }
+        })
+    };
+    let profile = |port: u16, secs: u64| {
+        Profile::from_json_value(&json!({
+            "server": "127.0.0.1", "port": port, "starttls": "never", "timeout_secs": secs,
+            "requires_authentication": true, "username": "u", "password": "a password",
+        }))
+        .unwrap()
+    };
+    let ((p1, s1), (p2, s2)) = (costly().await, costly().await);
+    let (healthy, s3) = fake(|line| match line {
+        l if l.starts_with("EHLO") => "250-fake\r\n250 AUTH PLAIN\r\n".to_owned(),
+        l if l.starts_with("AUTH PLAIN ") => "235 ok\r\n".to_owned(),
+        "QUIT" => "221 bye\r\n".to_owned(),
+        _ => "500 what\r\n".to_owned(),
+    })
+    .await;
+    let (keyring, ctx, options) = (Keyring::new(), RrtContext::new(), TestOptions::default());
+    let (slow1, slow2) = (profile(p1, 2), profile(p2, 2));
+    let mut fast = profile(healthy, 5);
+    fast.allow_plaintext_password = true;
+    let timed = |p: Profile| {
+        let (keyring, ctx, options) = (keyring.clone(), ctx.clone(), options.clone());
+        async move {
+            let start = std::time::Instant::now();
+            let r = relaykit::test_async(&p, &keyring, &ctx, &options).await.unwrap();
+            (r, start.elapsed())
+        }
+    };
+    let slow = async {
+        let (first, second) = tokio::join!(timed(slow1), timed(slow2));
+        [first, second]
+    };
+    let quick = async {
+        // Let the two costly Tests reach their derivation first.
+        tokio::task::yield_now().await;
+        timed(fast).await
+    };
+    let (slow, (quick, quick_took)) =
+        Box::pin(tokio::time::timeout(WAIT, async { tokio::join!(slow, quick) })).await.unwrap();
+    assert!(quick.ok, "{:?}", quick.error);
+    assert!(quick_took < Duration::from_secs(1), "the healthy Test waited {quick_took:?}");
+    for (r, took) in slow {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!((e.kind(), e.stage()), (ErrorKind::Timeout, Some(Stage::Auth)), "{e:?}");
+        assert!(took < Duration::from_secs(3), "a costly Test took {took:?}");
+    }
+    for s in [s1, s2, s3] {
+        tokio::time::timeout(WAIT, s).await.unwrap().unwrap();
+    }
+}

@@ -49,6 +49,7 @@ mod ntlm;
 mod ntlm_helper;
 mod outcome;
 mod plain;
+mod salted;
 mod scram;
 mod xoauth2;
 
@@ -535,8 +536,10 @@ impl SaslClient {
             }
             return Ok(self.initial_response().await?.unwrap_or_else(|| Zeroizing::new(Vec::new())));
         }
-        if let Inner::NtlmHelper(h) = &mut self.inner {
-            return h.respond(challenge).await;
+        match &mut self.inner {
+            Inner::NtlmHelper(h) => return h.respond(challenge).await,
+            Inner::Scram(x) => return x.respond_async(challenge).await,
+            _ => {}
         }
         match self.sync() {
             Some(x) => x.respond(challenge),

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::outcome::{Outcome, server_not_proven_error};
+use super::salted::{self, Derivation};
 use super::{Credentials, Exchange, Mechanism, config_error, protocol_error, random_bytes};
 use crate::error::{Error, ErrorKind, Result, Stage};
 
@@ -71,25 +72,16 @@ impl Hash {
             Hash::Sha256 => Zeroizing::new(Sha256::digest(data).to_vec()),
         }
     }
-
-    fn salted_password(self, password: &[u8], salt: &[u8], i: u32) -> Zeroizing<Vec<u8>> {
-        match self {
-            Hash::Sha1 => {
-                let mut out = Zeroizing::new(vec![0u8; 20]);
-                pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, i, &mut out);
-                out
-            }
-            Hash::Sha256 => {
-                let mut out = Zeroizing::new(vec![0u8; 32]);
-                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, i, &mut out);
-                out
-            }
-        }
-    }
 }
 
 fn hmac_new<M: KeyInit>(key: &[u8]) -> M {
     M::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
+}
+
+/// A checked server-first message, waiting for the salted password.
+struct ServerFirst {
+    text: String,
+    nonce: String,
 }
 
 enum State {
@@ -151,7 +143,8 @@ impl Scram {
         e
     }
 
-    fn server_first(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    /// The server-first message, checked, and the key derivation it asks for.
+    fn parse_server_first(&mut self, challenge: &[u8]) -> Result<(ServerFirst, Derivation)> {
         let mech = self.mech();
         let text =
             std::str::from_utf8(challenge).map_err(|_| protocol_error(mech, "server-first-message is not UTF-8"))?;
@@ -203,11 +196,17 @@ impl Scram {
             return Err(protocol_error(mech, format!("iteration count {iterations} is outside 1..={MAX_ITERATIONS}")));
         }
 
+        let first = ServerFirst { text: text.to_owned(), nonce: nonce.to_owned() };
+        Ok((first, Derivation { hash: self.hash, password: self.password.clone(), salt, iterations }))
+    }
+
+    /// The client-final message, from the server-first message and the salted password.
+    fn complete_server_first(&mut self, first: &ServerFirst, salted: &[u8]) -> Zeroizing<Vec<u8>> {
+        let (text, nonce) = (&first.text, &first.nonce);
         let h = self.hash;
-        let salted = h.salted_password(self.password.as_bytes(), &salt, iterations);
-        let client_key = h.hmac(&salted, b"Client Key");
+        let client_key = h.hmac(salted, b"Client Key");
         let stored_key = h.hash(&client_key);
-        let server_key = h.hmac(&salted, b"Server Key");
+        let server_key = h.hmac(salted, b"Server Key");
         // "biws" is base64("n,,"): no channel binding, no authzid.
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{text},{without_proof}", self.client_first_bare());
@@ -220,7 +219,28 @@ impl Scram {
         out.extend_from_slice(b",p=");
         out.extend_from_slice(proof_b64.as_bytes());
         self.state = State::SentFinal { server_key, auth_message };
-        Ok(out)
+        out
+    }
+
+    fn server_first(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let (first, d) = self.parse_server_first(challenge)?;
+        Ok(self.complete_server_first(&first, &salted::derive_now(&d)))
+    }
+
+    /// [`Exchange::respond`], with the key derivation of the server-first message run off the
+    /// runtime's I/O threads (and stopped if this future is dropped when the stage times out).
+    pub(crate) async fn respond_async(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if !matches!(self.state, State::SentFirst) {
+            return self.respond(challenge);
+        }
+        let result = match self.parse_server_first(challenge) {
+            Ok((first, d)) => match salted::derive(d).await {
+                Ok(salted) => Ok(self.complete_server_first(&first, &salted)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.fail(e))
     }
 
     fn server_final(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {

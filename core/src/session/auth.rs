@@ -27,6 +27,8 @@ pub trait SaslStep: Send {
 const MAX_AUTH_LINE: usize = 510;
 /// A server that keeps challenging is broken; stop it.
 const MAX_STEPS: usize = 32;
+/// The longest wait for the reply to a `*` that cancels an exchange.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Session {
     /// Runs `AUTH mechanism` with `sasl`: the initial response (base64) on the AUTH line, then
@@ -91,6 +93,8 @@ impl Session {
                         };
                         match self.bounded_client(sasl.respond(&challenge)).await {
                             Ok(resp) => resp,
+                            // The stage's time is up: nothing more is sent on it.
+                            Err(e) if e.kind() == ErrorKind::Timeout => return Err(e),
                             Err(e) => {
                                 self.cancel_auth(&what).await;
                                 return Err(e);
@@ -110,11 +114,17 @@ impl Session {
             .with_stage(Stage::Auth))
     }
 
-    /// Sends `*` and reads (and drops) the reply, so the session stays usable.
+    /// Sends `*` and reads (and drops) the reply, so the session stays usable for the next
+    /// mechanism. The wait is short: the error is known already, and a server that does not
+    /// answer the cancel must not double the stage's time.
     async fn cancel_auth(&mut self, what: &str) {
-        if self.queue("*").is_ok() && self.flush(Stage::Auth, what).await.is_ok() {
-            let _ = self.read_reply(Stage::Auth, what).await;
-        }
+        let grace = self.cfg.timeout.min(CANCEL_GRACE);
+        let cancel = async {
+            if self.queue("*").is_ok() && self.flush(Stage::Auth, what).await.is_ok() {
+                let _ = self.read_reply(Stage::Auth, what).await;
+            }
+        };
+        let _ = tokio::time::timeout(grace, cancel).await;
     }
 
     /// Runs a SASL client step under the stage timeout (an NTLM helper process may hang).

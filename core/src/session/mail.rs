@@ -5,7 +5,7 @@
 //! message, its `.` and the next message's envelope are one write. DATA always ends a group, as
 //! RFC 2920 requires.
 
-use super::Session;
+use super::{Session, closing_error};
 use std::collections::VecDeque;
 
 use super::data::{encode_body, encode_chunk};
@@ -172,11 +172,6 @@ fn fail_flight<F: Feed>(feed: &mut F, flight: VecDeque<InFlight<F::Token>>, err:
     }
 }
 
-/// The server closed the session (421) while messages were being sent: the connection is done.
-fn closing_error() -> Error {
-    Error::new(ErrorKind::Protocol, "the server is closing the connection (421)")
-}
-
 /// Replies that cannot answer what was sent mean the client and server are out of step (a
 /// server that drops or reorders pipelined replies): the connection cannot be trusted further.
 fn check_order(replies: &EnvelopeReplies) -> Result<()> {
@@ -336,6 +331,7 @@ impl Session {
     /// [`Feed::done`]. `Err` means the connection is no longer usable (lost, timed out, out of
     /// step, or closing with 421); messages not yet taken stay in the feed.
     pub(crate) async fn send_feed<F: Feed>(&mut self, feed: &mut F) -> Result<()> {
+        self.ensure_in_step(Some(Stage::MailFrom), "MAIL FROM")?;
         let ext = self.ext.as_ref();
         if ext.is_some_and(|e| e.pipelining && e.chunking) {
             self.run_chunked(feed).await

@@ -734,13 +734,61 @@ impl Session {
         }
     }
 
-    /// Sends one command and reads its reply (any code).
+    /// Sends one command and reads its reply (any code but 421). A 421 to anything but QUIT is
+    /// the server closing the connection: an error at the command's stage, with the reply (so
+    /// transient), never a reply to act on.
     async fn cmd_checked(&mut self, line: &str, stage: impl Into<Option<Stage>>, what: &str) -> Result<Reply> {
         let stage = stage.into();
+        if stage != Some(Stage::Quit) {
+            self.ensure_in_step(stage, what)?;
+        }
         self.queue(line)?;
         self.flush(stage, what).await?;
-        self.read_reply(stage, what).await
+        let r = self.read_reply(stage, what).await?;
+        if r.code == 421 && stage != Some(Stage::Quit) {
+            return Err(closing_error().with_reply(r).at(stage));
+        }
+        Ok(r)
     }
+}
+
+impl Session {
+    /// Fails when the server has sent bytes nobody asked for yet (an extra reply, or one to a
+    /// command not sent): read as the answer to the next command, they would shift every reply
+    /// after it. A 421 there is the server closing the connection while it was idle.
+    pub(crate) fn ensure_in_step(&mut self, stage: Option<Stage>, what: &str) -> Result<()> {
+        if self.rpos >= self.rbuf.len() {
+            return Ok(());
+        }
+        let unasked = reply::parse_reply(&self.rbuf[self.rpos..]).ok().flatten().map(|(mut r, _)| {
+            self.secrets.scrub_reply(&mut r);
+            r
+        });
+        self.tracer.server(&self.rbuf[self.rpos..], &self.secrets);
+        self.rbuf.clear();
+        self.rpos = 0;
+        Err(match unasked {
+            Some(r) if r.code == 421 => closing_error().with_reply(r).at(stage),
+            Some(r) => Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the server sent a reply before {what} was sent ({r}); replies do not match the commands, so \
+                     the connection is dropped"
+                ),
+            )
+            .at(stage),
+            None => Error::new(
+                ErrorKind::Protocol,
+                format!("the server sent data before {what} was sent; replies do not match the commands, so the connection is dropped"),
+            )
+            .at(stage),
+        })
+    }
+}
+
+/// The server closed the session (421): the connection is done.
+pub(crate) fn closing_error() -> Error {
+    Error::new(ErrorKind::Protocol, "the server is closing the connection (421)")
 }
 
 /// Sets the stage when there is one.
