@@ -331,7 +331,14 @@ impl Session {
     /// [`Feed::done`]. `Err` means the connection is no longer usable (lost, timed out, out of
     /// step, or closing with 421); messages not yet taken stay in the feed.
     pub(crate) async fn send_feed<F: Feed>(&mut self, feed: &mut F) -> Result<()> {
-        self.ensure_in_step(Some(Stage::MailFrom), "MAIL FROM")?;
+        if let Err(e) = self.check_idle() {
+            // The first message meets the dead connection; the feed decides (a reused
+            // connection's message goes on a fresh one).
+            if let Some(t) = feed.next() {
+                feed.done(t, Err(e.clone()));
+            }
+            return Err(e);
+        }
         let ext = self.ext.as_ref();
         if ext.is_some_and(|e| e.pipelining && e.chunking) {
             self.run_chunked(feed).await

@@ -753,6 +753,25 @@ impl Session {
 }
 
 impl Session {
+    /// Before a connection that has been waiting carries a message: reads, without waiting,
+    /// whatever the server sent meanwhile. A 421 (an idle timeout), a close, or any other
+    /// reply nobody asked for is an error at `mail_from` with nothing sent.
+    pub(crate) fn check_idle(&mut self) -> Result<()> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        self.rbuf.reserve(1024);
+        let read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf)).poll(&mut cx);
+        match read {
+            std::task::Poll::Ready(Ok(0)) if self.rpos >= self.rbuf.len() => {
+                Err(Error::new(ErrorKind::Protocol, "the server closed the connection while it was idle")
+                    .with_stage(Stage::MailFrom))
+            }
+            std::task::Poll::Ready(Err(e)) => {
+                Err(Error::new(ErrorKind::Io, format!("the idle connection failed: {e}")).with_stage(Stage::MailFrom))
+            }
+            _ => self.ensure_in_step(Some(Stage::MailFrom), "MAIL FROM"),
+        }
+    }
+
     /// Fails when the server has sent bytes nobody asked for yet (an extra reply, or one to a
     /// command not sent): read as the answer to the next command, they would shift every reply
     /// after it. A 421 there is the server closing the connection while it was idle.
