@@ -199,6 +199,9 @@ pub enum NoMechanism {
     NotAllowed,
 }
 
+/// What an error with [`Fate::Unknown`] adds to its message.
+const UNKNOWN_FATE_NOTE: &str = "; the whole message was sent and no verdict came back, so it may have been delivered";
+
 /// The relaykit error: a kind, a message naming what is involved, and where known the stage,
 /// the server's reply and a hint a person can act on.
 ///
@@ -279,8 +282,12 @@ impl Error {
     }
 
     /// Marks the message's fate unknown: the whole message went out and its reply never came.
+    /// The message says so, since sending it again may deliver it twice.
     #[must_use]
     pub fn with_unknown_fate(mut self) -> Self {
+        if self.fate != Fate::Unknown {
+            self.detail.push_str(UNKNOWN_FATE_NOTE);
+        }
         self.fate = Fate::Unknown;
         self
     }
