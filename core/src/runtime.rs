@@ -53,3 +53,14 @@ pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
     }
     Ok(handle()?.block_on(fut))
 }
+
+/// Runs file- or CPU-heavy work (reading attachments, encoding a large message) from async code
+/// without holding up the other connections on this worker: on a multi-threaded runtime
+/// `block_in_place` hands the worker's other tasks to another thread first; on a current-thread
+/// runtime, or outside any, `f` runs as it is.
+pub(crate) fn heavy<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}

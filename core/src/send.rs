@@ -23,7 +23,7 @@ pub async fn send_async(
     options: &SendOptions,
 ) -> Result<SendResult> {
     let settings = profile.resolve(keyring, ctx)?;
-    let prepared = message.prepare(ctx)?;
+    let prepared = message.prepare_in_async(ctx)?;
     let mut progress = Progress::default();
     let result = deliver(&settings, options, &prepared, &mut progress).await;
     result.map_err(|e| progress.hinted(e, &settings))

@@ -147,7 +147,7 @@ impl Mailer {
         if self.inner.pool.is_closed() {
             return Err(closed_error());
         }
-        Ok(Arc::new(message.prepare(&self.inner.ctx)?))
+        Ok(Arc::new(message.prepare_in_async(&self.inner.ctx)?))
     }
 
     fn count(&self, r: &Result<SendResult>) {

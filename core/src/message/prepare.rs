@@ -67,7 +67,26 @@ impl Expander<'_> {
     }
 }
 
+/// A message with more than this in its parts is prepared as heavy work ([`Message::prepare_in_async`]).
+const HEAVY_BYTES: usize = 256 * 1024;
+
 impl Message {
+    /// [`Message::prepare`] from async code: a message that reads files or carries more than
+    /// 256 KiB is prepared without holding up the other connections on the runtime's worker.
+    pub(crate) fn prepare_in_async(&self, ctx: &RrtContext) -> Result<Prepared> {
+        let mut bytes = self.text.as_ref().map_or(0, String::len)
+            + self.html.as_ref().map_or(0, String::len)
+            + self.raw.as_ref().map_or(0, Vec::len);
+        let mut files = false;
+        for a in self.attachments.iter().chain(&self.inline) {
+            match &a.content {
+                super::Content::Bytes(b) => bytes += b.len(),
+                super::Content::Path(_) => files = true,
+            }
+        }
+        if files || bytes > HEAVY_BYTES { crate::runtime::heavy(|| self.prepare(ctx)) } else { self.prepare(ctx) }
+    }
+
     /// Expands RRTs, validates, builds the MIME structure and returns what goes on the wire.
     pub fn prepare(&self, ctx: &RrtContext) -> Result<Prepared> {
         let x = Expander { ctx, on: self.expand_rrts };
