@@ -50,3 +50,16 @@ fn preparing_a_large_message_does_not_hold_up_the_other_tasks_of_its_worker() {
         assert!(worst < took / 2, "the ticker was held up for {worst:?} while the send took {took:?}");
     });
 }
+
+#[test]
+fn a_blocking_send_of_a_large_message_prepares_it_on_the_calling_thread() {
+    // `relaykit::send` runs the future on the caller's thread (`Runtime::block_on`), where
+    // `block_in_place` must not be needed nor panic.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let profile =
+        Profile::from_json_value(&serde_json::json!({"server": "127.0.0.1", "port": port, "timeout_secs": 5})).unwrap();
+    let mut m = Message { from: "a@relaykit.test".into(), to: vec!["b@relaykit.test".into()], ..Message::default() };
+    m.attachments.push(Attachment::from_bytes("big.bin", "application/octet-stream", vec![0x5A; 1 << 20]));
+    let e = relaykit::send(&profile, &Keyring::new(), &RrtContext::new(), &m, &SendOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), relaykit::ErrorKind::Connect);
+}
