@@ -39,7 +39,8 @@ pub enum ErrorKind {
     RecipientRejected,
     /// The server refused the message content (DATA).
     MessageRejected,
-    /// A local read or write failed (a file, a socket after connect).
+    /// A local read or write failed (a file), or the connection was lost after connect (the
+    /// server closed or reset it).
     Io,
     /// A bug in relaykit; please report it.
     Internal,
@@ -369,9 +370,11 @@ impl Error {
     }
 
     /// Whether trying again later may succeed: a 4xx reply (421, 450, 451, 452, 454, ...), or a
-    /// failure of the connection itself (name lookup, connect, a timeout, a lost or garbled
-    /// connection) before the message was committed. Never for a fate-unknown message (sending
-    /// it again may duplicate it), a 5xx reply, invalid input or a TLS or certificate problem.
+    /// failure of the connection itself (name lookup, connect, a timeout, a connection lost
+    /// at any stage, `io`) before the message was committed. Never for a fate-unknown message
+    /// (sending it again may duplicate it), a 5xx reply, a server that speaks no SMTP or is out
+    /// of step (`protocol` without a 4xx: it will do the same again), invalid input, or a TLS or
+    /// certificate problem.
     pub fn transient(&self) -> bool {
         if self.fate == Fate::Unknown {
             return false;
@@ -379,8 +382,9 @@ impl Error {
         if let Some(r) = &self.reply {
             return r.is_transient();
         }
-        matches!(self.kind, ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Io)
-            || (self.kind == ErrorKind::Protocol && self.stage.is_some_and(|s| s != Stage::Greeting))
+        // `io` without a stage is a local file that could not be read: not a passing fault.
+        matches!(self.kind, ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Timeout)
+            || (self.kind == ErrorKind::Io && self.stage.is_some())
     }
 
     /// Whether the connection itself failed (lost, reset, timed out, closing with 421): the
@@ -517,6 +521,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_means_a_passing_fault_never_a_broken_server_or_a_maybe_delivered_message() {
+        let reply = |code| Reply { code, enhanced_code: None, text: String::new() };
+        let lost = Error::new(ErrorKind::Io, "lost").with_stage(Stage::Greeting);
+        assert!(lost.transient(), "a connection lost at the greeting is worth another try");
+        assert!(Error::new(ErrorKind::Timeout, "t").with_stage(Stage::Data).transient());
+        assert!(
+            Error::new(ErrorKind::Protocol, "closing").with_stage(Stage::MailFrom).with_reply(reply(421)).transient()
+        );
+        assert!(!Error::new(ErrorKind::Protocol, "not SMTP").with_stage(Stage::Ehlo).transient());
+        assert!(
+            !Error::new(ErrorKind::Protocol, "out of step")
+                .with_stage(Stage::RcptTo)
+                .with_reply(reply(354))
+                .transient()
+        );
+        assert!(!Error::new(ErrorKind::Io, "cannot read a file").transient(), "a local file");
+        assert!(!Error::new(ErrorKind::SenderRejected, "no").with_reply(reply(550)).transient());
+        let unknown = Error::new(ErrorKind::Io, "lost after the dot").with_stage(Stage::Data).with_unknown_fate();
+        assert!(!unknown.transient());
+        assert!(unknown.message().contains("may have been delivered"), "{unknown}");
+        assert_eq!(unknown.clone().with_unknown_fate().message(), unknown.message(), "said once");
+    }
 
     #[test]
     fn kind_names_round_trip_and_are_unique() {

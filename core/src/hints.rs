@@ -40,6 +40,10 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
         (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => {
             Some(format!("{host}:{port} cannot be reached: check the server, the port, and any firewall between"))
         }
+        (ErrorKind::Io, Some(Stage::Greeting)) => Some(format!(
+            "the server closed the connection without a greeting: it may refuse this client or be overloaded \
+             (try again later), or port {port} may expect implicit TLS (port 465 does)"
+        )),
         (ErrorKind::Protocol, Some(Stage::Greeting)) => Some(match code {
             Some(554) => "the server refuses connections from this host (554): check its access rules or \
                           blocklists, or use the submission port 587"

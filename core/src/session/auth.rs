@@ -143,6 +143,9 @@ impl Session {
 /// The error for a reply that ends an AUTH exchange unsuccessfully: the kind says whether the
 /// server judged the credentials; `hints.rs` words the reply.
 fn auth_error(mech: &str, r: Reply) -> Error {
+    if r.code == 421 {
+        return super::closing_error().with_stage(Stage::Auth).with_reply(r);
+    }
     let (kind, message) = match r.code {
         504 | 500 | 502 => (ErrorKind::AuthUnsupported, format!("the server does not support AUTH {mech}")),
         534 if r.enhanced_code.as_deref() == Some("5.7.9") => {

@@ -630,15 +630,24 @@ impl Session {
     async fn read_envelope(&mut self, m: &Mail<'_>) -> Result<Verdict> {
         // Checked as each reply arrives: a reply gone missing shows as the next one in its
         // place (a 354 for a RCPT), and waiting for one more would only end in a timeout.
+        // A 421 ends the reading: the server closes, and no reply follows it.
         let mail = self.read_reply(Stage::MailFrom, "MAIL FROM").await?;
         let mut replies = EnvelopeReplies { mail, rcpts: Vec::with_capacity(m.rcpts.len()), data: None };
         check_order(&replies)?;
+        let mut closing = replies.mail.code == 421;
         for _ in m.rcpts {
-            replies.rcpts.push(self.read_reply(Stage::RcptTo, "RCPT TO").await?);
+            if closing {
+                break;
+            }
+            let r = self.read_reply(Stage::RcptTo, "RCPT TO").await?;
+            closing = r.code == 421;
+            replies.rcpts.push(r);
             check_order(&replies)?;
         }
-        replies.data = Some(self.read_reply(Stage::Data, "DATA").await?);
-        check_order(&replies)?;
+        if !closing {
+            replies.data = Some(self.read_reply(Stage::Data, "DATA").await?);
+            check_order(&replies)?;
+        }
         Ok(judge(m, replies))
     }
 
@@ -670,8 +679,20 @@ impl Session {
     }
 }
 
-/// The refusal of the envelope: the sender, or every recipient.
+/// The first 421 among the replies, with its stage: the server closing the connection there.
+fn closing_reply(replies: &EnvelopeReplies) -> Option<(Stage, &Reply)> {
+    std::iter::once((Stage::MailFrom, &replies.mail))
+        .chain(replies.rcpts.iter().map(|r| (Stage::RcptTo, r)))
+        .chain(replies.data.iter().map(|r| (Stage::Data, r)))
+        .find(|(_, r)| r.code == 421)
+}
+
+/// The refusal of the envelope: the server closing (a 421 anywhere), the sender, or every
+/// recipient.
 fn envelope_error(m: &Mail<'_>, replies: &EnvelopeReplies) -> Option<Error> {
+    if let Some((stage, r)) = closing_reply(replies) {
+        return Some(closing_error().with_stage(stage).with_reply(r.clone()));
+    }
     if !replies.mail.is_positive() {
         return Some(
             Error::new(ErrorKind::SenderRejected, format!("the server refused the sender <{}>", m.from.trim()))
@@ -681,8 +702,7 @@ fn envelope_error(m: &Mail<'_>, replies: &EnvelopeReplies) -> Option<Error> {
     }
     if !replies.rcpts.iter().any(Reply::is_positive) {
         let list: Vec<String> = m.rcpts.iter().zip(&replies.rcpts).map(|(a, r)| format!("{a} ({r})")).collect();
-        // A 421 (closing) decides the error's reply over earlier refusals.
-        let first = replies.rcpts.iter().find(|r| r.code == 421).or(replies.rcpts.first()).cloned();
+        let first = replies.rcpts.first().cloned();
         let mut err = Error::new(
             ErrorKind::RecipientRejected,
             format!("the server refused every recipient: {}", list.join("; ")),
@@ -713,6 +733,9 @@ fn judge(m: &Mail<'_>, replies: EnvelopeReplies) -> Verdict {
 }
 
 fn finish(m: &Mail<'_>, replies: EnvelopeReplies, data: Reply) -> Result<MailOutcome> {
+    if data.code == 421 {
+        return Err(closing_error().with_stage(Stage::Data).with_reply(data));
+    }
     if !data.is_positive() {
         return Err(Error::new(ErrorKind::MessageRejected, "the server refused the message")
             .with_stage(Stage::Data)

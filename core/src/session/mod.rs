@@ -718,16 +718,15 @@ impl Session {
                 self.rpos = 0;
             }
             self.rbuf.reserve(4096);
-            let n =
-                self.stream.read_buf(&mut self.rbuf).await.map_err(|e| {
-                    Error::new(ErrorKind::Io, format!("reading the reply to {what} failed: {e}")).at(stage)
-                })?;
+            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(|e| {
+                Error::new(ErrorKind::Io, format!("the connection was lost reading the reply to {what}: {e}")).at(stage)
+            })?;
             if n == 0 {
                 let subject =
                     if stage == Some(Stage::Greeting) { "greeting".to_owned() } else { format!("reply to {what}") };
                 return Err(Error::new(
-                    ErrorKind::Protocol,
-                    format!("the server closed the connection instead of sending the {subject}"),
+                    ErrorKind::Io,
+                    format!("the connection was lost: the server closed it instead of sending the {subject}"),
                 )
                 .at(stage));
             }
@@ -762,7 +761,7 @@ impl Session {
         let read = std::pin::pin!(self.stream.read_buf(&mut self.rbuf)).poll(&mut cx);
         match read {
             std::task::Poll::Ready(Ok(0)) if self.rpos >= self.rbuf.len() => {
-                Err(Error::new(ErrorKind::Protocol, "the server closed the connection while it was idle")
+                Err(Error::new(ErrorKind::Io, "the connection was lost: the server closed it while it was idle")
                     .with_stage(Stage::MailFrom))
             }
             std::task::Poll::Ready(Err(e)) => {
