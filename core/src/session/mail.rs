@@ -172,6 +172,16 @@ fn fail_flight<F: Feed>(feed: &mut F, flight: VecDeque<InFlight<F::Token>>, err:
     }
 }
 
+/// The error for the messages behind one the server answered with 421 (`err`): none of them
+/// was started, and each meets the same closing (with its reply, so transient).
+fn for_the_rest(err: &Error) -> Error {
+    let e = closing_error().with_stage(Stage::MailFrom);
+    match err.reply() {
+        Some(r) => e.with_reply(r.clone()),
+        None => e,
+    }
+}
+
 /// Replies that cannot answer what was sent mean the client and server are out of step (a
 /// server that drops or reorders pipelined replies): the connection cannot be trusted further.
 fn check_order(replies: &EnvelopeReplies) -> Result<()> {
@@ -386,12 +396,11 @@ impl Session {
             let Some(f) = flight.pop_front() else { return Ok(()) };
             match self.read_chunked(&feed.mail(&f.t)).await {
                 Ok(result) => {
-                    let closing = result.as_ref().err().is_some_and(|e| e.code() == Some(421));
+                    let closing = result.as_ref().err().filter(|e| e.code() == Some(421)).map(for_the_rest);
                     window = if result.is_ok() { (window * 2).min(self.stream_window as usize) } else { 1 };
                     feed.done(f.t, result);
-                    if closing {
+                    if let Some(e) = closing {
                         // The server stopped reading there: nothing after it was taken in.
-                        let e = closing_error();
                         for f in &mut flight {
                             f.sent = false;
                         }
@@ -450,19 +459,17 @@ impl Session {
             }
             return Ok(Err(err));
         }
-        let Some(end) = self.read_chunk_end().await? else {
-            return Ok(Err(closing_error().with_stage(Stage::Data)));
-        };
+        let end = self.read_chunk_end().await?;
         Ok(finish(m, replies, end))
     }
 
-    /// The replies to `BDAT LAST` and the RSET after it: the BDAT reply, or `None` when the
-    /// server answered it with 421.
-    async fn read_chunk_end(&mut self) -> Result<Option<Reply>> {
+    /// The replies to `BDAT LAST` and the RSET after it: the BDAT reply (a 421 there closes the
+    /// connection, so no RSET reply follows).
+    async fn read_chunk_end(&mut self) -> Result<Reply> {
         let end = self.read_reply(Stage::Data, "BDAT").await?;
         check_final(&end)?;
         if end.code == 421 {
-            return Ok(None);
+            return Ok(end);
         }
         let r = self.read_reply(Stage::Rset, "RSET").await?;
         if !r.is_positive() {
@@ -470,7 +477,7 @@ impl Session {
                 .with_stage(Stage::Rset)
                 .with_reply(r));
         }
-        Ok(Some(end))
+        Ok(end)
     }
 
     /// The next message of `feed` with its checked envelope; a message that fails the checks
@@ -490,10 +497,10 @@ impl Session {
             let r = self.sequential_one(feed, &t, &env).await;
             match r {
                 Ok(result) => {
-                    let closing = result.as_ref().err().is_some_and(|e| e.code() == Some(421));
+                    let closing = result.as_ref().err().filter(|e| e.code() == Some(421)).map(for_the_rest);
                     feed.done(t, result);
-                    if closing {
-                        return Err(closing_error());
+                    if let Some(e) = closing {
+                        return Err(e);
                     }
                 }
                 Err(e) => {
@@ -586,8 +593,9 @@ impl Session {
                     pending = Pending::Final(t, replies);
                 }
                 Ok(Verdict::Fail { err, .. }) if err.code() == Some(421) => {
+                    let rest = for_the_rest(&err);
                     feed.done(t, Err(err));
-                    return Err(closing_error());
+                    return Err(rest);
                 }
                 Ok(Verdict::Fail { err, dot, rset }) => {
                     self.queue_cleanup(dot, rset)?;
@@ -607,9 +615,10 @@ impl Session {
                 let r = self.read_reply(Stage::Data, "the end of DATA").await.and_then(|r| check_final(&r).map(|()| r));
                 match r {
                     Ok(r) => {
-                        let closing = r.code == 421;
+                        let closing =
+                            (r.code == 421).then(|| closing_error().with_stage(Stage::MailFrom).with_reply(r.clone()));
                         feed.done(t.clone(), finish(&feed.mail(&t), replies, r));
-                        if closing { Err(closing_error()) } else { Ok(()) }
+                        closing.map_or(Ok(()), Err)
                     }
                     Err(e) => {
                         feed.done(t, Err(e.clone().with_unknown_fate()));
