@@ -82,7 +82,26 @@ fn match_operator(op: &str, arg: &Value, value: Option<&Value>, path: &str) -> R
             }
             Ok(())
         }
-        other => Err(format!("a known operator ($any, $contains, $has), not {other}")),
+        "$not" => match at(arg, value, path) {
+            Ok(()) => Err(format!("a value not matching {arg}")),
+            Err(_) => Ok(()),
+        },
+        "$all" => {
+            let Value::Array(wants) = arg else { return Err(format!("a list argument to $all, not {arg}")) };
+            for (i, want) in wants.iter().enumerate() {
+                at(want, value, path).map_err(|why| format!("every pattern of $all to match, but $all[{i}]: {why}"))?;
+            }
+            Ok(())
+        }
+        "$in" => {
+            let Value::Array(alternatives) = arg else { return Err(format!("a list argument to $in, not {arg}")) };
+            if alternatives.iter().any(|alt| at(alt, value, path).is_ok()) {
+                Ok(())
+            } else {
+                Err(format!("one of {arg}"))
+            }
+        }
+        other => Err(format!("a known operator ($any, $contains, $has, $not, $all, $in), not {other}")),
     }
 }
 
@@ -130,6 +149,17 @@ mod tests {
             (json!(535), json!("535"), false),
             (json!(18_446_744_073_709_551_615_u64), json!(18_446_744_073_709_551_615_u64), true),
             (json!(9_007_199_254_740_993_u64), json!(9_007_199_254_740_992_u64), false), // not via f64
+            (json!({"$not": {"$contains": "plain SMTP"}}), json!("check the certificate"), true),
+            (json!({"$not": {"$contains": "plain SMTP"}}), json!("the server speaks plain SMTP"), false),
+            (json!({"a": {"$not": {"$contains": "x"}}}), json!({}), true), // absent is not "containing"
+            (json!({"$all": [{"$contains": "temp"}, {"$not": {"$contains": "as this"}}]}), json!("temporary"), true),
+            (
+                json!({"$all": [{"$contains": "temp"}, {"$not": {"$contains": "as this"}}]}),
+                json!("temp as this"),
+                false,
+            ),
+            (json!({"$in": ["timeout", "protocol"]}), json!("protocol"), true),
+            (json!({"$in": ["timeout", "protocol"]}), json!("tls"), false),
         ];
         for (pattern, value, want) in table {
             assert_eq!(ok(&pattern, &value), want, "{pattern} against {value}");
@@ -166,6 +196,8 @@ mod tests {
         assert!(!ok(&json!({"$bogus": 1}), &json!(1)));
         assert!(!ok(&json!({"$has": "x"}), &json!(["x"])));
         assert!(!ok(&json!({"$contains": 5}), &json!("5")));
+        assert!(!ok(&json!({"$all": "x"}), &json!("x")));
+        assert!(!ok(&json!({"$in": "x"}), &json!("x")));
         // Two keys: an ordinary object pattern, `$` or not.
         assert!(ok(&json!({"$a": 1, "b": 2}), &json!({"$a": 1, "b": 2})));
     }

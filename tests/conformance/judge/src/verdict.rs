@@ -111,11 +111,19 @@ impl<'a> Judge<'a> {
             return self.problem(&format!("{id}: a second outcome"));
         }
         let case = &self.cases[i];
-        let Plan::Run { expect, .. } = &case.plan else { unreachable!("to_run holds runnable cases only") };
+        let Plan::Run { expect, checks, .. } = &case.plan else { unreachable!("to_run holds runnable cases only") };
         let verdict = match outcome {
-            Err(why) => Err(format!("the runner could not run it: {why}")),
+            Err(why) => Err(format!("the runner could not run it: {}", checks.redact_str(why))),
             Ok(outcome) => {
-                pattern::check(expect, Some(outcome)).map_err(|why| format!("{why}\n     outcome: {outcome}"))
+                let mut problems: Vec<String> = pattern::check(expect, Some(outcome)).err().into_iter().collect();
+                problems.extend(checks.problems(outcome));
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    // Never print a secret, whatever failed.
+                    let shown = checks.redact_str(&problems.join("\n     "));
+                    Err(format!("{shown}\n     outcome: {}", checks.redact(outcome)))
+                }
             }
         };
         match verdict {
