@@ -21,7 +21,11 @@ fn at(pattern: &Value, value: Option<&Value>, path: &str) -> Result<(), String> 
         },
         Value::Object(p) => {
             if let Some((op, arg)) = operator(p) {
-                return match_operator(op, arg, value, path).or_else(|what| fail(&what));
+                return match match_operator(op, arg, value, path) {
+                    Ok(()) => Ok(()),
+                    Err(Mismatch::Expected(what)) => fail(&what),
+                    Err(Mismatch::Inner(why)) => Err(why),
+                };
             }
             let Some(Value::Object(o)) = value else { return fail("an object") };
             for (k, want) in p {
@@ -58,50 +62,67 @@ fn operator(p: &Map<String, Value>) -> Option<(&str, &Value)> {
     }
 }
 
-/// `Err(what was expected)` when `value` does not satisfy the operator.
-fn match_operator(op: &str, arg: &Value, value: Option<&Value>, path: &str) -> Result<(), String> {
+/// Why an operator did not match: what was expected (the caller adds the path and the value),
+/// or a whole mismatch found inside it (`$all`'s first failing pattern).
+enum Mismatch {
+    Expected(String),
+    Inner(String),
+}
+
+impl From<String> for Mismatch {
+    fn from(what: String) -> Self {
+        Mismatch::Expected(what)
+    }
+}
+
+/// `Err` when `value` does not satisfy the operator.
+fn match_operator(op: &str, arg: &Value, value: Option<&Value>, path: &str) -> Result<(), Mismatch> {
     match op {
         "$any" => match value {
             Some(v) if !v.is_null() => Ok(()),
-            _ => Err("any value".into()),
+            _ => Err(Mismatch::Expected("any value".into())),
         },
         "$contains" => {
-            let Value::String(needle) = arg else { return Err(format!("a string argument to $contains, not {arg}")) };
+            let Value::String(needle) = arg else {
+                return Err(format!("a string argument to $contains, not {arg}").into());
+            };
             match value {
                 Some(Value::String(s)) if s.contains(needle.as_str()) => Ok(()),
-                _ => Err(format!("a string containing {arg}")),
+                _ => Err(format!("a string containing {arg}").into()),
             }
         }
         "$has" => {
-            let Value::Array(wants) = arg else { return Err(format!("a list argument to $has, not {arg}")) };
-            let Some(Value::Array(items)) = value else { return Err("an array".into()) };
+            let Value::Array(wants) = arg else { return Err(format!("a list argument to $has, not {arg}").into()) };
+            let Some(Value::Array(items)) = value else { return Err(Mismatch::Expected("an array".into())) };
             for (i, want) in wants.iter().enumerate() {
                 if !items.iter().any(|item| at(want, Some(item), path).is_ok()) {
-                    return Err(format!("an element matching {want} ($has[{i}])"));
+                    return Err(format!("an element matching {want} ($has[{i}])").into());
                 }
             }
             Ok(())
         }
         "$not" => match at(arg, value, path) {
-            Ok(()) => Err(format!("a value not matching {arg}")),
+            Ok(()) => Err(format!("a value not matching {arg}").into()),
             Err(_) => Ok(()),
         },
         "$all" => {
-            let Value::Array(wants) = arg else { return Err(format!("a list argument to $all, not {arg}")) };
+            let Value::Array(wants) = arg else { return Err(format!("a list argument to $all, not {arg}").into()) };
             for (i, want) in wants.iter().enumerate() {
-                at(want, value, path).map_err(|why| format!("every pattern of $all to match, but $all[{i}]: {why}"))?;
+                at(want, value, path).map_err(|why| Mismatch::Inner(format!("{why} ($all[{i}])")))?;
             }
             Ok(())
         }
         "$in" => {
-            let Value::Array(alternatives) = arg else { return Err(format!("a list argument to $in, not {arg}")) };
+            let Value::Array(alternatives) = arg else {
+                return Err(format!("a list argument to $in, not {arg}").into());
+            };
             if alternatives.iter().any(|alt| at(alt, value, path).is_ok()) {
                 Ok(())
             } else {
-                Err(format!("one of {arg}"))
+                Err(format!("one of {arg}").into())
             }
         }
-        other => Err(format!("a known operator ($any, $contains, $has, $not, $all, $in), not {other}")),
+        other => Err(format!("a known operator ($any, $contains, $has, $not, $all, $in), not {other}").into()),
     }
 }
 
@@ -189,6 +210,12 @@ mod tests {
         assert_eq!(why, r#"$.stages: expected an element matching {"name":"x"} ($has[0]); got [{"name":"tls"}]"#);
         let why = check(&json!({"hint": {"$contains": "535"}}), Some(&json!({"hint": "no"}))).unwrap_err();
         assert_eq!(why, r#"$.hint: expected a string containing "535"; got "no""#);
+        let why =
+            check(&json!({"hint": {"$all": [{"$contains": "n"}, {"$contains": "x"}]}}), Some(&json!({"hint": "no"})))
+                .unwrap_err();
+        assert_eq!(why, r#"$.hint: expected a string containing "x"; got "no" ($all[1])"#);
+        let why = check(&json!({"hint": {"$not": {"$contains": "n"}}}), Some(&json!({"hint": "no"}))).unwrap_err();
+        assert_eq!(why, r#"$.hint: expected a value not matching {"$contains":"n"}; got "no""#);
     }
 
     #[test]
