@@ -98,10 +98,10 @@ fn lang_skips_the_cases_of_other_languages_and_within_factor_scales_the_bound() 
     let cases = dir.0.join("l.json");
     std::fs::write(
         &cases,
-        r##"{"testGroups": [{"role": "aiosmtpd", "languages": ["rust"], "tests": [
+        r#"{"testGroups": [{"role": "aiosmtpd", "languages": ["rust"], "tests": [
             {"tcId": 1, "comment": "rust only", "action": "test", "profile": {}, "within_secs": 1, "expect": {"status": "ok"}},
             {"tcId": 2, "comment": "all", "action": "test", "profile": {}, "languages": ["rust", "c", "python", "node"],
-             "within_secs": 1, "expect": {"status": "ok"}}]}]}"##,
+             "within_secs": 1, "expect": {"status": "ok"}}]}]}"#,
     )
     .unwrap();
     let case = cases.to_str().unwrap();
