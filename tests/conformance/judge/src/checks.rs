@@ -99,10 +99,10 @@ impl Checks {
     }
 
     fn look(&self, s: &str, path: &str, found: &mut Vec<String>) {
-        for secret in &self.secrets {
-            if s.contains(&secret.text) {
-                found.push(format!("a secret of the input ({}) appears in the outcome at {path}", secret.what));
-            }
+        let what: Vec<&str> =
+            self.secrets.iter().filter(|secret| s.contains(&secret.text)).map(|secret| secret.what.as_str()).collect();
+        if !what.is_empty() {
+            found.push(format!("a secret of the input ({}) appears in the outcome at {path}", what.join("; ")));
         }
     }
 
