@@ -5,8 +5,9 @@
 //!
 //! Beside README's outcome it adds what the judge checks on every case: `elapsed_ms`, `trace`
 //! (every line of the trace callback), `logs` (every `tracing` event relaykit emitted during the
-//! case) and, for a case against a hostile scenario that requires TLS, `credentials_before_tls`
-//! from the hostile server's record (`RK_HOSTILE_RECORD`).
+//! case), `memory_peak_kb` (how far the process's peak resident set rose above its size before
+//! the case; Linux) and, for a case against a hostile scenario that requires TLS,
+//! `credentials_before_tls` from the hostile server's record (`RK_HOSTILE_RECORD`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -107,8 +108,22 @@ impl Hostile {
     }
 }
 
-/// The outcome with `elapsed_ms`, `trace`, `logs` and, where the hostile record tells,
-/// `credentials_before_tls`.
+/// A `kB` field of /proc/self/status (`VmRSS`, `VmHWM`).
+fn status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Resets the peak resident set (VmHWM) to the current one (`clear_refs` 5, Linux >= 4.0) and
+/// returns the current one; `None` where that cannot be done.
+fn reset_peak_rss() -> Option<u64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    status_kb("VmRSS")
+}
+
+/// The outcome with `elapsed_ms`, `trace`, `logs`, `memory_peak_kb` and, where the hostile
+/// record tells, `credentials_before_tls`.
 fn execute_observed(input: &Input, logs: &Lines, hostile: Option<&Hostile>) -> Result<Value, String> {
     let trace: Lines = Arc::default();
     let sink = {
@@ -119,10 +134,15 @@ fn execute_observed(input: &Input, logs: &Lines, hostile: Option<&Hostile>) -> R
     let watched = hostile.zip(port).filter(|(h, p)| h.tls_ports.contains(p));
     let from = watched.map(|(h, _)| h.len());
     take(logs);
+    let rss_before = reset_peak_rss();
     let start = Instant::now();
     let mut outcome = execute(input, &sink)?;
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let peak = status_kb("VmHWM");
     let o = outcome.as_object_mut().ok_or("the outcome is not an object")?;
+    if let (Some(before), Some(peak)) = (rss_before, peak) {
+        o.insert("memory_peak_kb".into(), json!(peak.saturating_sub(before)));
+    }
     o.insert("elapsed_ms".into(), json!(elapsed_ms.round()));
     o.insert("trace".into(), json!(take(&trace)));
     o.insert("logs".into(), json!(take(logs)));

@@ -19,6 +19,9 @@ pub const MIN_FRAGMENT: usize = 6;
 pub struct Checks {
     /// The case's `within_secs`: the runner's `elapsed_ms` must not be above it.
     pub within_secs: Option<f64>,
+    /// The case's `max_memory_mb`: the runner's `memory_peak_kb`, where it reports one (Rust),
+    /// must not be above it.
+    pub max_memory_mb: Option<f64>,
     /// Texts that must appear nowhere in the outcome, each with what it is.
     pub secrets: Vec<Secret>,
 }
@@ -42,6 +45,7 @@ impl fmt::Debug for Checks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checks")
             .field("within_secs", &self.within_secs)
+            .field("max_memory_mb", &self.max_memory_mb)
             .field("secrets", &self.secrets.iter().map(|s| s.what.as_str()).collect::<Vec<_>>())
             .finish()
     }
@@ -60,17 +64,22 @@ pub fn stable_base64(data: &[u8], pad: usize) -> String {
 }
 
 impl Checks {
-    /// The checks of a concrete case: its `within_secs`, and the secrets of its input.
+    /// The checks of a concrete case: its `within_secs` and `max_memory_mb`, and the secrets of
+    /// its input.
     pub fn of(case: &Value, input: &Input) -> Result<Checks, String> {
-        let within_secs = match case.get("within_secs") {
-            None => None,
-            Some(v) => Some(
-                v.as_f64()
-                    .filter(|s| *s > 0.0)
-                    .ok_or_else(|| format!("within_secs must be a positive number, not {v}"))?,
-            ),
+        let positive = |key: &str| match case.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|s| *s > 0.0)
+                .map(Some)
+                .ok_or_else(|| format!("{key} must be a positive number, not {v}")),
         };
-        Ok(Checks { within_secs, secrets: secrets_of(input) })
+        Ok(Checks {
+            within_secs: positive("within_secs")?,
+            max_memory_mb: positive("max_memory_mb")?,
+            secrets: secrets_of(input),
+        })
     }
 
     /// Every problem of `outcome` beside its pattern, each a sentence that holds no secret.
@@ -83,6 +92,11 @@ impl Checks {
                     out.push(format!("took {:.1} s, more than within_secs {limit}", ms / 1000.0));
                 }
                 Some(_) => {}
+            }
+        }
+        if let (Some(limit), Some(kb)) = (self.max_memory_mb, outcome.get("memory_peak_kb").and_then(Value::as_f64)) {
+            if kb > limit * 1024.0 {
+                out.push(format!("the peak resident set rose {:.1} MB, more than max_memory_mb {limit}", kb / 1024.0));
             }
         }
         let mut found = Vec::new();
@@ -211,7 +225,7 @@ mod tests {
 
     fn checks() -> Checks {
         let profile = json!({"username": "alice@relaykit.test", "password": "Alice-Pass-1 ~ACC::%pw%~"});
-        Checks { within_secs: Some(3.0), secrets: secrets_of(&input(profile)) }
+        Checks { within_secs: Some(3.0), max_memory_mb: Some(64.0), secrets: secrets_of(&input(profile)) }
     }
 
     #[test]
@@ -281,6 +295,11 @@ mod tests {
         assert!(p[0].contains("before TLS"), "{p:?}");
         assert!(c.problems(&json!({"elapsed_ms": 1, "credentials_before_tls": false})).is_empty());
         assert!(Checks::default().problems(&json!({})).is_empty(), "no within_secs: no elapsed needed");
+        assert!(c.problems(&json!({"elapsed_ms": 1, "memory_peak_kb": 65536})).is_empty());
+        assert_eq!(
+            c.problems(&json!({"elapsed_ms": 1, "memory_peak_kb": 70000})),
+            ["the peak resident set rose 68.4 MB, more than max_memory_mb 64"]
+        );
         assert!(!format!("{c:?}").contains("Alice"), "Debug holds no secret");
     }
 }
