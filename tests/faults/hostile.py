@@ -39,7 +39,9 @@ Every connection is appended to --record as one JSON line when it ends:
   {"scenario": "...", "port": 2601, "conn": 7, "tls_required": true, "tls": false,
    "auth_before_tls": false, "lines": ["EHLO x", "QUIT"]}
 `auth_before_tls` is true when an AUTH command, or any line of an AUTH exchange, arrived
-while the connection was not (yet) TLS.
+while the connection was not (yet) TLS. AUTH payloads are recorded as their length only.
+
+Python >= 3.11 (asyncio's StreamWriter.start_tls and asyncio.timeout).
 """
 
 import argparse
@@ -57,6 +59,14 @@ DEFAULT_EHLO = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 31457280"
 STALL_BOUND_SECS = 120  # a stalled connection is closed after this, whatever the client does
 ENDLESS_BOUND = 64 * 1024 * 1024  # bytes an endless line sends at most
 MAX_LINE = 1024 * 1024  # what this server reads as one client line
+
+
+def redact_auth(line):
+    """`AUTH MECH <payload>` as `AUTH MECH <N chars>`: the record holds no credential."""
+    words = line.split(" ", 2)
+    if words[0].upper() == "AUTH" and len(words) == 3:
+        return f"{words[0]} {words[1]} <{len(words[2])} chars>"
+    return line
 
 
 class Closed(Exception):
@@ -145,7 +155,7 @@ class Session:
         except asyncio.TimeoutError as e:
             raise Closed() from e
         text = line.decode("utf-8", "replace").rstrip("\r\n")
-        self.lines.append(text)
+        self.lines.append(f"<AUTH line of {len(text)} chars>" if self.in_auth else redact_auth(text))
         if self.in_auth and not self.in_tls:
             self.auth_before_tls = True
         return text
