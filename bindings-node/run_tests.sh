@@ -74,7 +74,7 @@ if [ ! -f "$SERVERS_ENV" ]; then
 else
   step "conformance cases (tests/conformance/run_node.mjs, judged by tests/conformance/judge)"
   RELAYKIT_STATE=$STATE cargo run --quiet --locked -p relaykit-conformance -- \
-    run -- node "$ROOT/tests/conformance/run_node.mjs"
+    run --lang node -- node "$ROOT/tests/conformance/run_node.mjs"
 
   step "README example in an empty project with only the packed module"
   PROJECT=$PACK_DIR/project

@@ -70,7 +70,7 @@ if [ ! -f "$SERVERS_ENV" ]; then
 else
   step "conformance cases (tests/conformance/run_python.py, judged by tests/conformance/judge)"
   RELAYKIT_STATE=$STATE cargo run --quiet --locked -p relaykit-conformance -- \
-    run -- "$VENV/bin/python" "$ROOT/tests/conformance/run_python.py"
+    run --lang python -- "$VENV/bin/python" "$ROOT/tests/conformance/run_python.py"
 
   step "README example in a fresh venv with only the wheel"
   README_VENV=$TARGET/py-readme-venv

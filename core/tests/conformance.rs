@@ -2,15 +2,160 @@
 //! servers: it executes each concrete input through relaykit's public API; expanding the cases
 //! and judging the outcomes is the judge's (`relaykit-conformance`, tests/conformance/README.md).
 //! Run by `cargo test -p relaykit --test conformance` (no libtest harness: one line per case).
+//!
+//! Beside README's outcome it adds what the judge checks on every case: `elapsed_ms`, `trace`
+//! (every line of the trace callback), `logs` (every `tracing` event relaykit emitted during the
+//! case), `memory_peak_kb` (how far the process's peak resident set rose above its size before
+//! the case; Linux) and, for a case against a hostile scenario that requires TLS,
+//! `credentials_before_tls` from the hostile server's record (`RK_HOSTILE_RECORD`).
 
+use std::fmt::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use relaykit::session::TraceSink;
 use relaykit::{Keyring, Mailer, MailerOptions, Message, Profile, RrtContext, SendOptions, TestOptions};
-use relaykit_conformance::{Action, Input, RrtCall, RrtMethod, Value, judge_in_process, load_cases};
+use relaykit_conformance::{Action, Input, RrtCall, RrtMethod, Value, Vars, judge_in_process, load_cases_for};
 use serde_json::json;
 
+type Lines = Arc<Mutex<Vec<String>>>;
+
+fn take(lines: &Lines) -> Vec<String> {
+    std::mem::take(&mut *lines.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// Every `tracing` event, formatted as `LEVEL target: message field=value ...`, into `LOGS`.
+struct Collect(Lines);
+
+impl tracing::Subscriber for Collect {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    let _ = write!(self.0, " {value:?}");
+                } else {
+                    let _ = write!(self.0, " {}={value:?}", field.name());
+                }
+            }
+        }
+        let m = event.metadata();
+        let mut f = Fields(format!("{} {}:", m.level(), m.target()));
+        event.record(&mut f);
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(f.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// The hostile server's scenarios that require TLS, by port, and its record.
+struct Hostile {
+    record: String,
+    tls_ports: Vec<u64>,
+}
+
+impl Hostile {
+    fn load(vars: &Vars) -> Option<Hostile> {
+        let record = vars.get("RK_HOSTILE_RECORD")?.to_owned();
+        let base: u64 = vars.get("RK_HOSTILE_BASE_PORT")?.parse().ok()?;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/faults/scenarios.json");
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        let tls_ports = doc["scenarios"]
+            .as_array()?
+            .iter()
+            .zip(base..)
+            .filter(|(s, _)| s["tls_required"] == true)
+            .map(|(_, port)| port)
+            .collect();
+        Some(Hostile { record, tls_ports })
+    }
+
+    fn len(&self) -> u64 {
+        std::fs::metadata(&self.record).map_or(0, |m| m.len())
+    }
+
+    /// Whether a connection to `port` recorded after byte `from` of the record got AUTH
+    /// before TLS; `None` when no such connection is recorded within a bounded wait.
+    fn credentials_before_tls(&self, port: u64, from: u64) -> Option<bool> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read(&self.record).unwrap_or_default();
+            let new = String::from_utf8_lossy(text.get(usize::try_from(from).unwrap_or(0)..).unwrap_or_default())
+                .into_owned();
+            let mine: Vec<Value> = new
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|r| r["port"] == port)
+                .collect();
+            if !mine.is_empty() {
+                return Some(mine.iter().any(|r| r["auth_before_tls"] == true));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20)); // a bounded poll of the record file
+        }
+    }
+}
+
+/// A `kB` field of /proc/self/status (`VmRSS`, `VmHWM`).
+fn status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].trim_start_matches(':').trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Resets the peak resident set (VmHWM) to the current one (`clear_refs` 5, Linux >= 4.0) and
+/// returns the current one; `None` where that cannot be done.
+fn reset_peak_rss() -> Option<u64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    status_kb("VmRSS")
+}
+
+/// The outcome with `elapsed_ms`, `trace`, `logs`, `memory_peak_kb` and, where the hostile
+/// record tells, `credentials_before_tls`.
+fn execute_observed(input: &Input, logs: &Lines, hostile: Option<&Hostile>) -> Result<Value, String> {
+    let trace: Lines = Arc::default();
+    let sink = {
+        let trace = trace.clone();
+        TraceSink::new(move |e| trace.lock().unwrap_or_else(PoisonError::into_inner).push(e.to_string()))
+    };
+    let port = input.profile.get("port").and_then(Value::as_u64);
+    let watched = hostile.zip(port).filter(|(h, p)| h.tls_ports.contains(p));
+    let from = watched.map(|(h, _)| h.len());
+    take(logs);
+    let rss_before = reset_peak_rss();
+    let start = Instant::now();
+    let mut outcome = execute(input, &sink)?;
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let peak = status_kb("VmHWM");
+    let o = outcome.as_object_mut().ok_or("the outcome is not an object")?;
+    if let (Some(before), Some(peak)) = (rss_before, peak) {
+        o.insert("memory_peak_kb".into(), json!(peak.saturating_sub(before)));
+    }
+    o.insert("elapsed_ms".into(), json!(elapsed_ms.round()));
+    o.insert("trace".into(), json!(take(&trace)));
+    o.insert("logs".into(), json!(take(logs)));
+    if let (Some((h, port)), Some(from)) = (watched, from) {
+        if let Some(before) = h.credentials_before_tls(port, from) {
+            o.insert("credentials_before_tls".into(), json!(before));
+        }
+    }
+    Ok(outcome)
+}
+
 /// The outcome of README's table; `Err` when the input itself cannot be executed.
-fn execute(input: &Input) -> Result<Value, String> {
+fn execute(input: &Input, sink: &TraceSink) -> Result<Value, String> {
     let failed = |e: relaykit::Error| json!({"status": "error", "error": e.to_json_value()});
     let profile = match Profile::from_json_value(&input.profile) {
         Ok(p) => p,
@@ -34,13 +179,15 @@ fn execute(input: &Input) -> Result<Value, String> {
     let options = input.options.clone().unwrap_or(Value::Null);
     Ok(match input.action {
         Action::Test => TestOptions::from_json_value(&options)
-            .and_then(|o| relaykit::test(&profile, &keyring, &ctx, &o))
+            .and_then(|o| relaykit::test(&profile, &keyring, &ctx, &TestOptions { trace: Some(sink.clone()), ..o }))
             .map_or_else(failed, |report| json!({"status": "ok", "report": report.to_json_value()})),
         Action::Send => Message::from_json_value(input.message.as_ref().unwrap_or(&Value::Null))
             .and_then(|m| SendOptions::from_json_value(&options).map(|o| (m, o)))
-            .and_then(|(m, o)| relaykit::send(&profile, &keyring, &ctx, &m, &o))
+            .and_then(|(m, o)| {
+                relaykit::send(&profile, &keyring, &ctx, &m, &SendOptions { trace: Some(sink.clone()), ..o })
+            })
             .map_or_else(failed, |result| json!({"status": "ok", "result": result.to_json_value()})),
-        Action::Mailer => mailer(&profile, &keyring, &ctx, &options, &input.messages).unwrap_or_else(failed),
+        Action::Mailer => mailer(&profile, &keyring, &ctx, &options, &input.messages, sink).unwrap_or_else(failed),
     })
 }
 
@@ -51,9 +198,11 @@ fn mailer(
     ctx: &RrtContext,
     options: &Value,
     messages: &[Value],
+    sink: &TraceSink,
 ) -> relaykit::Result<Value> {
     let messages = messages.iter().map(Message::from_json_value).collect::<relaykit::Result<Vec<_>>>()?;
-    let m = Mailer::new(profile, keyring, ctx, MailerOptions::from_json_value(options)?)?;
+    let options = MailerOptions { trace: Some(sink.clone()), ..MailerOptions::from_json_value(options)? };
+    let m = Mailer::new(profile, keyring, ctx, options)?;
     let outcomes: Vec<Value> = m
         .send_many_blocking(&messages)?
         .into_iter()
@@ -67,7 +216,14 @@ fn mailer(
 }
 
 fn main() -> ExitCode {
-    let summary = load_cases(&[]).and_then(|cases| judge_in_process(&cases, execute, &mut std::io::stdout().lock()));
+    let logs: Lines = Arc::default();
+    if tracing::subscriber::set_global_default(Collect(logs.clone())).is_err() {
+        eprintln!("conformance: a tracing subscriber was already set; logs are not collected");
+    }
+    let hostile = Hostile::load(&Vars::load());
+    let summary = load_cases_for(&[], Some("rust")).and_then(|cases| {
+        judge_in_process(&cases, |i| execute_observed(i, &logs, hostile.as_ref()), &mut std::io::stdout().lock())
+    });
     match summary {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,

@@ -3,14 +3,41 @@
  * each, through the public C ABI (relaykit.h) only, and prints one outcome line per input:
  * {"id", "outcome"} or {"id", "runner_error"}. Whether an outcome is right is the judge's to
  * say. JSON through libjansson. Run by tests/c/run.sh as
- *   relaykit-conformance run -- valgrind ... target/c/conformance */
+ *   relaykit-conformance run --lang c -- valgrind ... target/c/conformance
+ * Every outcome also gets "elapsed_ms" (the call's wall time) and "trace" (every line of the
+ * process-wide trace callback during the case), which the judge checks (within_secs, no secret). */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "relaykit.h"
+
+/* The trace lines of the running case; the callback runs on relaykit's threads. */
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *trace_lines;
+
+static void on_trace(void *user, const char *direction, const char *line) {
+  (void)user;
+  size_t n = strlen(direction) + strlen(line) + 3;
+  char *text = malloc(n);
+  if (text == NULL) return;
+  snprintf(text, n, "%s: %s", direction, line);
+  json_t *entry = json_string(text); /* NULL if not UTF-8 (the core's lines are) */
+  pthread_mutex_lock(&trace_lock);
+  json_array_append_new(trace_lines, entry != NULL ? entry : json_string("<not UTF-8>"));
+  pthread_mutex_unlock(&trace_lock);
+  free(text);
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
 
 /* {"status": "error", "error": <the last error's JSON>} */
 static json_t *error_outcome(const rk_error *e) {
@@ -161,6 +188,11 @@ done:
 int main(void) {
   char *line = NULL;
   size_t cap = 0;
+  trace_lines = json_array();
+  if (rk_set_trace_callback(on_trace, NULL) != RK_OK) {
+    fprintf(stderr, "conformance: rk_set_trace_callback failed\n");
+    return 2;
+  }
   while (getline(&line, &cap, stdin) > 0) {
     json_error_t err;
     json_t *c = json_loads(line, 0, &err);
@@ -174,7 +206,17 @@ int main(void) {
     /* A line without an action is a skip or an invalid case: the judge reports it. */
     if (json_object_get(c, "action") != NULL) {
       char problem[1024] = "";
+      pthread_mutex_lock(&trace_lock);
+      json_array_clear(trace_lines);
+      pthread_mutex_unlock(&trace_lock);
+      double start = now_ms();
       json_t *outcome = run_case(c, problem, sizeof problem);
+      if (outcome != NULL) {
+        json_object_set_new(outcome, "elapsed_ms", json_integer((json_int_t)(now_ms() - start + 0.5)));
+        pthread_mutex_lock(&trace_lock);
+        json_object_set_new(outcome, "trace", json_deep_copy(trace_lines));
+        pthread_mutex_unlock(&trace_lock);
+      }
       json_t *out = outcome != NULL ? json_pack("{s:s, s:o}", "id", id, "outcome", outcome)
                                     : json_pack("{s:s, s:s}", "id", id, "runner_error", problem);
       char *text = json_dumps(out, JSON_COMPACT);
@@ -186,5 +228,7 @@ int main(void) {
     json_decref(c);
   }
   free(line);
+  rk_set_trace_callback(NULL, NULL);
+  json_decref(trace_lines);
   return 0;
 }

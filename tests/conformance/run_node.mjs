@@ -4,7 +4,10 @@
 // each, through the public API of the `relaykit` package, and prints one outcome line per
 // input. Whether an outcome is right is the judge's to say. Run by bindings-node/run_tests.sh as
 //
-//   relaykit-conformance run -- node tests/conformance/run_node.mjs
+//   relaykit-conformance run --lang node -- node tests/conformance/run_node.mjs
+//
+// Every outcome also gets `elapsed_ms` and `trace` (every line of the trace callback), which
+// the judge checks (within_secs, no secret anywhere).
 //
 // RELAYKIT_NODE_MODULE names the package to test (a path to its entry or a package name;
 // default: the repository's bindings-node/index.mjs).
@@ -50,8 +53,18 @@ export function messageInput(m) {
   return out
 }
 
+/** `execute`'s outcome with `elapsed_ms` and `trace`. */
+export async function observed(relaykit, c) {
+  const trace = []
+  const start = performance.now()
+  const outcome = await execute(relaykit, c, (direction, line) => trace.push(`${direction}: ${line}`))
+  outcome.elapsed_ms = Math.round(performance.now() - start)
+  outcome.trace = trace
+  return outcome
+}
+
 /** The outcome object of README's table, from the public API. */
-export async function execute(relaykit, c) {
+export async function execute(relaykit, c, trace) {
   const { Keyring, Profile, RrtContext } = relaykit
   const keyring = c.keyring !== undefined ? Keyring.fromText(c.keyring) : new Keyring()
   try {
@@ -60,6 +73,7 @@ export async function execute(relaykit, c) {
     for (const [method, id, name, value] of c.rrt || []) context[camel(method)](id, name, value)
     const options = { keyring, context }
     for (const [k, v] of Object.entries(c.options || {})) options[camel(k)] = v
+    if (trace) options.trace = trace
     if (c.action === 'test') return { status: 'ok', report: (await relaykit.test(profile, options)).toJSON() }
     if (c.action === 'mailer') {
       const mailer = new relaykit.Mailer(profile, options)
@@ -82,7 +96,7 @@ async function main() {
     if (c.action === undefined) continue // a skip or an invalid case: the judge reports it
     let out
     try {
-      out = { id: c.id, outcome: await execute(relaykit, c) }
+      out = { id: c.id, outcome: await observed(relaykit, c) }
     } catch (e) {
       // The judge fails this case; the others still run.
       out = { id: c.id, runner_error: `${e?.name ?? 'Error'}: ${e?.message ?? e}` }

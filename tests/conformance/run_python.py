@@ -4,22 +4,54 @@
 through the public API of the `relaykit` package, and prints one outcome line per input.
 Whether an outcome is right is the judge's to say. Run by bindings-python/run_tests.sh as
 
-    relaykit-conformance run -- python tests/conformance/run_python.py
+    relaykit-conformance run --lang python -- python tests/conformance/run_python.py
+
+Every outcome also gets ``elapsed_ms``, ``trace`` (every line of the trace callback) and
+``logs`` (every ``logging`` record of the ``relaykit`` logger, at DEBUG), which the judge checks
+(``within_secs``, no secret anywhere).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import time
 from typing import Any
 
 import relaykit
 
 
-def execute(case: dict[str, Any]) -> dict[str, Any]:
+class Collect(logging.Handler):
+    """Keeps every record's message (relaykit's logger, DEBUG and up)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+LOGS = Collect()
+
+
+def observed(case: dict[str, Any]) -> dict[str, Any]:
+    """:func:`execute`'s outcome with ``elapsed_ms``, ``trace`` and ``logs``."""
+    trace: list[str] = []
+    LOGS.messages = []
+    start = time.monotonic()
+    outcome = execute(case, lambda direction, line: trace.append(f"{direction}: {line}"))
+    outcome["elapsed_ms"] = round((time.monotonic() - start) * 1000)
+    outcome["trace"] = trace
+    outcome["logs"] = LOGS.messages
+    return outcome
+
+
+def execute(case: dict[str, Any], trace: relaykit.TraceCallback) -> dict[str, Any]:
     """The outcome object of README's table, from the public API."""
     keyring = relaykit.Keyring.from_text(case["keyring"]) if "keyring" in case else relaykit.Keyring()
-    options = case.get("options") or {}
+    options = dict(case.get("options") or {}, trace=trace)
     try:
         profile = relaykit.Profile.from_dict(case["profile"])
         context = relaykit.RrtContext()
@@ -55,12 +87,15 @@ def run_mailer(case: dict[str, Any], profile: Any, keyring: Any, context: Any, o
 
 
 def main() -> int:
+    logger = logging.getLogger("relaykit")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(LOGS)
     for line in sys.stdin:
         case = json.loads(line)
         if "action" not in case:
             continue  # a skip or an invalid case: the judge reports it
         try:
-            out = {"id": case["id"], "outcome": execute(case)}
+            out = {"id": case["id"], "outcome": observed(case)}
         except Exception as e:  # noqa: BLE001 - the judge fails this case; the others still run
             out = {"id": case["id"], "runner_error": f"{type(e).__name__}: {e}"}
         print(json.dumps(out, ensure_ascii=False), flush=True)

@@ -9,12 +9,13 @@
 # Roles: dovecot (postfix+dovecot SASL), cyrus (postfix+Cyrus SASL), maildev,
 # aiosmtpd, ntlm, badscram (a scripted fault server: a wrong SCRAM signature), faults (a
 # scripted fake: drop after the final dot, bad pipelining; the dovecot role also starts
-# Postfix fault listeners: idle, connlimit, ratelimit).  Every wait is bounded by RK_WAIT_SECS (default 30); on
+# Postfix fault listeners: idle, connlimit, ratelimit), hostile (the fault suite's scripted
+# server: one port per scenario of tests/faults/scenarios.json from RK_HOSTILE_BASE_PORT).  Every wait is bounded by RK_WAIT_SECS (default 30); on
 # failure the server's log is printed and the script exits non-zero.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm badscram faults}"
+RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm badscram faults hostile}"
 PY="$RK_VENV/bin/python"
 [ -x "$PY" ] || rk_die "venv missing ($RK_VENV): run tests/servers/install.sh"
 [ "$(id -u)" = 0 ] || rk_die "must run as root (postfix and dovecot need it)"
@@ -516,6 +517,31 @@ start_faults_role() {
   wait_smtp "faults (scripted fake: drop after the dot, bad pipelining)" "$RK_FAULTS_PORT" plain "$S/logs/faults.log"
 }
 
+# The fault suite's hostile server (tests/faults/hostile.py), for faults no real server produces
+# on demand: one port per scenario of tests/faults/scenarios.json (scenario i on
+# RK_HOSTILE_BASE_PORT + i); it writes the RK_HOSTILE_<SCENARIO>_PORT lines once every port
+# listens, and one JSON line per connection to the record.
+start_hostile_role() {
+  local d="$S/hostile" scenarios="$RK_REPO_DIR/tests/faults/scenarios.json" n i
+  n=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["scenarios"]))' "$scenarios")
+  local ports=(); for ((i = 0; i < n; i++)); do ports+=($((RK_HOSTILE_BASE_PORT + i))); done
+  check_ports "${ports[@]}"
+  mkdir -p "$d"
+  : > "$d/record.jsonl"
+  rm -f "$d/ports.env"
+  spawn hostile "$S/logs/hostile.log" "$PY" "$RK_REPO_DIR/tests/faults/hostile.py" \
+    --scenarios "$scenarios" --base-port "$RK_HOSTILE_BASE_PORT" --record "$d/record.jsonl" \
+    --cert "$S/certs/server-chain.crt" --key "$S/certs/server.key" --env-out "$d/ports.env"
+  local deadline=$(( $(date +%s) + RK_WAIT_SECS ))
+  until [ -s "$d/ports.env" ]; do
+    if [ "$(date +%s)" -ge "$deadline" ] || ! kill -0 "$(cat "$S/pids/hostile.pid")" 2>/dev/null; then
+      tail -n 80 "$S/logs/hostile.log" >&2; rk_die "hostile did not come up"
+    fi
+    sleep 0.1
+  done
+  rk_log "hostile up: $n scenarios on 127.0.0.1:$RK_HOSTILE_BASE_PORT..$((RK_HOSTILE_BASE_PORT + n - 1))"
+}
+
 # ---------------------------------------------------------------- env file ---
 write_env() {
   local f="$S/servers.env.tmp"
@@ -601,6 +627,12 @@ write_env() {
           echo "RK_FAULTS_RECORD=$S/faults/record.jsonl"
           echo "RK_FAULTS_LOG=$S/logs/faults.log"
           ;;
+        hostile)
+          echo "RK_HOSTILE_BASE_PORT=$RK_HOSTILE_BASE_PORT"
+          echo "RK_HOSTILE_RECORD=$S/hostile/record.jsonl"
+          echo "RK_HOSTILE_LOG=$S/logs/hostile.log"
+          cat "$S/hostile/ports.env"
+          ;;
         badscram)
           echo "RK_BADSCRAM_PORT=$RK_BADSCRAM_PORT"
           echo "RK_BADSCRAM_MECHS=CRAM-MD5,LOGIN,PLAIN,SCRAM-SHA-256"
@@ -625,6 +657,7 @@ for role in $RK_ROLES; do
     ntlm) start_ntlm_role ;;
     badscram) start_badscram_role ;;
     faults) start_faults_role ;;
+    hostile) start_hostile_role ;;
     *) rk_die "unknown role $role" ;;
   esac
 done

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::checks::Checks;
 use crate::vars::{Unresolved, Vars, substitute};
 
 /// One case of one file, with what to do about it.
@@ -21,8 +22,8 @@ pub struct Case {
 
 #[derive(Debug, Clone)]
 pub enum Plan {
-    /// The runner executes `input`; its outcome must match `expect`.
-    Run { input: Box<Input>, expect: Value },
+    /// The runner executes `input`; its outcome must match `expect` and pass `checks`.
+    Run { input: Box<Input>, expect: Value, checks: Box<Checks> },
     /// Not run, for this reason (role not selected, variable not defined).
     Skip(String),
     /// The case itself is wrong; it fails without being run.
@@ -114,8 +115,18 @@ pub fn case_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Every case of `files`, in order. A file that cannot be read is one invalid case.
+/// The languages whose runners read the cases (a `languages` key names some of them).
+pub const LANGUAGES: [&str; 4] = ["rust", "c", "python", "node"];
+
+/// Every case of `files`, in order, for every language. A file that cannot be read is one
+/// invalid case.
 pub fn expand(files: &[PathBuf], vars: &Vars) -> Vec<Case> {
+    expand_for(files, vars, None)
+}
+
+/// Every case of `files`, in order, as the runner of `lang` gets them: a case whose (or whose
+/// group's) `languages` does not name `lang` is a skip. `None`: every case runs.
+pub fn expand_for(files: &[PathBuf], vars: &Vars, lang: Option<&str>) -> Vec<Case> {
     let mut cases = Vec::new();
     for file in files {
         let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -123,7 +134,7 @@ pub fn expand(files: &[PathBuf], vars: &Vars) -> Vec<Case> {
             .map_err(|e| e.to_string())
             .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| format!("not JSON: {e}")));
         match doc {
-            Ok(doc) => expand_file(&name, &doc, vars, &mut cases),
+            Ok(doc) => expand_file(&name, &doc, vars, lang, &mut cases),
             Err(why) => cases.push(invalid(name, "", &format!("{}: {why}", file.display()))),
         }
     }
@@ -137,12 +148,29 @@ fn invalid(id: String, role: &str, why: &str) -> Case {
 /// The cases of one parsed file (for tests).
 #[cfg(test)]
 pub(crate) fn expand_doc(name: &str, doc: &Value, vars: &Vars) -> Vec<Case> {
+    expand_doc_for(name, doc, vars, None)
+}
+
+/// The cases of one parsed file for one language (for tests).
+#[cfg(test)]
+pub(crate) fn expand_doc_for(name: &str, doc: &Value, vars: &Vars, lang: Option<&str>) -> Vec<Case> {
     let mut cases = Vec::new();
-    expand_file(name, doc, vars, &mut cases);
+    expand_file(name, doc, vars, lang, &mut cases);
     cases
 }
 
-fn expand_file(name: &str, doc: &Value, vars: &Vars, cases: &mut Vec<Case>) {
+/// `Ok(None)`: no `languages` key; `Ok(Some(list))`; `Err`: a key that is not a list of known
+/// language names.
+fn languages(v: Option<&Value>) -> Result<Option<Vec<&str>>, String> {
+    let Some(v) = v else { return Ok(None) };
+    let list = v.as_array().and_then(|l| l.iter().map(Value::as_str).collect::<Option<Vec<_>>>());
+    match list {
+        Some(l) if l.iter().all(|x| LANGUAGES.contains(x)) => Ok(Some(l)),
+        _ => Err(format!("languages must be a list of {LANGUAGES:?}, not {v}")),
+    }
+}
+
+fn expand_file(name: &str, doc: &Value, vars: &Vars, lang: Option<&str>, cases: &mut Vec<Case>) {
     let Some(groups) = doc.get("testGroups").and_then(Value::as_array) else {
         cases.push(invalid(name.to_owned(), "", "no testGroups array"));
         return;
@@ -157,6 +185,7 @@ fn expand_file(name: &str, doc: &Value, vars: &Vars, cases: &mut Vec<Case>) {
             continue;
         };
         let family = role.split('-').next().unwrap_or(role);
+        let group_languages = languages(group.get("languages"));
         for (ti, raw) in tests.iter().enumerate() {
             let Some(tc_id) = raw.get("tcId").and_then(Value::as_u64) else {
                 cases.push(invalid(format!("{name} testGroups[{gi}].tests[{ti}]"), role, "no numeric tcId"));
@@ -164,8 +193,18 @@ fn expand_file(name: &str, doc: &Value, vars: &Vars, cases: &mut Vec<Case>) {
             };
             let id = format!("{name}#{tc_id}");
             let comment = raw.get("comment").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let langs = match raw.get("languages") {
+                Some(own) => languages(Some(own)),
+                None => group_languages.clone(),
+            };
             let plan = if cases[first..].iter().any(|c| c.id == id) {
                 Plan::Invalid(format!("tcId {tc_id} appears twice in {name}"))
+            } else if let Err(why) = &langs {
+                Plan::Invalid(why.clone())
+            } else if let (Some(lang), Ok(Some(list))) = (lang, &langs)
+                && !list.contains(&lang)
+            {
+                Plan::Skip(format!("not a case for {lang} (languages: {})", list.join(", ")))
             } else if !roles.contains(&family) {
                 Plan::Skip(format!("role family `{family}` not in RK_ROLES"))
             } else {
@@ -191,8 +230,16 @@ fn plan(id: &str, raw: &Value, vars: &Vars) -> Plan {
         Err(Unresolved::Undefined(name)) => return Plan::Skip(format!("variable {name} is not defined")),
         Err(Unresolved::Malformed(why)) => return Plan::Invalid(why),
     };
-    match input(id, &case) {
-        Ok(input) => Plan::Run { input: Box::new(input), expect: case.get("expect").cloned().unwrap_or(Value::Null) },
+    let input = match input(id, &case) {
+        Ok(input) => input,
+        Err(why) => return Plan::Invalid(why),
+    };
+    match Checks::of(&case, &input) {
+        Ok(checks) => Plan::Run {
+            expect: case.get("expect").cloned().unwrap_or(Value::Null),
+            input: Box::new(input),
+            checks: Box::new(checks),
+        },
         Err(why) => Plan::Invalid(why),
     }
 }
@@ -304,7 +351,7 @@ mod tests {
             {"role": "cyrus", "tests": [{"tcId": 4, "action": "test", "profile": {}, "expect": {}}]}]});
         let vars = Vars::from_pairs([("RK_ROLES", "dovecot ntlm"), ("H", "127.0.0.1"), ("P", "25")]);
         let got = plans(&doc, &vars);
-        let Plan::Run { input, expect } = &got[0].1 else { panic!("{:?}", got[0]) };
+        let Plan::Run { input, expect, .. } = &got[0].1 else { panic!("{:?}", got[0]) };
         assert_eq!((got[0].0.as_str(), input.action), ("f.json#1", Action::Test));
         assert_eq!(input.profile, json!({"server": "127.0.0.1", "port": 25}));
         assert_eq!(expect, &json!({"status": "ok"}));
@@ -355,5 +402,37 @@ mod tests {
         let Plan::Invalid(why) = &cases[3].plan else { panic!("{:?}", cases[3]) };
         assert!(why.contains("probe"), "{why}");
         assert_eq!(cases[3].line(), json!({"id": "f.json#4", "invalid": why}));
+    }
+
+    #[test]
+    fn languages_pick_the_runners_that_get_a_case() {
+        let vars = Vars::from_pairs([("RK_ROLES", "hostile")]);
+        let doc = json!({"testGroups": [{"role": "hostile", "languages": ["rust"], "tests": [
+            {"tcId": 1, "action": "test", "profile": {}, "expect": {}},
+            {"tcId": 2, "action": "test", "profile": {}, "languages": ["rust", "c", "python", "node"], "expect": {}},
+            {"tcId": 3, "action": "test", "profile": {}, "languages": ["cobol"], "expect": {}},
+            {"tcId": 4, "action": "test", "profile": {}, "within_secs": 3, "expect": {}},
+            {"tcId": 5, "action": "test", "profile": {}, "within_secs": "soon", "expect": {}}]}]});
+        let run = |lang| -> Vec<&'static str> {
+            super::expand_doc_for("f.json", &doc, &vars, lang)
+                .iter()
+                .map(|c| match &c.plan {
+                    Plan::Run { .. } => "run",
+                    Plan::Skip(_) => "skip",
+                    Plan::Invalid(_) => "invalid",
+                })
+                .collect()
+        };
+        assert_eq!(run(None), ["run", "run", "invalid", "run", "invalid"]);
+        assert_eq!(run(Some("rust")), ["run", "run", "invalid", "run", "invalid"]);
+        assert_eq!(run(Some("python")), ["skip", "run", "invalid", "skip", "skip"]);
+        let cases = super::expand_doc_for("f.json", &doc, &vars, Some("node"));
+        assert!(
+            matches!(&cases[0].plan, Plan::Skip(w) if w == "not a case for node (languages: rust)"),
+            "{:?}",
+            cases[0]
+        );
+        let Plan::Run { checks, .. } = &super::expand_doc("f.json", &doc, &vars)[3].plan else { panic!() };
+        assert_eq!(checks.within_secs, Some(3.0));
     }
 }

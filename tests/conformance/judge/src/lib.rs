@@ -9,6 +9,7 @@
 //! runners; the Rust runner (`core/tests/conformance.rs`) calls [`judge_in_process`].
 
 pub mod cases;
+pub mod checks;
 pub mod pattern;
 pub mod vars;
 pub mod verdict;
@@ -17,7 +18,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub use cases::{Action, Case, Input, Plan, RrtCall, RrtMethod, case_files, expand};
+pub use cases::{Action, Case, Input, LANGUAGES, Plan, RrtCall, RrtMethod, case_files, expand, expand_for};
 pub use serde_json::Value;
 pub use vars::Vars;
 pub use verdict::{Judge, Summary};
@@ -34,10 +35,15 @@ pub fn cases_dir() -> PathBuf {
 }
 
 /// The cases of `files` (none: every file in [`cases_dir`]) with the variables of
-/// [`Vars::load`].
+/// [`Vars::load`], for every language.
 pub fn load_cases(files: &[PathBuf]) -> io::Result<Vec<Case>> {
+    load_cases_for(files, None)
+}
+
+/// [`load_cases`] as the runner of `lang` gets them (a case not for it is a skip).
+pub fn load_cases_for(files: &[PathBuf], lang: Option<&str>) -> io::Result<Vec<Case>> {
     let files = if files.is_empty() { case_files(&cases_dir())? } else { files.to_vec() };
-    Ok(expand(&files, &Vars::load()))
+    Ok(expand_for(&files, &Vars::load(), lang))
 }
 
 /// Runs each input through `execute` (`Ok(outcome)`, or `Err` when the input cannot be

@@ -21,7 +21,11 @@ fn at(pattern: &Value, value: Option<&Value>, path: &str) -> Result<(), String> 
         },
         Value::Object(p) => {
             if let Some((op, arg)) = operator(p) {
-                return match_operator(op, arg, value, path).or_else(|what| fail(&what));
+                return match match_operator(op, arg, value, path) {
+                    Ok(()) => Ok(()),
+                    Err(Mismatch::Expected(what)) => fail(&what),
+                    Err(Mismatch::Inner(why)) => Err(why),
+                };
             }
             let Some(Value::Object(o)) = value else { return fail("an object") };
             for (k, want) in p {
@@ -58,31 +62,67 @@ fn operator(p: &Map<String, Value>) -> Option<(&str, &Value)> {
     }
 }
 
-/// `Err(what was expected)` when `value` does not satisfy the operator.
-fn match_operator(op: &str, arg: &Value, value: Option<&Value>, path: &str) -> Result<(), String> {
+/// Why an operator did not match: what was expected (the caller adds the path and the value),
+/// or a whole mismatch found inside it (`$all`'s first failing pattern).
+enum Mismatch {
+    Expected(String),
+    Inner(String),
+}
+
+impl From<String> for Mismatch {
+    fn from(what: String) -> Self {
+        Mismatch::Expected(what)
+    }
+}
+
+/// `Err` when `value` does not satisfy the operator.
+fn match_operator(op: &str, arg: &Value, value: Option<&Value>, path: &str) -> Result<(), Mismatch> {
     match op {
         "$any" => match value {
             Some(v) if !v.is_null() => Ok(()),
-            _ => Err("any value".into()),
+            _ => Err(Mismatch::Expected("any value".into())),
         },
         "$contains" => {
-            let Value::String(needle) = arg else { return Err(format!("a string argument to $contains, not {arg}")) };
+            let Value::String(needle) = arg else {
+                return Err(format!("a string argument to $contains, not {arg}").into());
+            };
             match value {
                 Some(Value::String(s)) if s.contains(needle.as_str()) => Ok(()),
-                _ => Err(format!("a string containing {arg}")),
+                _ => Err(format!("a string containing {arg}").into()),
             }
         }
         "$has" => {
-            let Value::Array(wants) = arg else { return Err(format!("a list argument to $has, not {arg}")) };
-            let Some(Value::Array(items)) = value else { return Err("an array".into()) };
+            let Value::Array(wants) = arg else { return Err(format!("a list argument to $has, not {arg}").into()) };
+            let Some(Value::Array(items)) = value else { return Err(Mismatch::Expected("an array".into())) };
             for (i, want) in wants.iter().enumerate() {
                 if !items.iter().any(|item| at(want, Some(item), path).is_ok()) {
-                    return Err(format!("an element matching {want} ($has[{i}])"));
+                    return Err(format!("an element matching {want} ($has[{i}])").into());
                 }
             }
             Ok(())
         }
-        other => Err(format!("a known operator ($any, $contains, $has), not {other}")),
+        "$not" => match at(arg, value, path) {
+            Ok(()) => Err(format!("a value not matching {arg}").into()),
+            Err(_) => Ok(()),
+        },
+        "$all" => {
+            let Value::Array(wants) = arg else { return Err(format!("a list argument to $all, not {arg}").into()) };
+            for (i, want) in wants.iter().enumerate() {
+                at(want, value, path).map_err(|why| Mismatch::Inner(format!("{why} ($all[{i}])")))?;
+            }
+            Ok(())
+        }
+        "$in" => {
+            let Value::Array(alternatives) = arg else {
+                return Err(format!("a list argument to $in, not {arg}").into());
+            };
+            if alternatives.iter().any(|alt| at(alt, value, path).is_ok()) {
+                Ok(())
+            } else {
+                Err(format!("one of {arg}").into())
+            }
+        }
+        other => Err(format!("a known operator ($any, $contains, $has, $not, $all, $in), not {other}").into()),
     }
 }
 
@@ -130,6 +170,17 @@ mod tests {
             (json!(535), json!("535"), false),
             (json!(18_446_744_073_709_551_615_u64), json!(18_446_744_073_709_551_615_u64), true),
             (json!(9_007_199_254_740_993_u64), json!(9_007_199_254_740_992_u64), false), // not via f64
+            (json!({"$not": {"$contains": "plain SMTP"}}), json!("check the certificate"), true),
+            (json!({"$not": {"$contains": "plain SMTP"}}), json!("the server speaks plain SMTP"), false),
+            (json!({"a": {"$not": {"$contains": "x"}}}), json!({}), true), // absent is not "containing"
+            (json!({"$all": [{"$contains": "temp"}, {"$not": {"$contains": "as this"}}]}), json!("temporary"), true),
+            (
+                json!({"$all": [{"$contains": "temp"}, {"$not": {"$contains": "as this"}}]}),
+                json!("temp as this"),
+                false,
+            ),
+            (json!({"$in": ["timeout", "protocol"]}), json!("protocol"), true),
+            (json!({"$in": ["timeout", "protocol"]}), json!("tls"), false),
         ];
         for (pattern, value, want) in table {
             assert_eq!(ok(&pattern, &value), want, "{pattern} against {value}");
@@ -159,6 +210,12 @@ mod tests {
         assert_eq!(why, r#"$.stages: expected an element matching {"name":"x"} ($has[0]); got [{"name":"tls"}]"#);
         let why = check(&json!({"hint": {"$contains": "535"}}), Some(&json!({"hint": "no"}))).unwrap_err();
         assert_eq!(why, r#"$.hint: expected a string containing "535"; got "no""#);
+        let why =
+            check(&json!({"hint": {"$all": [{"$contains": "n"}, {"$contains": "x"}]}}), Some(&json!({"hint": "no"})))
+                .unwrap_err();
+        assert_eq!(why, r#"$.hint: expected a string containing "x"; got "no" ($all[1])"#);
+        let why = check(&json!({"hint": {"$not": {"$contains": "n"}}}), Some(&json!({"hint": "no"}))).unwrap_err();
+        assert_eq!(why, r#"$.hint: expected a value not matching {"$contains":"n"}; got "no""#);
     }
 
     #[test]
@@ -166,6 +223,8 @@ mod tests {
         assert!(!ok(&json!({"$bogus": 1}), &json!(1)));
         assert!(!ok(&json!({"$has": "x"}), &json!(["x"])));
         assert!(!ok(&json!({"$contains": 5}), &json!("5")));
+        assert!(!ok(&json!({"$all": "x"}), &json!("x")));
+        assert!(!ok(&json!({"$in": "x"}), &json!("x")));
         // Two keys: an ordinary object pattern, `$` or not.
         assert!(ok(&json!({"$a": 1, "b": 2}), &json!({"$a": 1, "b": 2})));
     }

@@ -111,11 +111,19 @@ impl<'a> Judge<'a> {
             return self.problem(&format!("{id}: a second outcome"));
         }
         let case = &self.cases[i];
-        let Plan::Run { expect, .. } = &case.plan else { unreachable!("to_run holds runnable cases only") };
+        let Plan::Run { expect, checks, .. } = &case.plan else { unreachable!("to_run holds runnable cases only") };
         let verdict = match outcome {
-            Err(why) => Err(format!("the runner could not run it: {why}")),
+            Err(why) => Err(format!("the runner could not run it: {}", checks.redact_str(why))),
             Ok(outcome) => {
-                pattern::check(expect, Some(outcome)).map_err(|why| format!("{why}\n     outcome: {outcome}"))
+                let mut problems: Vec<String> = pattern::check(expect, Some(outcome)).err().into_iter().collect();
+                problems.extend(checks.problems(outcome));
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    // Never print a secret, whatever failed.
+                    let shown = checks.redact_str(&problems.join("\n     "));
+                    Err(format!("{shown}\n     outcome: {}", checks.redact(outcome)))
+                }
             }
         };
         match verdict {
@@ -258,5 +266,25 @@ mod tests {
         let summary = judge.finish();
         assert!(summary.success(), "{summary:?}");
         assert_eq!(summary.totals(), "1 passed, 0 failed, 0 skipped");
+    }
+
+    #[test]
+    fn a_secret_in_any_outcome_fails_the_case_and_the_verdict_never_prints_it() {
+        let doc = json!({"testGroups": [{"role": "aiosmtpd", "tests": [
+            {"tcId": 1, "comment": "c", "action": "test", "profile": {"username": "u@x", "password": "Hunter-22-pw"},
+             "expect": {"status": "error"}}]}]});
+        let cases = expand("s.json", &doc, &Vars::from_pairs([("RK_ROLES", "aiosmtpd")]));
+        let mut judge = Judge::new(&cases);
+        let line = r#"{"id": "s.json#1", "outcome": {"status": "error", "trace": ["S: 535 no Hunter-22-pw"]}}"#;
+        let verdict = judge.outcome_line(line).unwrap();
+        assert!(
+            verdict.starts_with(
+                "FAIL s.json#1: a secret of the input (the password) appears in the outcome at $.trace[0]"
+            ),
+            "{verdict}"
+        );
+        assert!(!verdict.contains("Hunter-22-pw"), "{verdict}");
+        assert!(verdict.contains("S: 535 no <secret: the password>"), "{verdict}");
+        assert_eq!(judge.finish().totals(), "0 passed, 1 failed, 0 skipped");
     }
 }

@@ -91,3 +91,31 @@ fn judge_reads_outcomes_from_stdin_and_usage_errors_exit_2() {
     assert_eq!(judge(&dir, &["run", cases.to_str().unwrap()]).status.code(), Some(2), "run needs -- RUNNER");
     assert_eq!(judge(&dir, &["bogus"]).status.code(), Some(2));
 }
+
+#[test]
+fn lang_skips_the_cases_of_other_languages_and_within_factor_scales_the_bound() {
+    let (dir, _) = setup("lang");
+    let cases = dir.0.join("l.json");
+    std::fs::write(
+        &cases,
+        r#"{"testGroups": [{"role": "aiosmtpd", "languages": ["rust"], "tests": [
+            {"tcId": 1, "comment": "rust only", "action": "test", "profile": {}, "within_secs": 1, "expect": {"status": "ok"}},
+            {"tcId": 2, "comment": "all", "action": "test", "profile": {}, "languages": ["rust", "c", "python", "node"],
+             "within_secs": 1, "expect": {"status": "ok"}}]}]}"#,
+    )
+    .unwrap();
+    let case = cases.to_str().unwrap();
+    let out = judge(&dir, &["expand", "--lang", "python", case]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("{\"id\":\"l.json#1\",\"skip\":\"not a case for python (languages: rust)\"}\n"), "{text}");
+    assert!(text.contains("\"id\":\"l.json#2\",\"action\":\"test\""), "{text}");
+    // A runner that takes 1.5 s by its own account: over within_secs 1, under 1 x 2.
+    let runner =
+        r#"read -r skip; read -r line; printf '{"id":"l.json#2","outcome":{"status":"ok","elapsed_ms":1500}}\n'"#;
+    let slow = judge(&dir, &["run", "--lang", "c", case, "--", "sh", "-c", runner]);
+    let text = String::from_utf8(slow.stdout).unwrap();
+    assert!(text.contains("FAIL l.json#2: took 1.5 s, more than within_secs 1\n"), "{text}");
+    let scaled = judge(&dir, &["run", "--lang", "c", "--within-factor", "2", case, "--", "sh", "-c", runner]);
+    assert!(scaled.status.success(), "{}", String::from_utf8_lossy(&scaled.stdout));
+    assert_eq!(judge(&dir, &["expand", "--lang", "cobol", case]).status.code(), Some(2));
+}
