@@ -67,6 +67,7 @@ impl Mailer {
             options.max_messages_per_connection,
             idle_timeout,
             options.stream_window,
+            options.max_queued as usize,
             options.retry.delay(1),
             runtime,
         );
@@ -92,8 +93,9 @@ impl Mailer {
         r
     }
 
-    /// Sends every message, one outcome per message in the same order. All are queued at once,
-    /// so the connections pipeline them; a message that cannot be prepared (header injection,
+    /// Sends every message, one outcome per message in the same order. They are queued together
+    /// (as many as `max_queued` allows, the rest as room frees), so the connections pipeline
+    /// them; a message that cannot be prepared (header injection,
     /// a bad tag) fails alone and the others still go out.
     pub async fn send_many(&self, messages: &[Message]) -> Vec<Result<SendResult>> {
         let mut out: Vec<Option<Result<SendResult>>> = Vec::with_capacity(messages.len());
@@ -243,25 +245,21 @@ impl Inner {
                 jobs.push(job);
                 waits.push((*i, rx));
             }
-            let submitted = match &self.rate {
+            // A job the pool cannot take (the mailer closed) is settled with the error at once.
+            match &self.rate {
                 // Paced: each message waits for its slot, so they are queued one by one.
                 Some(rate) => {
-                    let mut r = Ok(());
                     for job in jobs {
                         rate.acquire().await;
-                        r = r.and(self.pool.submit(job));
+                        self.pool.submit_all(vec![job]).await;
                     }
-                    r
                 }
-                None => self.pool.submit_all(jobs),
-            };
+                None => self.pool.submit_all(jobs).await,
+            }
             let mut again = Vec::new();
             let mut longest = 0;
             for ((i, t), (_, rx)) in round.into_iter().zip(waits) {
-                let r = match &submitted {
-                    Ok(()) => received(rx.await),
-                    Err(e) => Err(e.clone()),
-                };
+                let r = received(rx.await);
                 match self.judge(t, r) {
                     Next::Done(r) => done.push((i, r)),
                     Next::Again(t) => {
