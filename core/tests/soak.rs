@@ -45,6 +45,10 @@ use tokio::net::{TcpListener, TcpStream};
 const CONNECTIONS: u32 = 4;
 const PRODUCERS: usize = 4;
 const BATCH: usize = 250;
+const MAX_QUEUED: u64 = 300;
+/// Messages a CHUNKING connection writes ahead (the default `stream_window`): how many a dead
+/// connection can put back on a full queue.
+const WINDOW: u64 = 6;
 /// The profile's `timeout_secs`: a stalled connection costs this long.
 const TIMEOUT_SECS: u64 = 3;
 
@@ -348,7 +352,9 @@ async fn soak(s: &Soak) {
     let profile = Profile::from_json_value(&profile).unwrap();
     let mailer = mailer(
         &profile,
-        &json!({"max_connections": CONNECTIONS, "max_messages_per_connection": 25,
+        // max_queued below what the producers hand over at once (4 batches of 250): the
+        // backpressure is part of the soak.
+        &json!({"max_connections": CONNECTIONS, "max_messages_per_connection": 25, "max_queued": MAX_QUEUED,
                 "retry": {"max_attempts": 6, "base_delay_ms": 50, "max_delay_ms": 1000}}),
     );
     let tag = run_tag().replace('.', "-");
@@ -376,6 +382,16 @@ async fn soak(s: &Soak) {
         let mine: Vec<(usize, Message)> = rest.drain(..per.min(rest.len())).collect();
         tasks.push(tokio::spawn(produce(mailer.clone(), mine, p == 0)));
     }
+    let largest_queue = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (m, largest) = (mailer.clone(), Arc::clone(&largest_queue));
+        tokio::spawn(async move {
+            loop {
+                largest.fetch_max(m.stats().queued, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await; // a sampling interval
+            }
+        })
+    };
     let mut reports: Vec<Option<Report>> = (0..total).map(|_| None).collect();
     let joined = tokio::time::timeout(bound, futures_join(tasks))
         .await
@@ -385,6 +401,8 @@ async fn soak(s: &Soak) {
         reports[i] = Some(r);
     }
     let sent_in = started.elapsed();
+    sampler.abort();
+    let largest_queue = largest_queue.load(Ordering::Relaxed);
     let stats = mailer.stats();
     mailer.close().await;
     let no_outcome: Vec<usize> = (0..total).filter(|i| reports[*i].is_none()).collect();
@@ -452,17 +470,32 @@ async fn soak(s: &Soak) {
         get(&proxy.bytes_down),
     );
     eprintln!("soak[{label}]: policy refusals: {:?}", policy_decisions(&tag));
+    eprintln!("soak[{label}]: largest queue {largest_queue} (max_queued {MAX_QUEUED})");
+    let mut refusals: HashMap<String, usize> = HashMap::new();
+    for r in reports.iter().filter(|r| r.outcome == Outcome::Refused) {
+        // The detail without the addresses and queue ids that make each one unique.
+        let key: String = r.detail.split(' ').filter(|w| !w.contains('@')).collect::<Vec<_>>().join(" ");
+        let key: String = key.chars().take(160).collect();
+        *refusals.entry(format!("{key} after {} attempt(s)", r.attempts)).or_default() += 1;
+    }
+    let mut refusals: Vec<_> = refusals.into_iter().collect();
+    refusals.sort_by_key(|r| std::cmp::Reverse(r.1));
+    for (what, n) in &refusals {
+        eprintln!("soak[{label}]: refused {n}: {what}");
+    }
     for (i, n, d) in &unknown {
         eprintln!("soak[{label}]: unknown #{i}: {} — {d}", if *n > 0 { "arrived" } else { "did not arrive" });
     }
     eprintln!(
         "soak[{label}]: delivered {}, retried {retried} (mailer: {}), refused {} ({refused_must} by refuse+), \
-         unknown {} ({} arrived), duplicates {}, lost {}; {:?} ({:.0} msgs/s sent), {:?} in all; {stats:?}",
+         unknown {} ({} arrived, {} more than once), duplicates {}, lost {}; {:?} ({:.0} msgs/s sent), {:?} in all; \
+         {stats:?}",
         by.get("delivered").unwrap_or(&0),
         stats.retried,
         by.get("refused").unwrap_or(&0),
         unknown.len(),
         unknown.iter().filter(|u| u.1 > 0).count(),
+        unknown.iter().filter(|u| u.1 > 1).count(),
         dup.len(),
         lost.len(),
         sent_in,
@@ -476,6 +509,8 @@ async fn soak(s: &Soak) {
         delivered_refusal.is_empty(),
         "soak[{label}]: refuse+ recipients reported delivered: {delivered_refusal:?}"
     );
+    let queue_bound = MAX_QUEUED + u64::from(CONNECTIONS) * WINDOW;
+    assert!(largest_queue <= queue_bound, "soak[{label}]: the queue held {largest_queue} > {queue_bound}");
     let faults_seen = proxy.fired() > 0 || stats.retried > 0;
     assert!(total < 1000 || faults_seen, "soak[{label}]: no fault was injected; the soak proved nothing");
 }
@@ -526,5 +561,5 @@ async fn soak_starttls_every_message_accounted_for() {
     if total == 0 {
         return;
     }
-    soak(&Soak { label: "starttls", total, seed: seed().wrapping_add(1), starttls: true }).await;
+    soak(&Soak { label: "starttls", total, seed: seed(), starttls: true }).await;
 }

@@ -47,7 +47,7 @@ pub struct MailerOptions {
     /// as room frees, so memory stays bounded however many are sent; the wait ends as the
     /// queue moves, which each connection's stage timeouts bound, or at `close`. A message
     /// whose connection was found dead goes back to the front even when the queue is full (at
-    /// most one per connection more).
+    /// most the messages that were in flight on it more).
     pub max_queued: u32,
     /// Whether a message whose fate is unknown (the connection failed after its final `.`,
     /// before the reply) is sent again, at the risk of delivering it twice (default false).
