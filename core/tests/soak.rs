@@ -15,9 +15,12 @@
 //!   the test knows which must end refused).
 //!
 //! The messages go in batches (`send_many`, and `send_each` for one producer) from 4 producers
-//! at once, as a service would. The test fails when a message has no outcome, when one reported
-//! delivered is missing (lost) or is in the Maildir more than once, or when one reported
-//! refused arrived. Messages with fate unknown are listed with whether they arrived.
+//! at once, as a service would, with `max_queued` 300 below the 1,000 they hand over at once, so
+//! the queue's backpressure is in play (its largest size is checked). The test fails when a
+//! message has no outcome, when one reported delivered is missing (lost) or is in the Maildir
+//! more than once, when one reported refused arrived, or when the stats do not add up.
+//! Messages with fate unknown are listed with whether they arrived; refusals are counted by
+//! cause.
 //!
 //! `#[ignore]`d, so that `cargo test --workspace` does not run it beside everything else;
 //! tests/run_all.sh runs it alone:
