@@ -172,8 +172,9 @@ fn messages(n: usize, prefix: &str, what: &str) -> Vec<Message> {
     (0..n).map(|i| servers_env::message(what, &to, &format!("{prefix}{i}@relaykit.test>"))).collect()
 }
 
-/// The largest `stats().queued` seen while `send_many` of `n` messages runs with `options`.
-async fn largest_queue(n: usize, options: &serde_json::Value) -> u64 {
+/// The largest `stats().queued` seen while `n` messages are sent with `options`: by one
+/// `send_many`, or (`one_by_one`) by as many concurrent `send`s.
+async fn largest_queue(n: usize, options: &serde_json::Value, one_by_one: bool) -> u64 {
     let m = mailer(&postfix(), options);
     let prefix = format!("<hyg-q.{}.", run_tag());
     let msgs = messages(n, &prefix, "queue bound");
@@ -188,7 +189,24 @@ async fn largest_queue(n: usize, options: &serde_json::Value) -> u64 {
             }
         })
     };
-    let results = tokio::time::timeout(Duration::from_secs(120), m.send_many(&msgs)).await.unwrap();
+    let sending = async {
+        if !one_by_one {
+            return m.send_many(&msgs).await;
+        }
+        let tasks: Vec<_> = msgs
+            .into_iter()
+            .map(|msg| {
+                let m = m.clone();
+                tokio::spawn(async move { m.send(&msg).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    };
+    let results = tokio::time::timeout(Duration::from_secs(120), sending).await.unwrap();
     done.store(true, Ordering::Relaxed);
     sampler.await.unwrap();
     let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
@@ -202,10 +220,13 @@ async fn largest_queue(n: usize, options: &serde_json::Value) -> u64 {
 async fn the_queue_never_holds_more_than_max_queued() {
     let _one = serial();
     // One connection to Postfix is the slow consumer: send_many hands over 400 messages at once.
-    let bounded = largest_queue(400, &json!({"max_connections": 1, "max_queued": 20})).await;
-    let unbounded = largest_queue(400, &json!({"max_connections": 1})).await;
-    eprintln!("largest queue: {bounded} with max_queued 20, {unbounded} with the default");
+    let bounded = largest_queue(400, &json!({"max_connections": 1, "max_queued": 20}), false).await;
+    let unbounded = largest_queue(400, &json!({"max_connections": 1}), false).await;
+    // 200 concurrent sends, each waiting for room on its own.
+    let sends = largest_queue(200, &json!({"max_connections": 1, "max_queued": 5}), true).await;
+    eprintln!("largest queue: {bounded} with max_queued 20, {unbounded} with the default, {sends} for sends with 5");
     assert!(bounded <= 20, "the queue held {bounded} > max_queued 20");
+    assert!(sends <= 5, "the queue held {sends} > max_queued 5 (concurrent sends)");
     assert!(bounded >= 10, "the queue never filled ({bounded}): the test did not press on the bound");
     assert!(unbounded > 20, "without the bound the queue held only {unbounded}: the test proves nothing");
 }
