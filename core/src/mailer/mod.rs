@@ -85,12 +85,10 @@ impl Mailer {
     /// the options say. Errors carry the stage, the reply, the same hints as
     /// [`crate::send_async`], [`Error::transient`], [`Error::fate`] and [`Error::attempts`].
     pub async fn send(&self, message: &Message) -> Result<SendResult> {
-        let r = match self.prepare(message) {
+        match self.prepare(message) {
             Ok(p) => self.inner.deliver(p).await,
-            Err(e) => Err(e),
-        };
-        self.count(&r);
-        r
+            Err(e) => Err(self.inner.counted(e)),
+        }
     }
 
     /// Sends every message, one outcome per message in the same order. They are queued together
@@ -106,19 +104,16 @@ impl Mailer {
                     first.push((i, p));
                     out.push(None);
                 }
-                Err(e) => out.push(Some(Err(e))),
+                Err(e) => out.push(Some(Err(self.inner.counted(e)))),
             }
         }
         let tries = self.inner.deliver_all(first).await;
         for (i, r) in tries {
             out[i] = Some(r);
         }
-        let out: Vec<Result<SendResult>> =
-            out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::internal("a message got no outcome")))).collect();
-        for r in &out {
-            self.count(r);
-        }
-        out
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(self.inner.counted(Error::internal("a message got no outcome")))))
+            .collect()
     }
 
     /// Sends every message `messages` yields, handing each outcome to `each` with the message's
@@ -150,11 +145,6 @@ impl Mailer {
             return Err(closed_error());
         }
         Ok(Arc::new(message.prepare(&self.inner.ctx)?))
-    }
-
-    fn count(&self, r: &Result<SendResult>) {
-        let c = &self.inner.pool.counters;
-        bump(if r.is_ok() { &c.sent } else { &c.failed });
     }
 
     /// Closes the mailer: later sends fail at once with a config error; messages queued or in
@@ -246,34 +236,56 @@ impl Inner {
                 waits.push((*i, rx));
             }
             // A job the pool cannot take (the mailer closed) is settled with the error at once.
-            match &self.rate {
-                // Paced: each message waits for its slot, so they are queued one by one.
-                Some(rate) => {
-                    for job in jobs {
-                        rate.acquire().await;
-                        self.pool.submit_all(vec![job]).await;
+            // The outcomes are collected while the jobs are still being queued (as room frees),
+            // so each message is counted when it ends, not when the last one was queued.
+            let submit = async {
+                match &self.rate {
+                    // Paced: each message waits for its slot, so they are queued one by one.
+                    Some(rate) => {
+                        for job in jobs {
+                            rate.acquire().await;
+                            self.pool.submit_all(vec![job]).await;
+                        }
+                    }
+                    None => self.pool.submit_all(jobs).await,
+                }
+            };
+            let collect = async {
+                let mut again = Vec::new();
+                let mut longest = 0;
+                for ((i, t), (_, rx)) in round.into_iter().zip(waits) {
+                    let r = received(rx.await);
+                    match self.judge(t, r) {
+                        Next::Done(r) => {
+                            self.count(&r);
+                            done.push((i, r));
+                        }
+                        Next::Again(t) => {
+                            longest = longest.max(t.attempts);
+                            again.push((i, t));
+                        }
                     }
                 }
-                None => self.pool.submit_all(jobs).await,
-            }
-            let mut again = Vec::new();
-            let mut longest = 0;
-            for ((i, t), (_, rx)) in round.into_iter().zip(waits) {
-                let r = received(rx.await);
-                match self.judge(t, r) {
-                    Next::Done(r) => done.push((i, r)),
-                    Next::Again(t) => {
-                        longest = longest.max(t.attempts);
-                        again.push((i, t));
-                    }
-                }
-            }
+                (again, longest)
+            };
+            let ((), (again, longest)) = tokio::join!(submit, collect);
             if !again.is_empty() {
                 self.backoff(longest).await;
             }
             round = again;
         }
         done
+    }
+
+    fn count(&self, r: &Result<SendResult>) {
+        let c = &self.pool.counters;
+        bump(if r.is_ok() { &c.sent } else { &c.failed });
+    }
+
+    /// `e`, counted as a failed send.
+    fn counted(&self, e: Error) -> Error {
+        bump(&self.pool.counters.failed);
+        e
     }
 
     /// Whether attempt `t.attempts` ends the message, or another follows.

@@ -205,7 +205,8 @@ impl RetryPolicy {
     }
 }
 
-/// What a mailer has done so far (a snapshot; counters only grow, except `open_connections`).
+/// What a mailer has done so far (a snapshot; counters only grow, except `open_connections` and
+/// `queued`). `sent` and `failed` count each message as it ends, also during a `send_many`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MailerStats {
     /// Messages the server accepted.
