@@ -211,7 +211,7 @@ async fn largest_queue(n: usize, options: &serde_json::Value, one_by_one: bool) 
     sampler.await.unwrap();
     let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(failed.is_empty(), "{} failed, first {:?}", failed.len(), failed.first());
-    m.close().await;
+    tokio::time::timeout(Duration::from_secs(60), m.close()).await.expect("close() took longer than 60 s");
     largest.load(Ordering::Relaxed)
 }
 
@@ -251,7 +251,7 @@ async fn close_with_messages_queued_and_in_flight_accounts_for_each() {
         assert!(Instant::now() < deadline, "nothing was sent within 60 s: {:?}", m.stats());
         tokio::time::sleep(Duration::from_millis(2)).await; // polling the counters, bounded above
     }
-    m.close().await;
+    tokio::time::timeout(Duration::from_secs(60), m.close()).await.expect("close() took longer than 60 s");
     let results = tokio::time::timeout(Duration::from_secs(60), sender).await.unwrap().unwrap();
     assert_eq!(results.len(), N, "one outcome per message");
     let stats = m.stats();

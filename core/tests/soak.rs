@@ -407,7 +407,7 @@ async fn soak(s: &Soak) {
     sampler.abort();
     let largest_queue = largest_queue.load(Ordering::Relaxed);
     let stats = mailer.stats();
-    mailer.close().await;
+    tokio::time::timeout(Duration::from_secs(60), mailer.close()).await.expect("close() took longer than 60 s");
     let no_outcome: Vec<usize> = (0..total).filter(|i| reports[*i].is_none()).collect();
     assert!(no_outcome.is_empty(), "soak[{label}]: {} messages got no outcome: {no_outcome:?}", no_outcome.len());
     let reports: Vec<Report> = reports.into_iter().map(Option::unwrap).collect();
