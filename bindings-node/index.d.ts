@@ -72,8 +72,9 @@ export type TestOptions = CallOptions & Options<Presented<TestOptionsJSON>>
 export type SendOptions = CallOptions & Options<Presented<SendOptionsJSON>>
 /** The options of `new Mailer()`: `maxConnections`, `maxMessagesPerConnection`,
  * `idleTimeoutSecs`, `rateLimit` (`{ messages, perSecs }`), `retry` (`{ maxAttempts,
- * baseDelayMs, maxDelayMs }`), `retryUnknown`, `ntlmHelper`; `trace` gets the lines of every
- * connection, with its id. */
+ * baseDelayMs, maxDelayMs }`), `retryUnknown`, `streamWindow`, `maxQueued` (the most messages
+ * waiting for a connection; a send then waits for room), `ntlmHelper`; `trace` gets the lines
+ * of every connection, with its id. */
 export type MailerOptions = CallOptions &
   Options<Omit<Presented<MailerOptionsJSON>, 'retry'>> & {
     /** Each key optional, as in the JSON form: the core's default where left out. */
@@ -269,6 +270,7 @@ export interface MailerOptionsJSON {
     max_delay_ms: number
   }
   stream_window: number
+  max_queued: number
   retry_unknown: boolean
   ntlm_helper?: Array<string>
 }

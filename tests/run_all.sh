@@ -38,6 +38,9 @@ bash tests/servers/smoke.sh | tail -1
 step "unit, vector, property, real-server and conformance tests"
 cargo test --workspace --locked
 
+step "fault soak: 10,000 messages through injected faults, reconciled against the Maildir (#12)"
+cargo test --locked -p relaykit --test soak -- --ignored --nocapture --test-threads=1
+
 step "C ABI tests (ASan+UBSan, then valgrind)"
 bash tests/c/run.sh
 

@@ -83,6 +83,7 @@ describe('new Mailer()', () => {
     for (const [options, key] of [
       [{ maxConnections: 0 }, 'options.max_connections'],
       [{ maxMessagesPerConnection: 0 }, 'options.max_messages_per_connection'],
+      [{ maxQueued: 0 }, 'options.max_queued'],
       [{ idleTimeoutSecs: -1 }, 'options.idle_timeout_secs'],
       [{ maxConections: 2 }, 'max_conections'],
       [{ retry: { maxAttempts: 0 } }, 'options.retry.max_attempts'],

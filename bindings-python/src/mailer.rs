@@ -2,7 +2,7 @@
 //! shared by every thread that holds it (it is `Send + Sync` and its clones share one pool).
 //!
 //! Options arrive in their JSON form (`max_connections`, `max_messages_per_connection`,
-//! `idle_timeout_secs`, `rate_limit`, `retry`, `retry_unknown`, `stream_window`, `ntlm_helper`) and go to the
+//! `idle_timeout_secs`, `rate_limit`, `retry`, `retry_unknown`, `stream_window`, `max_queued`, `ntlm_helper`) and go to the
 //! core's reader, which owns defaults and ranges and names `options.<key>` in its errors.
 //! Results and errors are converted as Send's are ([`engine::result_out`]); `send_many` gives
 //! one per message, a result's `(json, json_text)` or the exception instance of its error (not

@@ -81,6 +81,7 @@ def delivered(prefix: str, want: int) -> collections.Counter[str]:
     ("retry", {"max_attempts": 0}),
     ("rate_limit", {"messages": 0, "per_secs": 1}),
     ("retry_unknown", "yes"),
+    ("max_queued", 0),
 ])
 def test_bad_options_fail_at_creation_naming_the_key(key: str, value: Any) -> None:
     with pytest.raises(relaykit.ConfigError) as info:

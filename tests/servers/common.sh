@@ -32,6 +32,9 @@ RK_POSTFIX_RATELIMIT_PORT="${RK_POSTFIX_RATELIMIT_PORT:-2532}"
 RK_FAULTS_PORT="${RK_FAULTS_PORT:-2533}"
 # The hostile server of the fault suite: scenario i of tests/faults/scenarios.json on BASE + i.
 RK_HOSTILE_BASE_PORT="${RK_HOSTILE_BASE_PORT:-2600}"
+# The soak's policy listener and the policy service it asks (tests/faults/soak_policy.py).
+RK_POSTFIX_POLICY_PORT="${RK_POSTFIX_POLICY_PORT:-2534}"
+RK_POLICY_SERVICE_PORT="${RK_POLICY_SERVICE_PORT:-2535}"
 # smtpd_timeout of the idle listener; messages per anvil_rate_time_unit of the ratelimit one.
 RK_POSTFIX_IDLE_SECS="${RK_POSTFIX_IDLE_SECS:-2}"
 RK_POSTFIX_RATE_MESSAGES="${RK_POSTFIX_RATE_MESSAGES:-5}"

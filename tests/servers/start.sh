@@ -285,7 +285,9 @@ smtpd_listener() {  # INSTANCE PORT LABEL EXTRA_OPTS...
 # ---------------------------------------------------------------- dovecot ----
 start_dovecot_role() {
   check_ports "$RK_DOVECOT_PLAIN_PORT" "$RK_DOVECOT_STARTTLS_PORT" "$RK_DOVECOT_IMPLICIT_PORT" \
-    "$RK_POSTFIX_IDLE_PORT" "$RK_POSTFIX_CONNLIMIT_PORT" "$RK_POSTFIX_RATELIMIT_PORT"
+    "$RK_POSTFIX_IDLE_PORT" "$RK_POSTFIX_CONNLIMIT_PORT" "$RK_POSTFIX_RATELIMIT_PORT" \
+    "$RK_POSTFIX_POLICY_PORT" "$RK_POLICY_SERVICE_PORT"
+  start_soak_policy
   local d="$S/dovecot"
   mkdir -p "$d/run" "$d/lib"
   : > "$d/dovecot.log"
@@ -347,7 +349,9 @@ EOF
   write_postfix postfix-dovecot \
 "smtpd_sasl_type = dovecot
 smtpd_sasl_path = $d/run/auth-postfix
-anvil_rate_time_unit = ${RK_POSTFIX_RATE_SECS}s" \
+anvil_rate_time_unit = ${RK_POSTFIX_RATE_SECS}s
+# The policy listener's RCPT restrictions (a parameter, as master.cf -o values take no spaces).
+rk_soak_restrictions = check_policy_service inet:127.0.0.1:$RK_POLICY_SERVICE_PORT, check_recipient_access texthash:$S/postfix-dovecot/conf/rcpt_access" \
 "$(smtpd_listener postfix-dovecot "$RK_DOVECOT_PLAIN_PORT" plain smtpd_tls_security_level=may smtpd_tls_auth_only=no)
 $(smtpd_listener postfix-dovecot "$RK_DOVECOT_STARTTLS_PORT" starttls smtpd_tls_security_level=encrypt smtpd_tls_auth_only=yes)
 $(smtpd_listener postfix-dovecot "$RK_DOVECOT_IMPLICIT_PORT" implicit smtpd_tls_wrappermode=yes smtpd_tls_security_level=encrypt smtpd_tls_auth_only=no)
@@ -361,6 +365,24 @@ $(fault_listeners)"
   wait_smtp "postfix-dovecot connlimit (1 connection per client)" "$RK_POSTFIX_CONNLIMIT_PORT" plain "${logs[@]}"
   wait_smtp "postfix-dovecot ratelimit ($RK_POSTFIX_RATE_MESSAGES messages per ${RK_POSTFIX_RATE_SECS}s)" \
     "$RK_POSTFIX_RATELIMIT_PORT" plain "${logs[@]}"
+  wait_smtp "postfix-dovecot policy (random refusals by tests/faults/soak_policy.py)" \
+    "$RK_POSTFIX_POLICY_PORT" plain "${logs[@]}" "$S/logs/soak-policy.log"
+}
+
+# The policy service of the policy listener (tests/faults/soak_policy.py): tells Postfix to
+# answer some RCPTs 450, 421 or 550, by a hash of the recipient and attempt; its decisions go
+# to $S/soak-policy/decisions.jsonl.
+start_soak_policy() {
+  mkdir -p "$S/soak-policy"
+  : > "$S/soak-policy/decisions.jsonl"
+  spawn soak-policy "$S/logs/soak-policy.log" "$PY" "$RK_REPO_DIR/tests/faults/soak_policy.py" \
+    --port "$RK_POLICY_SERVICE_PORT" --log "$S/soak-policy/decisions.jsonl"
+  local deadline=$(( $(date +%s) + RK_WAIT_SECS ))
+  until ! port_free "$RK_POLICY_SERVICE_PORT"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then cat "$S/logs/soak-policy.log" >&2; rk_die "soak policy service did not listen"; fi
+    sleep 0.1
+  done
+  rk_log "soak policy service up on 127.0.0.1:$RK_POLICY_SERVICE_PORT"
 }
 
 # Listeners of the postfix-dovecot instance that produce real faults (the mailer's
@@ -369,6 +391,8 @@ $(fault_listeners)"
 #   idle:      smtpd_timeout closes a connection idle that long (421 4.4.2, then close)
 #   connlimit: one connection per client IP; the next one gets 421 4.7.0 at the greeting
 #   ratelimit: RK_POSTFIX_RATE_MESSAGES MAIL FROMs per window, then 450 4.7.1 at MAIL FROM
+#   policy:    RCPT TO asks tests/faults/soak_policy.py, which answers 450/421/550 at random
+#              (replayable) for soak+SEED.I.TAG@ and 550 for refuse+...@ (the fault soak)
 # anvil exempts smtpd_client_event_limit_exceptions (default: $mynetworks, so loopback) from
 # every limit: the last two clear it.
 fault_listeners() {
@@ -378,6 +402,8 @@ fault_listeners() {
     smtpd_client_event_limit_exceptions= smtpd_client_connection_count_limit=1
   smtpd_listener postfix-dovecot "$RK_POSTFIX_RATELIMIT_PORT" ratelimit "${plain[@]}" \
     smtpd_client_event_limit_exceptions= "smtpd_client_message_rate_limit=$RK_POSTFIX_RATE_MESSAGES"
+  smtpd_listener postfix-dovecot "$RK_POSTFIX_POLICY_PORT" policy "${plain[@]}" \
+    'smtpd_recipient_restrictions=$rk_soak_restrictions'
 }
 
 # ---------------------------------------------------------------- cyrus ------
@@ -578,6 +604,8 @@ write_env() {
           echo "RK_POSTFIX_RATELIMIT_PORT=$RK_POSTFIX_RATELIMIT_PORT"
           echo "RK_POSTFIX_RATE_MESSAGES=$RK_POSTFIX_RATE_MESSAGES"
           echo "RK_POSTFIX_RATE_SECS=$RK_POSTFIX_RATE_SECS"
+          echo "RK_POSTFIX_POLICY_PORT=$RK_POSTFIX_POLICY_PORT"
+          echo "RK_SOAK_POLICY_LOG=$S/soak-policy/decisions.jsonl"
           ;;
         cyrus)
           echo "RK_CYRUS_PLAIN_PORT=$RK_CYRUS_PLAIN_PORT"

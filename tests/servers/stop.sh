@@ -28,11 +28,12 @@ pid=$(cat "$S/dovecot/run/master.pid" 2>/dev/null || true)
 if alive "$pid" && grep -qa 'dovecot' "/proc/$pid/cmdline" 2>/dev/null; then add dovecot "$pid"; fi
 
 # Background daemons started by start.sh (maildev; aiosmtpd, ntlm and badscram are all
-# aiosmtpd_server.py; faults is tests/faults/fake_smtp.py, hostile tests/faults/hostile.py) via pids/*.pid
+# aiosmtpd_server.py; faults is tests/faults/fake_smtp.py, hostile tests/faults/hostile.py,
+# soak-policy tests/faults/soak_policy.py) via pids/*.pid
 for pidf in "$S"/pids/*.pid; do
   [ -f "$pidf" ] || continue
   pid=$(cat "$pidf" 2>/dev/null || true)
-  if alive "$pid" && grep -qaE 'maildev|aiosmtpd_server|fake_smtp|hostile\.py' "/proc/$pid/cmdline" 2>/dev/null; then
+  if alive "$pid" && grep -qaE 'maildev|aiosmtpd_server|fake_smtp|hostile\.py|soak_policy' "/proc/$pid/cmdline" 2>/dev/null; then
     add "$(basename "$pidf" .pid)" "$pid"
   fi
 done

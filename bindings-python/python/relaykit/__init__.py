@@ -354,12 +354,14 @@ class _MailerBase:
         retry: Optional[RetryPolicy] = None,
         retry_unknown: Optional[bool] = None,
         stream_window: Optional[int] = None,
+        max_queued: Optional[int] = None,
         trace: Optional[TraceCallback] = None,
         ntlm_helper: Optional[Sequence[str]] = None,
     ) -> None:
         options = _given(max_connections=max_connections, max_messages_per_connection=max_messages_per_connection,
                          idle_timeout_secs=idle_timeout_secs, rate_limit=rate_limit, retry=retry,
-                         retry_unknown=retry_unknown, stream_window=stream_window, ntlm_helper=ntlm_helper)
+                         retry_unknown=retry_unknown, stream_window=stream_window, max_queued=max_queued,
+                         ntlm_helper=ntlm_helper)
         self._native = _native._Mailer(profile, keyring, context, options, _tracer(trace))
         self._profile = copy.copy(profile)  # for the log lines: where this mailer sends to
 
@@ -403,8 +405,9 @@ class Mailer(_MailerBase):
     ``max_messages_per_connection`` (100; then the connection is replaced),
     ``idle_timeout_secs`` (30; an idle connection is then closed), ``rate_limit``
     (:class:`RateLimit`; none), ``retry`` (:class:`RetryPolicy`), ``retry_unknown`` (False:
-    a message whose fate is unknown is not sent again) and ``stream_window`` (6: messages a
-    CHUNKING connection writes ahead of their replies); ``trace`` (see :data:`TraceCallback`:
+    a message whose fate is unknown is not sent again), ``stream_window`` (6: messages a
+    CHUNKING connection writes ahead of their replies) and ``max_queued`` (10,000: messages
+    waiting for a connection at most; a send then waits for room); ``trace`` (see :data:`TraceCallback`:
     it may take each line's connection id) and ``ntlm_helper`` are Send's. A bad profile or
     option raises ``ConfigError`` naming the field (``options.retry.max_attempts``) now,
     before any connection.

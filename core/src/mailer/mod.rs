@@ -67,6 +67,7 @@ impl Mailer {
             options.max_messages_per_connection,
             idle_timeout,
             options.stream_window,
+            options.max_queued as usize,
             options.retry.delay(1),
             runtime,
         );
@@ -84,16 +85,15 @@ impl Mailer {
     /// the options say. Errors carry the stage, the reply, the same hints as
     /// [`crate::send_async`], [`Error::transient`], [`Error::fate`] and [`Error::attempts`].
     pub async fn send(&self, message: &Message) -> Result<SendResult> {
-        let r = match self.prepare(message) {
+        match self.prepare(message) {
             Ok(p) => self.inner.deliver(p).await,
-            Err(e) => Err(e),
-        };
-        self.count(&r);
-        r
+            Err(e) => Err(self.inner.counted(e)),
+        }
     }
 
-    /// Sends every message, one outcome per message in the same order. All are queued at once,
-    /// so the connections pipeline them; a message that cannot be prepared (header injection,
+    /// Sends every message, one outcome per message in the same order. They are queued together
+    /// (as many as `max_queued` allows, the rest as room frees), so the connections pipeline
+    /// them; a message that cannot be prepared (header injection,
     /// a bad tag) fails alone and the others still go out.
     pub async fn send_many(&self, messages: &[Message]) -> Vec<Result<SendResult>> {
         let mut out: Vec<Option<Result<SendResult>>> = Vec::with_capacity(messages.len());
@@ -104,19 +104,16 @@ impl Mailer {
                     first.push((i, p));
                     out.push(None);
                 }
-                Err(e) => out.push(Some(Err(e))),
+                Err(e) => out.push(Some(Err(self.inner.counted(e)))),
             }
         }
         let tries = self.inner.deliver_all(first).await;
         for (i, r) in tries {
             out[i] = Some(r);
         }
-        let out: Vec<Result<SendResult>> =
-            out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::internal("a message got no outcome")))).collect();
-        for r in &out {
-            self.count(r);
-        }
-        out
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(self.inner.counted(Error::internal("a message got no outcome")))))
+            .collect()
     }
 
     /// Sends every message `messages` yields, handing each outcome to `each` with the message's
@@ -148,11 +145,6 @@ impl Mailer {
             return Err(closed_error());
         }
         Ok(Arc::new(message.prepare_in_async(&self.inner.ctx)?))
-    }
-
-    fn count(&self, r: &Result<SendResult>) {
-        let c = &self.inner.pool.counters;
-        bump(if r.is_ok() { &c.sent } else { &c.failed });
     }
 
     /// Closes the mailer: later sends fail at once with a config error; messages queued or in
@@ -243,39 +235,57 @@ impl Inner {
                 jobs.push(job);
                 waits.push((*i, rx));
             }
-            let submitted = match &self.rate {
-                // Paced: each message waits for its slot, so they are queued one by one.
-                Some(rate) => {
-                    let mut r = Ok(());
-                    for job in jobs {
-                        rate.acquire().await;
-                        r = r.and(self.pool.submit(job));
+            // A job the pool cannot take (the mailer closed) is settled with the error at once.
+            // The outcomes are collected while the jobs are still being queued (as room frees),
+            // so each message is counted when it ends, not when the last one was queued.
+            let submit = async {
+                match &self.rate {
+                    // Paced: each message waits for its slot, so they are queued one by one.
+                    Some(rate) => {
+                        for job in jobs {
+                            rate.acquire().await;
+                            self.pool.submit_all(vec![job]).await;
+                        }
                     }
-                    r
+                    None => self.pool.submit_all(jobs).await,
                 }
-                None => self.pool.submit_all(jobs),
             };
-            let mut again = Vec::new();
-            let mut longest = 0;
-            for ((i, t), (_, rx)) in round.into_iter().zip(waits) {
-                let r = match &submitted {
-                    Ok(()) => received(rx.await),
-                    Err(e) => Err(e.clone()),
-                };
-                match self.judge(t, r) {
-                    Next::Done(r) => done.push((i, r)),
-                    Next::Again(t) => {
-                        longest = longest.max(t.attempts);
-                        again.push((i, t));
+            let collect = async {
+                let mut again = Vec::new();
+                let mut longest = 0;
+                for ((i, t), (_, rx)) in round.into_iter().zip(waits) {
+                    let r = received(rx.await);
+                    match self.judge(t, r) {
+                        Next::Done(r) => {
+                            self.count(&r);
+                            done.push((i, r));
+                        }
+                        Next::Again(t) => {
+                            longest = longest.max(t.attempts);
+                            again.push((i, t));
+                        }
                     }
                 }
-            }
+                (again, longest)
+            };
+            let ((), (again, longest)) = tokio::join!(submit, collect);
             if !again.is_empty() {
                 self.backoff(longest).await;
             }
             round = again;
         }
         done
+    }
+
+    fn count(&self, r: &Result<SendResult>) {
+        let c = &self.pool.counters;
+        bump(if r.is_ok() { &c.sent } else { &c.failed });
+    }
+
+    /// `e`, counted as a failed send.
+    fn counted(&self, e: Error) -> Error {
+        bump(&self.pool.counters.failed);
+        e
     }
 
     /// Whether attempt `t.attempts` ends the message, or another follows.

@@ -14,6 +14,9 @@ use crate::session::{DEFAULT_STREAM_WINDOW, MAX_STREAM_WINDOW, TraceSink};
 /// what a semaphore holds on every platform.
 const MAX_CONNECTIONS: u32 = 10_000;
 
+/// The most `max_queued` can be.
+const MAX_QUEUED: u32 = 1_000_000;
+
 /// Options of a [`crate::Mailer`]. Every key of the JSON form is optional (`null` or `{}`
 /// gives the defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +42,13 @@ pub struct MailerOptions {
     /// a whole window leaves the window's messages with fate unknown; raise it for servers
     /// known not to, or whose limit is raised.
     pub stream_window: u32,
+    /// The most messages waiting for a connection at once (default 10,000, 1 to 1,000,000). A
+    /// send that finds the queue full waits for room, and `send_many` feeds its messages in
+    /// as room frees, so memory stays bounded however many are sent; the wait ends as the
+    /// queue moves, which each connection's stage timeouts bound, or at `close`. A message
+    /// whose connection was found dead goes back to the front even when the queue is full (at
+    /// most the messages that were in flight on it more).
+    pub max_queued: u32,
     /// Whether a message whose fate is unknown (the connection failed after its final `.`,
     /// before the reply) is sent again, at the risk of delivering it twice (default false).
     pub retry_unknown: bool,
@@ -61,6 +71,7 @@ impl Default for MailerOptions {
             retry: RetryPolicy::default(),
             retry_unknown: false,
             stream_window: DEFAULT_STREAM_WINDOW,
+            max_queued: 10_000,
             trace: None,
             ntlm_helper: None,
         }
@@ -71,7 +82,8 @@ impl MailerOptions {
     /// Options from their JSON form: `{"max_connections": 4, "max_messages_per_connection":
     /// 100, "idle_timeout_secs": 30, "rate_limit": {"messages": 10, "per_secs": 1},
     /// "retry": {"max_attempts": 3, "base_delay_ms": 200, "max_delay_ms": 10000},
-    /// "retry_unknown": false, "stream_window": 6, "ntlm_helper": [...]}`; `null` gives the defaults.
+    /// "retry_unknown": false, "stream_window": 6, "max_queued": 10000, "ntlm_helper": [...]}`;
+    /// `null` gives the defaults.
     pub fn from_json(text: &str) -> Result<MailerOptions> {
         Self::from_json_value(&json::parse_text(text, Root::Options)?)
     }
@@ -99,6 +111,9 @@ impl MailerOptions {
             return Err(
                 Root::Options.error("stream_window", format!("must be at least 1 and at most {MAX_STREAM_WINDOW}"))
             );
+        }
+        if !(1..=MAX_QUEUED).contains(&self.max_queued) {
+            return Err(Root::Options.error("max_queued", format!("must be at least 1 and at most {MAX_QUEUED}")));
         }
         if let Some(r) = &self.rate_limit {
             r.interval()?;
@@ -190,7 +205,8 @@ impl RetryPolicy {
     }
 }
 
-/// What a mailer has done so far (a snapshot; counters only grow, except `open_connections`).
+/// What a mailer has done so far (a snapshot; counters only grow, except `open_connections` and
+/// `queued`). `sent` and `failed` count each message as it ends, also during a `send_many`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MailerStats {
     /// Messages the server accepted.
@@ -206,7 +222,7 @@ pub struct MailerStats {
     pub connections_opened: u64,
     /// Connections open now, in use or idle.
     pub open_connections: u64,
-    /// Messages waiting for a connection now.
+    /// Messages waiting for a connection now (at most `max_queued`, see there).
     pub queued: u64,
 }
 
@@ -232,7 +248,7 @@ mod tests {
     #[test]
     fn defaults_and_ranges_name_the_key() {
         let o = MailerOptions::from_json_value(&Value::Null).unwrap();
-        assert_eq!((o.max_connections, o.max_messages_per_connection), (2, 100));
+        assert_eq!((o.max_connections, o.max_messages_per_connection, o.max_queued), (2, 100, 10_000));
         assert!((o.idle_timeout_secs - 30.0).abs() < f64::EPSILON);
         let o = MailerOptions::from_json(r#"{"max_connections": 4, "idle_timeout_secs": 0.5}"#).unwrap();
         assert_eq!((o.max_connections, o.max_messages_per_connection), (4, 100));
@@ -261,6 +277,8 @@ mod tests {
             (json!({"retry": {"attempts": 2}}), "options.retry.attempts: unknown field"),
             (json!({"stream_window": 0}), "options.stream_window: must be at least 1 and at most 64"),
             (json!({"stream_window": 65}), "options.stream_window: must be at least 1 and at most 64"),
+            (json!({"max_queued": 0}), "options.max_queued: must be at least 1 and at most 1000000"),
+            (json!({"max_queued": 1_000_001}), "options.max_queued: must be at least 1 and at most 1000000"),
         ] {
             let e = MailerOptions::from_json_value(&v).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{e}");

@@ -6,6 +6,9 @@
 //! callers' messages are pipelined on one connection ([`Session::send_feed`]). A task whose
 //! connection has been idle for `idle_timeout` closes it with QUIT and ends.
 //!
+//! The queue holds at most `max_queued` jobs: a sender finding it full waits for room
+//! ([`Pool::submit_all`]), so memory stays bounded however many messages are sent.
+//!
 //! A job whose connection failed before any of it was accepted goes back to the front of the
 //! queue once, when that connection had already carried a message (it was found dead, not
 //! refused); everything else goes back to the sender with its error, and the sender's retry
@@ -111,6 +114,8 @@ pub(super) struct Pool {
     pub(super) idle_timeout: Duration,
     /// Messages a CHUNKING connection writes ahead of their replies.
     pub(super) stream_window: u32,
+    /// The most jobs the queue admits (requeued ones excepted).
+    pub(super) max_queued: usize,
     /// How long new connections wait after the server throttled this client.
     pub(super) throttle_pause: Duration,
     pub(super) runtime: tokio::runtime::Handle,
@@ -120,6 +125,8 @@ pub(super) struct Pool {
     wake: Notify,
     /// A connection task ended.
     ended: Notify,
+    /// Jobs left the queue, or the mailer closed: a sender waiting for room looks again.
+    room: Notify,
 }
 
 pub(super) fn closed_error() -> Error {
@@ -136,6 +143,7 @@ impl Pool {
         max_messages: u32,
         idle_timeout: Duration,
         stream_window: u32,
+        max_queued: usize,
         throttle_pause: Duration,
         runtime: tokio::runtime::Handle,
     ) -> Pool {
@@ -147,12 +155,14 @@ impl Pool {
             max_messages,
             idle_timeout,
             stream_window,
+            max_queued,
             throttle_pause,
             runtime,
             counters: Counters::default(),
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             ended: Notify::new(),
+            room: Notify::new(),
         }
     }
 
@@ -171,36 +181,46 @@ impl Pool {
         (u64::from(s.connected), s.queue.len() as u64)
     }
 
-    /// Queues `job` for a connection, starting a connection task when every task is busy and
-    /// another connection is allowed. Fails once the mailer is closed.
-    pub(super) fn submit(self: &Arc<Self>, job: Job) -> Result<()> {
-        let spawn = {
-            let mut s = self.lock();
-            if s.closed {
-                return Err(closed_error());
+    /// Queues the jobs for the connections, in order, starting connection tasks as needed:
+    /// as many at once as the queue has room for (so that they can be pipelined from the
+    /// start), then more as room frees. Once the mailer is closed, the jobs not yet queued are
+    /// settled with the closed error.
+    pub(super) async fn submit_all(self: &Arc<Self>, jobs: Vec<Job>) {
+        let mut pending = jobs.into_iter().peekable();
+        while pending.peek().is_some() {
+            let mut room = pin!(self.room.notified());
+            room.as_mut().enable();
+            let spawn: Vec<Option<u64>> = {
+                let mut s = self.lock();
+                if s.closed {
+                    drop(s);
+                    for j in pending {
+                        j.finish(Err(closed_error()));
+                    }
+                    return;
+                }
+                let mut spawn = Vec::new();
+                while s.queue.len() < self.max_queued {
+                    let Some(job) = pending.next() else { break };
+                    s.queue.push_back(job);
+                    spawn.push(self.spawn_needed(&mut s));
+                }
+                spawn
+            };
+            for id in spawn {
+                self.start(id);
             }
-            s.queue.push_back(job);
-            self.spawn_needed(&mut s)
-        };
-        self.start(spawn);
-        Ok(())
+            if pending.peek().is_some() {
+                // Bounded as a queued job's wait is: every job ahead leaves the queue within
+                // its connection's stage timeouts (or with the error of a failed connection).
+                room.await;
+            }
+        }
     }
 
-    /// Queues many jobs at once (a `send_many`), so that they can be pipelined from the start.
-    pub(super) fn submit_all(self: &Arc<Self>, jobs: Vec<Job>) -> Result<()> {
-        let spawn: Vec<Option<u64>> = {
-            let mut s = self.lock();
-            if s.closed {
-                return Err(closed_error());
-            }
-            let n = jobs.len();
-            s.queue.extend(jobs);
-            (0..n).map(|_| self.spawn_needed(&mut s)).collect()
-        };
-        for id in spawn {
-            self.start(id);
-        }
-        Ok(())
+    /// Jobs left the queue: wakes the senders waiting for room.
+    fn taken(&self) {
+        self.room.notify_waiters();
     }
 
     /// A new task's id when the queued jobs outnumber the waiting tasks and another
@@ -235,6 +255,7 @@ impl Pool {
     pub(super) async fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_waiters();
+        self.room.notify_waiters();
         loop {
             let mut ended = pin!(self.ended.notified());
             ended.as_mut().enable();
@@ -292,6 +313,8 @@ impl Pool {
                     s.finishing -= 1;
                 }
                 if let Some(job) = s.queue.pop_front() {
+                    drop(s);
+                    self.taken();
                     return Some(job);
                 }
                 if s.closed || !connected {
@@ -305,6 +328,8 @@ impl Pool {
             if timed_out {
                 // Decided under the lock with the queue empty, so no job is left without a task.
                 if let Some(job) = s.queue.pop_front() {
+                    drop(s);
+                    self.taken();
                     return Some(job);
                 }
                 return None;
@@ -361,6 +386,7 @@ impl Pool {
             }
             std::iter::once(job).chain(s.queue.drain(..)).collect()
         };
+        self.taken();
         for j in failed {
             j.finish(Err(err.clone()));
         }
@@ -500,6 +526,8 @@ impl Feed for JobFeed<'_> {
             if std::mem::take(&mut self.finishing) {
                 s.finishing -= 1;
             }
+            drop(s);
+            self.pool.taken();
             j
         };
         self.budget -= 1;
