@@ -718,9 +718,19 @@ impl Session {
                 self.rpos = 0;
             }
             self.rbuf.reserve(4096);
-            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(|e| {
-                Error::new(ErrorKind::Io, format!("the connection was lost reading the reply to {what}: {e}")).at(stage)
-            })?;
+            let n = match self.stream.read_buf(&mut self.rbuf).await {
+                // A TLS peer that closes without close_notify: the same lost connection as a
+                // plain close (rustls' own text for it is a link to its manual).
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("the connection was lost reading the reply to {what}: {e}"),
+                    )
+                    .at(stage));
+                }
+                Ok(n) => n,
+            };
             if n == 0 {
                 let subject =
                     if stage == Some(Stage::Greeting) { "greeting".to_owned() } else { format!("reply to {what}") };
