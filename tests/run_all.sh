@@ -44,6 +44,9 @@ cargo test --locked -p relaykit --test soak -- --ignored --nocapture --test-thre
 step "C ABI tests (ASan+UBSan, then valgrind)"
 bash tests/c/run.sh
 
+step "fuzz targets (cargo-fuzz on nightly, 60 s each, fuzz/README.md)"
+bash fuzz/run.sh "${RELAYKIT_FUZZ_SECS:-60}"
+
 step "Python binding (wheel in a fresh venv, stubtest, mypy --strict, pytest)"
 bash bindings-python/run_tests.sh
 

@@ -25,7 +25,8 @@ use crate::secret::PyKeyring;
 pub(crate) fn trace_sink(callback: Option<Py<PyAny>>) -> Option<TraceSink> {
     let callback = callback?;
     Some(TraceSink::new(move |ev| {
-        Python::attach(|py| {
+        // Not once the interpreter is finalizing (the process is exiting with a call in flight).
+        Python::try_attach(|py| {
             if let Err(e) = callback.call1(py, (ev.direction.as_str(), ev.text, ev.connection)) {
                 e.write_unraisable(py, Some(callback.bind(py)));
             }

@@ -5,6 +5,9 @@ pub mod auth;
 mod call;
 mod connection;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod login;
 mod mailer;
 mod names;

@@ -479,6 +479,29 @@ impl SaslClient {
         Ok(SaslClient { mech, inner, initial_done: false })
     }
 
+    /// A client whose random inputs (SCRAM's nonce; NTLM's client challenge, time and session
+    /// key) are given, so that a fuzz target's input alone decides the exchange; the other
+    /// mechanisms are as [`SaslClient::new`] makes them (no helper: built-in NTLM).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn with_fixed_randoms(
+        mech: Mechanism,
+        creds: &Credentials,
+        nonce: &str,
+        ntlm: ([u8; 8], u64, [u8; 16]),
+    ) -> Result<Self> {
+        let inner = match mech {
+            Mechanism::ScramSha256 => Inner::Scram(scram::Scram::new(scram::Hash::Sha256, creds, Some(nonce))?),
+            Mechanism::ScramSha1 => Inner::Scram(scram::Scram::new(scram::Hash::Sha1, creds, Some(nonce))?),
+            Mechanism::Ntlm => {
+                let (client_challenge, time, random_session_key) = ntlm;
+                let fixed = ntlm::Fixed { client_challenge, time, random_session_key };
+                Inner::Ntlm(Box::new(ntlm::Ntlm::new(creds, "", Some(fixed))?))
+            }
+            _ => return Self::new(mech, creds, &AuthOptions::default()),
+        };
+        Ok(SaslClient { mech, inner, initial_done: false })
+    }
+
     /// A client for tests, with the given inner state.
     #[cfg(test)]
     fn from_inner(mech: Mechanism, inner: Inner) -> Self {
