@@ -1,5 +1,5 @@
 //! The protocol trace: every line each side sends, with secrets redacted (the client's AUTH
-//! lines by what they are, the server's lines by [`Secrets`]: anything the session sent as a
+//! lines by what they are, the server's lines by the session's secrets: anything the session sent as a
 //! credential).
 //!
 //! Opt-in through [`SessionConfig::trace`](super::SessionConfig::trace); the same redacted text
