@@ -42,9 +42,9 @@ fail=0
 # Regressions first: each committed input must run clean.
 for t in $TARGETS; do
   [ -d "regressions/$t" ] || continue
-  if ! "$BIN/$t" -rss_limit_mb="$RSS" -runs=0 "regressions/$t" >"$WORK/$t.regressions.log" 2>&1; then
+  if ! "$BIN/$t" -rss_limit_mb="$RSS" -runs=0 -artifact_prefix="$WORK/$t.regression-" "regressions/$t" >"$WORK/$t.regressions.log" 2>&1; then
     echo "FAIL $t: a regression input fails again (log: $WORK/$t.regressions.log)"
-    grep -m3 -E "panicked|ERROR: libFuzzer" "$WORK/$t.regressions.log"
+    grep -a -m3 -E "panicked|ERROR: libFuzzer" "$WORK/$t.regressions.log"
     fail=1
   fi
 done
@@ -60,7 +60,7 @@ run_one() {
   crash=$(ls "$dir"/artifacts/* 2>/dev/null | head -n 1)
   if [ "$rc" -ne 0 ] || [ -n "$crash" ]; then
     printf 'FAIL %-13s %12s execs  crash: %s  (log: %s)\n' "$t" "${execs:-?}" "${crash:-none}" "$dir/log"
-    grep -m3 -E "panicked|ERROR: libFuzzer|SUMMARY" "$dir/log" | sed 's/^/    /'
+    grep -a -m3 -E "panicked|ERROR: libFuzzer|SUMMARY" "$dir/log" | sed 's/^/    /'
     echo fail >"$dir/status"
     return 1
   fi

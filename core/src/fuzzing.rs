@@ -4,8 +4,6 @@
 //! `Extensions::from_ehlo`, `auth::negotiate`, `Message::prepare`, `session::data`) is public.
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use zeroize::Zeroizing;
 
@@ -26,13 +24,15 @@ pub fn sasl_client(
     SaslClient::with_fixed_randoms(mech, &creds, nonce, ntlm)
 }
 
-/// Polls `fut` once with a no-op waker: the built-in SASL mechanisms never wait (only the NTLM
-/// helper, which [`sasl_client`] does not make, does), so their `async` steps are ready at once.
-/// `None` if it was not.
-pub fn now_or_never<F: Future>(fut: F) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => None,
+/// Runs a SASL step to completion on this thread's current-thread tokio runtime (made on
+/// first use): the built-in mechanisms only wait for work they hand to tokio's blocking pool
+/// (SCRAM's key derivation), never for the network.
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    thread_local! {
+        static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("a tokio runtime for the fuzz targets: {e}"));
     }
+    RT.with(|rt| rt.block_on(fut))
 }

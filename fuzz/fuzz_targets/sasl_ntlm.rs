@@ -11,7 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use relaykit::auth::Mechanism;
-use relaykit::fuzzing::{now_or_never, sasl_client};
+use relaykit::fuzzing::{block_on, sasl_client};
 use relaykit_fuzz::leaks;
 
 const PASSWORD: &str = "Secret123!";
@@ -41,10 +41,10 @@ fuzz_target!(|data: &[u8]| {
     let mut c =
         sasl_client(Mechanism::Ntlm, "CORP\\alice", PASSWORD, "", (CLIENT_CHALLENGE, 0x01d9_0000_0000_0000, [7; 16]))
             .expect("valid credentials");
-    let neg = now_or_never(c.initial_response()).expect("ready").expect("negotiate").expect("client first");
+    let neg = block_on(c.initial_response()).expect("negotiate").expect("client first");
     assert!(neg.starts_with(b"NTLMSSP\0\x01\0\0\0"), "NEGOTIATE header");
 
-    let auth = match now_or_never(c.respond(data)).expect("ready") {
+    let auth = match block_on(c.respond(data)) {
         Ok(a) => a,
         Err(e) => {
             assert!(!e.to_string().contains(PASSWORD), "password in an error: {e}");
@@ -73,5 +73,5 @@ fuzz_target!(|data: &[u8]| {
         assert!(leaks(data, &pw) || !leaks(&auth, &pw), "password in AUTHENTICATE");
     }
 
-    assert!(now_or_never(c.respond(data)).expect("ready").is_err(), "a second challenge is refused");
+    assert!(block_on(c.respond(data)).is_err(), "a second challenge is refused");
 });

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use relaykit::auth::Mechanism;
-use relaykit::fuzzing::{now_or_never, sasl_client};
+use relaykit::fuzzing::{block_on, sasl_client};
 use relaykit_fuzz::{leaks, split_lines};
 
 const NONCE: &str = "fyko+d2lbbFgONRv9qkxdawL";
@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let mech = if sha1 { Mechanism::ScramSha1 } else { Mechanism::ScramSha256 };
     let mut c = sasl_client(mech, USER, PASSWORD, NONCE, ([0; 8], 0, [0; 16])).expect("valid credentials");
-    let first = now_or_never(c.initial_response()).expect("ready").expect("first message").expect("client first");
+    let first = block_on(c.initial_response()).expect("first message").expect("client first");
     let bare = format!("n={USER},r={NONCE}");
     assert_eq!(&first[..], format!("n,,{bare}").as_bytes());
 
@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
     let check_err = |e: &relaykit::Error| {
         assert!(echoed || !e.to_string().contains(PASSWORD), "password in an error: {e}");
     };
-    let final_msg = match now_or_never(c.respond(server_first)).expect("ready") {
+    let final_msg = match block_on(c.respond(server_first)) {
         Ok(m) => m,
         Err(e) => {
             check_err(&e);
@@ -102,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
         "client-final differs from RFC 5802"
     );
 
-    let verified = match now_or_never(c.respond(server_final)).expect("ready") {
+    let verified = match block_on(c.respond(server_final)) {
         Ok(_) => true,
         Err(e) => {
             check_err(&e);

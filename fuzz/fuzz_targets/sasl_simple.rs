@@ -12,7 +12,7 @@
 use hmac::{KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use relaykit::auth::Mechanism;
-use relaykit::fuzzing::{now_or_never, sasl_client};
+use relaykit::fuzzing::{block_on, sasl_client};
 use relaykit_fuzz::leaks;
 
 const USER: &str = "tim";
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let [pick, rest @ ..] = data else { return };
     let mech = [Mechanism::CramMd5, Mechanism::Login, Mechanism::Plain, Mechanism::Xoauth2][usize::from(pick % 4)];
     let mut c = sasl_client(mech, USER, PASSWORD, "", ([0; 8], 0, [0; 16])).expect("valid credentials");
-    let first = now_or_never(c.initial_response()).expect("ready").expect("initial response");
+    let first = block_on(c.initial_response()).expect("initial response");
     match mech {
         Mechanism::Plain => assert_eq!(first.as_deref().map(|v| &v[..]), Some(&b"\0tim\0tanstaaftanstaaf"[..])),
         Mechanism::Xoauth2 => {
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let challenges: Vec<&[u8]> = if rest.is_empty() { Vec::new() } else { rest.split(|&b| b == b'\n').collect() };
     let mut answered = 0usize;
     for ch in challenges {
-        let r = now_or_never(c.respond(ch)).expect("ready");
+        let r = block_on(c.respond(ch));
         match (&mech, &r) {
             (Mechanism::CramMd5, Ok(out)) => {
                 assert_eq!(answered, 0, "CRAM-MD5 answered a second challenge");
