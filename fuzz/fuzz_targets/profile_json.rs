@@ -22,8 +22,13 @@ fuzz_target!(|data: &[u8]| {
             // A password given once in the input must not come back in the error.
             if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(text) {
                 if let Some(serde_json::Value::String(pw)) = o.get("password") {
-                    if pw.len() >= 6 && text.matches(pw.as_str()).count() == 1 {
-                        assert!(!msg.contains(pw.as_str()), "the password is in the error: {msg}");
+                    if pw.len() >= 6 && text.matches(pw.as_str()).count() == 1 && msg.contains(pw.as_str()) {
+                        // Only a leak if it came from the input: the same input with another
+                        // password must not give an error that says it too (a password such as
+                        // `starttls` is a word of the error's own text, e.g. its field list).
+                        let other = text.replacen(pw.as_str(), &"Q".repeat(pw.len()), 1);
+                        let from_text = Profile::from_json(&other).err().is_some_and(|e| e.message().contains(pw.as_str()));
+                        assert!(from_text, "the password is in the error: {msg}");
                     }
                 }
             }

@@ -83,6 +83,12 @@ pub(crate) async fn derive(d: Derivation) -> Result<Zeroizing<Vec<u8>>> {
     if let Some(hit) = cache_get(&key) {
         return Ok(hit);
     }
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Polled outside tokio (another executor): no blocking pool to hand the work to.
+        let salted = derive_now(&d);
+        cache_put(key, &salted);
+        return Ok(salted);
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(cancel.clone());
     let salted = tokio::task::spawn_blocking(move || compute(&d, &cancel))
@@ -171,6 +177,15 @@ mod tests {
         let start = std::time::Instant::now();
         assert!(compute(&x, &cancel).is_none());
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn outside_tokio_the_derivation_runs_in_place() {
+        let x = d(Hash::Sha1, "no runtime", b"salt", 4096);
+        let want = derive_now(&x);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let polled = std::pin::pin!(derive(x)).poll(&mut cx);
+        assert!(matches!(polled, std::task::Poll::Ready(Ok(ref got)) if *got == want));
     }
 
     #[tokio::test]
