@@ -8,6 +8,8 @@
 #   FUZZ_JOBS=2          targets run at once
 #   FUZZ_RSS_MB=1024     libFuzzer's -rss_limit_mb per target
 #   FUZZ_TARGETS="a b"   only these targets
+#   FUZZ_SEED=1          libFuzzer's -seed (a gate in CI: the same inputs in the same order each run,
+#                        so a failure is the code's, not the dice's); FUZZ_SEED=0 draws a new one
 # Work (grown corpora, crash files, logs) goes to $CARGO_TARGET_DIR/fuzz-run or
 # fuzz/target/fuzz-run, never into the committed corpus/.
 set -uo pipefail
@@ -16,6 +18,7 @@ HERE=$(pwd)
 SECS=${1:-60}
 JOBS=${FUZZ_JOBS:-2}
 RSS=${FUZZ_RSS_MB:-1024}
+SEED=${FUZZ_SEED:-1}
 # The fuzz build has its own target dir: nightly and the sanitizer flags share nothing with
 # the workspace's build.
 export CARGO_TARGET_DIR=$HERE/target
@@ -53,7 +56,7 @@ run_one() {
   local t=$1 dir=$WORK/$t
   mkdir -p "$dir/corpus" "$dir/artifacts"
   cp -r "corpus/$t/." "$dir/corpus/" 2>/dev/null
-  "$BIN/$t" "$dir/corpus" -max_total_time="$SECS" -rss_limit_mb="$RSS" -max_len=65536 -timeout=10 \
+  "$BIN/$t" "$dir/corpus" -max_total_time="$SECS" -seed="$SEED" -rss_limit_mb="$RSS" -max_len=65536 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="$dir/artifacts/" >"$dir/log" 2>&1
   local rc=$? execs crash
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -n 1)
