@@ -112,17 +112,11 @@ async fn attempt(
     result.map_err(|e| {
         let outcome = client.outcome(&e);
         // The mechanism's details come from decoded challenges: server text like any other.
-        let e = match client.server_error() {
-            Some(detail) if !e.message().contains(detail) => {
-                let msg = format!("{} ({detail})", e.detail());
-                let msg = session.scrub(&msg).into_owned();
-                e.with_detail(msg)
-            }
-            _ => {
-                let msg = session.scrub(e.detail()).into_owned();
-                e.with_detail(msg)
-            }
+        let detail = match client.server_error() {
+            Some(detail) if !e.message().contains(detail) => format!("{} ({detail})", e.detail()),
+            _ => e.detail().to_owned(),
         };
+        let e = e.with_detail(session.scrub(&detail).into_owned());
         (e, outcome)
     })
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use relaykit::{ErrorKind, Fate, Keyring, Mailer, Message, Profile, RrtContext, TestOptions};
 use serde_json::json;
-use servers_env::{before_now, dovecot_maildir, mailer, port, run_tag, var, wait_delivered, wait_queue_empty};
+use servers_env::{before_now, dovecot_maildir, mailer, port, run_tag, settled, var};
 
 /// The measuring tests, one at a time (they read process-wide figures).
 fn serial() -> MutexGuard<'static, ()> {
@@ -278,14 +278,8 @@ async fn close_with_messages_queued_and_in_flight_accounts_for_each() {
     // The Maildir: each delivered one once, no refused one.
     let dir = dovecot_maildir(var("RK_DOMAIN2"), "hygiene");
     let (p, want) = (prefix.clone(), delivered.len());
-    let got = tokio::task::spawn_blocking(move || {
-        let within = Duration::from_secs(60);
-        wait_delivered(&dir, &p, want, since, within);
-        wait_queue_empty(within);
-        wait_delivered(&dir, &p, 0, since, within)
-    })
-    .await
-    .unwrap();
+    let got =
+        tokio::task::spawn_blocking(move || settled(&dir, &p, want, since, Duration::from_secs(60))).await.unwrap();
     let arrived = |i: usize| got.counts.get(&format!("{prefix}{i}@relaykit.test>")).copied().unwrap_or(0);
     let lost: Vec<usize> = delivered.iter().copied().filter(|i| arrived(*i) != 1).collect();
     let leaked: Vec<usize> = closed.iter().copied().filter(|i| arrived(*i) > 0).collect();

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use relaykit::{Error, Fate, Mailer, Message, Profile, SendResult};
 use serde_json::json;
-use servers_env::{before_now, dovecot_maildir, mailer, port, run_tag, var, wait_delivered, wait_queue_empty};
+use servers_env::{before_now, dovecot_maildir, mailer, port, run_tag, settled, var};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -418,14 +418,10 @@ async fn soak(s: &Soak) {
     let delivered = reports.iter().filter(|r| r.outcome == Outcome::Delivered).count();
     let dir = dovecot_maildir(domain, "soak");
     let scan_prefix = prefix.clone();
-    let got = tokio::task::spawn_blocking(move || {
-        let within = Duration::from_secs(300);
-        wait_delivered(&dir, &scan_prefix, delivered, since, within);
-        wait_queue_empty(within);
-        wait_delivered(&dir, &scan_prefix, 0, since, within)
-    })
-    .await
-    .unwrap();
+    let got =
+        tokio::task::spawn_blocking(move || settled(&dir, &scan_prefix, delivered, since, Duration::from_secs(300)))
+            .await
+            .unwrap();
     let arrived = |i: usize| got.counts.get(&format!("{prefix}{i}@relaykit.test>")).copied().unwrap_or(0);
     let (mut lost, mut dup, mut refused_arrived, mut delivered_refusal) = (vec![], vec![], vec![], vec![]);
     let mut unknown = Vec::new();

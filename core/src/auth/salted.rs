@@ -107,22 +107,24 @@ struct Cache {
     /// A per-process random key: the cache's keys are HMACs, not hashes anyone could match.
     mac_key: [u8; 32],
     /// Most recently used first.
-    entries: Vec<(Key, Zeroizing<Vec<u8>>)>,
+    entries: Mutex<Vec<(Key, Zeroizing<Vec<u8>>)>>,
 }
 
-fn cache() -> Result<&'static Mutex<Cache>> {
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+fn cache() -> Result<&'static Cache> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     if let Some(c) = CACHE.get() {
         return Ok(c);
     }
     let mac_key = super::random_bytes::<32>()?;
-    Ok(CACHE.get_or_init(|| Mutex::new(Cache { mac_key: *mac_key, entries: Vec::new() })))
+    Ok(CACHE.get_or_init(|| Cache { mac_key: *mac_key, entries: Mutex::new(Vec::new()) }))
+}
+
+fn entries(c: &Cache) -> std::sync::MutexGuard<'_, Vec<(Key, Zeroizing<Vec<u8>>)>> {
+    c.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn cache_key(d: &Derivation) -> Result<Key> {
-    let c = cache()?;
-    let mac_key = c.lock().map_or_else(|p| p.get_ref().mac_key, |c| c.mac_key);
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&mac_key).unwrap_or_else(|_| unreachable!());
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&cache()?.mac_key).unwrap_or_else(|_| unreachable!());
     Mac::update(&mut mac, &[d.hash as u8]);
     Mac::update(&mut mac, &d.iterations.to_be_bytes());
     Mac::update(&mut mac, &(d.salt.len() as u64).to_be_bytes());
@@ -132,19 +134,20 @@ fn cache_key(d: &Derivation) -> Result<Key> {
 }
 
 fn cache_get(key: &Key) -> Option<Zeroizing<Vec<u8>>> {
-    let mut c = cache().ok()?.lock().ok()?;
-    let at = c.entries.iter().position(|(k, _)| k == key)?;
-    let entry = c.entries.remove(at);
+    let mut e = entries(cache().ok()?);
+    let at = e.iter().position(|(k, _)| k == key)?;
+    let entry = e.remove(at);
     let value = entry.1.clone();
-    c.entries.insert(0, entry);
+    e.insert(0, entry);
     Some(value)
 }
 
 fn cache_put(key: Key, salted: &Zeroizing<Vec<u8>>) {
-    let Some(Ok(mut c)) = cache().ok().map(|c| c.lock()) else { return };
-    c.entries.retain(|(k, _)| *k != key);
-    c.entries.insert(0, (key, salted.clone()));
-    c.entries.truncate(CACHE_ENTRIES);
+    let Ok(c) = cache() else { return };
+    let mut e = entries(c);
+    e.retain(|(k, _)| *k != key);
+    e.insert(0, (key, salted.clone()));
+    e.truncate(CACHE_ENTRIES);
 }
 
 #[cfg(test)]

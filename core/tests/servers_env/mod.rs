@@ -174,8 +174,16 @@ pub fn wait_queue_empty(within: Duration) {
 }
 
 /// Waits (bounded) for `want` Message-IDs starting with `prefix` in `maildir`, then for
-/// Postfix's queue to drain (a duplicate would still be in it), and checks on a fresh scan
-/// that each arrived exactly once.
+/// Postfix's queue to drain (a duplicate or a late one would still be in it), and returns a
+/// fresh scan: what finally arrived.
+#[allow(dead_code)]
+pub fn settled(maildir: &Path, prefix: &str, want: usize, since: SystemTime, within: Duration) -> Delivered {
+    wait_delivered(maildir, prefix, want, since, within);
+    wait_queue_empty(within);
+    wait_delivered(maildir, prefix, 0, since, within)
+}
+
+/// [`settled`], checking that each of the `want` arrived exactly once.
 #[allow(dead_code)]
 pub fn assert_delivered_once(
     maildir: &Path,
@@ -184,9 +192,7 @@ pub fn assert_delivered_once(
     since: SystemTime,
     within: Duration,
 ) -> Delivered {
-    wait_delivered(maildir, prefix, want, since, within);
-    wait_queue_empty(within);
-    let got = wait_delivered(maildir, prefix, want, since, within);
+    let got = settled(maildir, prefix, want, since, within);
     assert_eq!(got.counts.len(), want, "more Message-IDs {prefix}… than were sent");
     assert!(got.duplicates().is_empty(), "delivered more than once: {:?}", got.duplicates());
     got
