@@ -75,7 +75,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ProfileCmd {
     /// Write a new profile file from flags (prompting on a terminal for what is missing).
-    New(ProfileNewArgs),
+    New(Box<ProfileNewArgs>),
     /// Print a profile (its password as asterisks).
     Show(ProfileShowArgs),
     /// Check a profile file; exit 0 when it is valid, 3 naming the field when it is not.

@@ -77,13 +77,14 @@ impl Failure {
 /// The error in words: kind, stage, message and hint. The library's messages never contain a
 /// secret, so neither does this.
 pub fn describe(e: &Error) -> String {
+    use std::fmt::Write as _;
     let mut s = format!("{} error", e.kind().as_str());
     if let Some(stage) = e.stage() {
-        s.push_str(&format!(" at {}", stage.as_str()));
+        let _ = write!(s, " at {}", stage.as_str());
     }
-    s.push_str(&format!(": {}", e.message()));
+    let _ = write!(s, ": {}", e.message());
     if let Some(hint) = e.hint() {
-        s.push_str(&format!("\n  hint: {hint}"));
+        let _ = write!(s, "\n  hint: {hint}");
     }
     s
 }

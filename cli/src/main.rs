@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     let c = &cli.common;
     let outcome = match cli.command {
-        Command::Profile(ProfileCmd::New(a)) => commands::profile::new(c, a),
+        Command::Profile(ProfileCmd::New(a)) => commands::profile::new(c, *a),
         Command::Profile(ProfileCmd::Show(a)) => commands::profile::show(c, &a),
         Command::Profile(ProfileCmd::Validate(a)) => commands::profile::validate(c, &a),
         Command::Key(KeyCmd::Generate(a)) => commands::key::generate(c, &a),
