@@ -67,7 +67,7 @@ pub enum Command {
     /// Test a profile: the dialog's Test button, stage by stage.
     Test(TestArgs),
     /// Send a message, a raw .eml file, or a batch of messages through a profile.
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Serve the configuration dialog for a profile as a local web page and print its URL.
     Dialog(DialogArgs),
 }

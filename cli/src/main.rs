@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Command::Key(KeyCmd::Rotate(a)) => commands::key::rotate(c, &a),
         Command::EncryptPassword(a) => commands::key::encrypt_password(c, &a),
         Command::Test(a) => commands::test::run(c, &a),
-        Command::Send(a) => commands::send::run(c, a),
+        Command::Send(a) => commands::send::run(c, *a),
         Command::Dialog(a) => dialog::run(c, &a),
     };
     match outcome {
