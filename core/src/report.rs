@@ -5,7 +5,7 @@
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::{Error, Reply, Stage};
+use crate::error::{Error, Reply, Result as RkResult, Stage};
 pub use crate::session::TlsInfo as TlsReport;
 
 /// One stage of a Test: its name, whether it succeeded, and how long it took.
@@ -169,5 +169,65 @@ impl SendResult {
     /// The §8 JSON form as text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// One message's outcome in a batch (the `relaykit send --batch --json` line): where it came
+/// from and either its [`SendResult`] or its [`Error`], each in its §8 JSON form:
+/// `{"line": 3, "ok": true, "result": {...}}` or `{"line": 4, "ok": false, "error": {...}}`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BatchOutcome<'a> {
+    /// The message's position in its batch (a file's line number, from 1).
+    pub line: u64,
+    /// Whether the message was sent (some recipients may still have been refused: see
+    /// `result.rejected`).
+    pub ok: bool,
+    /// The result, when it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'a SendResult>,
+    /// The error, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a Error>,
+}
+
+impl<'a> BatchOutcome<'a> {
+    /// The outcome of the message at `line`.
+    pub fn new(line: u64, outcome: &'a RkResult<SendResult>) -> Self {
+        match outcome {
+            Ok(r) => BatchOutcome { line, ok: true, result: Some(r), error: None },
+            Err(e) => BatchOutcome { line, ok: false, result: None, error: Some(e) },
+        }
+    }
+
+    /// The JSON form as one line of text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use serde_json::json;
+
+    #[test]
+    fn a_batch_outcome_is_the_result_or_the_error_in_their_own_json_forms() {
+        let sent = SendResult {
+            accepted: vec!["b@x.test".into()],
+            rejected: vec![],
+            message_id: Some("<1@x.test>".into()),
+            reply: Reply { code: 250, enhanced_code: Some("2.0.0".into()), text: "Ok: queued as A1".into() },
+            attempts: 1,
+        };
+        let ok = Ok(sent.clone());
+        let v: Value = serde_json::from_str(&BatchOutcome::new(3, &ok).to_json()).unwrap();
+        assert_eq!(v, json!({"line": 3, "ok": true, "result": sent.to_json_value()}));
+        let err = Error::config("message.to[1]", "contains a line break");
+        let failed: RkResult<SendResult> = Err(err.clone());
+        let v: Value = serde_json::from_str(&BatchOutcome::new(4, &failed).to_json()).unwrap();
+        assert_eq!(v, json!({"line": 4, "ok": false, "error": err.to_json_value()}));
+        assert_eq!(v["error"]["kind"], ErrorKind::Config.as_str());
     }
 }
