@@ -90,8 +90,8 @@ pub struct ProfileFields {
     #[arg(long)]
     pub server: Option<String>,
     /// Port (default 25, or 465 with --encrypted).
-    #[arg(long)]
-    pub port: Option<u16>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub port: Option<i64>,
     /// "This server requires an encrypted connection": TLS is mandatory and verified.
     #[arg(long)]
     pub encrypted: bool,
@@ -163,7 +163,8 @@ pub struct ProfileNewArgs {
 #[derive(Debug, Args)]
 pub struct ProfileShowArgs {
     pub file: PathBuf,
-    /// Print the profile's JSON (the password as asterisks when encrypted) instead of a table.
+    /// Print the profile's JSON instead of a table (the password, encrypted or not, as
+    /// asterisks: this is for reading; the file itself is the saved form).
     #[arg(long)]
     pub json: bool,
 }
@@ -262,26 +263,29 @@ pub struct SendArgs {
     /// The HTML body from a file.
     #[arg(long, value_name = "FILE")]
     pub html_file: Option<PathBuf>,
-    /// Attach a file (repeatable); its content type is guessed from the name.
+    /// Attach a file (repeatable). Its content type follows the file name's extension for
+    /// common types (pdf, png, jpg, gif, txt, csv, html, json, xml, zip), else
+    /// application/octet-stream.
     #[arg(long, value_name = "FILE")]
     pub attach: Vec<PathBuf>,
     /// An extra header `Name: value` (repeatable).
     #[arg(long, value_name = "NAME: VALUE")]
     pub header: Vec<String>,
-    /// Send a raw RFC 5322 message as it is (envelope from --from or its From:, recipients from
-    /// --to/--cc/--bcc or its To:/Cc:/Bcc:).
-    #[arg(long, value_name = "FILE.eml", conflicts_with_all = ["batch", "subject", "text", "text_file", "html_file", "attach"])]
+    /// Send a raw RFC 5322 message as it is; --from gives the envelope sender and
+    /// --to/--cc/--bcc the envelope recipients (its headers are not read).
+    #[arg(long, value_name = "FILE.eml", conflicts_with_all = ["batch", "subject", "text", "text_file", "html_file", "attach", "reply_to", "header"])]
     pub raw: Option<PathBuf>,
     /// Send every message of a JSON Lines file (one message object a line, the library's
     /// message form) through a mailer: pooled, pipelined connections and retries.
-    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["subject", "text", "text_file", "html_file", "attach", "from", "to"])]
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["subject", "text", "text_file", "html_file", "attach", "from", "to", "cc", "bcc", "reply_to", "header", "no_expand_rrts"])]
     pub batch: Option<PathBuf>,
     /// With --batch: the mailer's options as JSON (e.g. '{"max_connections": 4}').
     #[arg(long, value_name = "JSON", requires = "batch")]
     pub mailer_options: Option<String>,
-    /// Expand RRTs in the message fields with the run's tag values.
+    /// Do not expand RRTs in the message fields (by default they are expanded with the run's
+    /// tag values, as the library does; a batch line says so with "expand_rrts": false).
     #[arg(long)]
-    pub expand_rrts: bool,
+    pub no_expand_rrts: bool,
     /// Print the SMTP conversation (secrets masked) on standard error.
     #[arg(long)]
     pub trace: bool,

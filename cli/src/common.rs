@@ -79,28 +79,37 @@ fn split_rrt<'a>(spec: &'a str, flag: &str) -> Result<(&'a str, &'a str, Option<
 }
 
 /// Reads and validates a profile file; the error names the file and the JSON path.
-pub fn read_profile(path: &Path) -> Result<Profile, Failure> {
+pub fn read_profile(path: &Path) -> Result<Profile, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::new(relaykit::ErrorKind::Io, format!("profile file {}: {e}", path.display())))?;
-    Profile::from_json(&text).map_err(|e| {
-        Failure::Relaykit(Error::new(e.kind(), format!("profile file {}: {}", path.display(), e.message())))
-    })
+    Profile::from_json(&text)
+        .map_err(|e| Error::new(e.kind(), format!("profile file {}: {}", path.display(), e.message())))
+}
+
+/// The keyring, which must hold a key (to encrypt with): otherwise the error says how to make one.
+pub fn keyring_with_key(common: &Common) -> Result<Keyring, Failure> {
+    let k = keyring(common)?;
+    if k.is_empty() {
+        return Err(Failure::Relaykit(Error::crypto(
+            "no key: run `relaykit key generate` first (or give one with --key-file, RELAYKIT_KEY or RELAYKIT_KEY_FILE)",
+        )));
+    }
+    Ok(k)
 }
 
 /// Writes `profile` to `path` atomically: a temporary file in the same directory, flushed to
 /// disk, then renamed over the target, so a reader sees the old file or the new one, never half.
 /// The file is created owner-only (0600): it may hold a password.
-pub fn write_profile(path: &Path, profile: &Profile) -> Result<(), Failure> {
+pub fn write_profile(path: &Path, profile: &Profile) -> Result<(), Error> {
     let mut text = Zeroizing::new(serde_json::to_string_pretty(&profile.to_json_value()).unwrap_or_default());
     text.push('\n');
     write_atomically(path, text.as_bytes())
 }
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename (mode 0600 on Unix).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let io = |what: &str, e: std::io::Error| {
-        Failure::Relaykit(Error::new(relaykit::ErrorKind::Io, format!("{what} {}: {e}", path.display())))
-    };
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io =
+        |what: &str, e: std::io::Error| Error::new(relaykit::ErrorKind::Io, format!("{what} {}: {e}", path.display()));
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -145,6 +154,36 @@ pub fn read_secret(prompt: &str, from_stdin: bool) -> Result<Zeroizing<String>, 
         line.pop();
     }
     Ok(line)
+}
+
+/// ANSI colour for a few words, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Paint(bool);
+
+impl Paint {
+    pub fn new(on: bool) -> Self {
+        Paint(on)
+    }
+
+    fn wrap(self, code: &str, s: &str) -> String {
+        if self.0 { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+    }
+
+    pub fn good(self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+
+    pub fn bad(self, s: &str) -> String {
+        self.wrap("1;31", s)
+    }
+
+    pub fn warn(self, s: &str) -> String {
+        self.wrap("33", s)
+    }
+
+    pub fn bold(self, s: &str) -> String {
+        self.wrap("1", s)
+    }
 }
 
 /// Whether to colour standard output: only on a terminal, never with `--no-color` or `NO_COLOR`.

@@ -1,5 +1,4 @@
 //! `relaykit`: the command-line tool and the configuration page. Thin: every rule is the
-#![allow(dead_code)] // skeleton: removed when every subcommand is in (#13)
 //! library's (`relaykit`); this crate parses flags, prints, and maps errors to exit codes.
 
 mod args;
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
         Command::Key(KeyCmd::Rotate(a)) => commands::key::rotate(c, &a),
         Command::EncryptPassword(a) => commands::key::encrypt_password(c, &a),
         Command::Test(a) => commands::test::run(c, &a),
-        Command::Send(a) => commands::send::run(c, *a),
+        Command::Send(a) => commands::send::run(c, &a),
         Command::Dialog(a) => dialog::run(c, &a),
     };
     match outcome {
