@@ -684,3 +684,66 @@ fn a_thousand_message_batch_is_delivered_and_every_json_line_is_ok() {
         Duration::from_secs(40),
     );
 }
+
+#[test]
+fn the_default_key_file_is_made_owner_only_and_used_when_no_key_is_named() {
+    let s = Scratch::new();
+    // No --file, --key-file or RELAYKIT_KEY*: ~/.config/relaykit/key (HOME is the scratch dir).
+    let out = s.expect(0, &["key", "generate"], "");
+    let default = s.path(".config/relaykit/key");
+    assert!(out.stdout.contains(&default.display().to_string()), "{out:#?}");
+    key_secrets(&default);
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&default), 0o600);
+        assert_eq!(mode(default.parent().unwrap()), 0o700);
+    }
+    // A plain password already in the file, encrypted in place with --current.
+    let file = s.profile(
+        "alice.json",
+        "RK_DOVECOT_STARTTLS_PORT",
+        &["--encrypted", "--username", var("RK_USER"), "--password-stdin"],
+        password(),
+    );
+    let out = s.expect(0, &["encrypt-password", &file, "--current"], "");
+    assert!(out.stdout.contains("encrypted under key"), "{out:#?}");
+    assert!(!std::fs::read_to_string(&file).unwrap().contains(password()));
+    let out = s.expect(0, &["encrypt-password", &file, "--current"], "");
+    assert!(out.stdout.contains("already encrypted"), "{out:#?}");
+    // Test and send find the key by themselves; the text body from standard input, HTML from a file.
+    s.expect(0, &["test", &file], "");
+    std::fs::write(s.path("b.html"), "<p>Hello <b>Carol</b></p>").unwrap();
+    let since = servers_env::before_now();
+    let out = s.expect(
+        0,
+        &[
+            "send",
+            &file,
+            "--from",
+            var("RK_USER"),
+            "--to",
+            var("RK_RCPT"),
+            "--subject",
+            "stdin body",
+            "--text-file",
+            "-",
+            "--html-file",
+            "b.html",
+            "--json",
+        ],
+        "text from standard input\n",
+    );
+    let mid = out.json()["message_id"].as_str().unwrap().to_owned();
+    let (local, domain) = var("RK_RCPT").split_once('@').unwrap();
+    let got = servers_env::wait_delivered(
+        &servers_env::dovecot_maildir(domain, local),
+        &mid,
+        1,
+        since,
+        Duration::from_secs(20),
+    );
+    let bytes = std::fs::read(&got.files[0]).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), "text from standard input\n");
+    assert_eq!(parsed.body_html(0).unwrap(), "<p>Hello <b>Carol</b></p>");
+}
