@@ -20,7 +20,8 @@ pub struct Cli {
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  partly done: some recipients or some messages of a batch were refused (see the output)
+  1  partly done: some recipients or some messages of a batch were refused, or Test's
+     relay check was (see the output)
   2  usage: a flag or argument is wrong (clap's message says which)
   3  config: the profile or a message is invalid (the message names the field)
   4  rrt: a replacement tag is malformed or has no value

@@ -14,6 +14,13 @@ use clap::Parser as _;
 use crate::args::{Cli, Command, KeyCmd, ProfileCmd};
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of standard output goes away
+    // (`relaykit send --batch --json | head`) instead of failing on every later line.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -205,6 +205,11 @@ fn new_user_flow_profile_encrypt_test_send_delivered_byte_for_byte() {
     let out = s.expect(2, &["key", "generate", "--file", &s.key()], "");
     assert!(out.stderr.contains("exists") && out.stderr.contains("--force"), "{out:#?}");
     assert_eq!(std::fs::read(s.path("key")).unwrap(), before, "a refused generate changed the key file");
+    s.expect(0, &["key", "generate", "--file", &s.key(), "--force"], "");
+    key_secrets(&s.path("key"));
+    assert_ne!(std::fs::read(s.path("key")).unwrap(), before, "--force kept the old key");
+    #[cfg(unix)]
+    assert_eq!(mode(&s.path("key")), 0o600);
 
     // profile new with a plain password from stdin, then encrypt-password.
     let file = s.profile(
@@ -466,6 +471,15 @@ fn profile_new_names_the_flag_show_masks_and_validate_exits_0_or_3() {
         assert!(out.stderr.contains(&format!("(flag {flag}")), "{all:?}: {out:#?}");
         assert!(!s.path("x.json").exists(), "an invalid profile was written");
     }
+    // "Log on using NTLM authentication" is authenticating, as the library's setter says.
+    let ntlm = s.path("ntlm.json").display().to_string();
+    s.expect(0, &["profile", "new", &ntlm, "--server", "smtp.example.com", "--ntlm-current-user"], "");
+    let v = read_json(&ntlm);
+    assert_eq!(
+        (v["use_ntlm_current_user"].as_bool(), v["requires_authentication"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert!(v.get("password").is_none(), "{v}");
     // Port follows the encryption box unless given.
     let enc = s.path("enc.json").display().to_string();
     s.expect(0, &["profile", "new", &enc, "--server", "smtp.example.com", "--encrypted"], "");

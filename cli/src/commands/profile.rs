@@ -51,6 +51,11 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         }
     }
     let mut profile = built.map_err(with_flag)?;
+    if f.ntlm_current_user {
+        // The library's setter decides what "Log on using NTLM authentication" implies.
+        profile.set_ntlm_current_user(true);
+        profile.validate().map_err(with_flag)?;
+    }
     if let Some(k) = &keyring {
         profile.encrypt_current_password(k)?;
     }
@@ -89,14 +94,11 @@ fn fields_json(f: &ProfileFields, auth: bool) -> Value {
     if let Some(s) = &f.starttls {
         put("starttls", json!(s));
     }
-    if auth || f.ntlm_current_user {
+    if auth {
         put("requires_authentication", json!(true));
     }
     if let Some(u) = &f.username {
         put("username", json!(u));
-    }
-    if f.ntlm_current_user {
-        put("use_ntlm_current_user", json!(true));
     }
     if let Some(m) = &f.auth_mechanisms {
         put("auth_mechanisms", json!(m));
