@@ -100,14 +100,14 @@ pub fn keyring_with_key(common: &Common) -> Result<Keyring, Failure> {
 /// Writes `profile` to `path` atomically: a temporary file in the same directory, flushed to
 /// disk, then renamed over the target, so a reader sees the old file or the new one, never half.
 /// The file is created owner-only (0600): it may hold a password.
-pub fn write_profile(path: &Path, profile: &Profile) -> Result<(), Error> {
+pub fn write_profile(path: &Path, profile: &Profile) -> Result<(), Failure> {
     let mut text = Zeroizing::new(serde_json::to_string_pretty(&profile.to_json_value()).unwrap_or_default());
     text.push('\n');
     write_atomically(path, text.as_bytes())
 }
 
 /// Writes `bytes` to `path` through a temporary sibling and a rename (mode 0600 on Unix).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let io =
         |what: &str, e: std::io::Error| Error::new(relaykit::ErrorKind::Io, format!("{what} {}: {e}", path.display()));
     let dir = match path.parent() {
@@ -131,7 +131,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io("cannot write", e));
+        return Err(Failure::Relaykit(io("cannot write", e)));
     }
     Ok(())
 }

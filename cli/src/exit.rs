@@ -56,21 +56,31 @@ impl Failure {
         Failure::Usage(msg.into())
     }
 
-    /// Prints the failure on standard error (nothing for `Partial`/`Reported`) and returns
-    /// the exit code.
-    pub fn report(self) -> ExitCode {
+    /// The exit code.
+    pub fn code(&self) -> u8 {
         match self {
-            Failure::Relaykit(e) => {
-                eprintln!("relaykit: {}", describe(&e));
-                ExitCode::from(code_for(e.kind()))
-            }
-            Failure::Usage(msg) => {
-                eprintln!("relaykit: {msg}");
-                ExitCode::from(USAGE)
-            }
-            Failure::Partial => ExitCode::from(PARTIAL),
-            Failure::Reported(code) => ExitCode::from(code),
+            Failure::Relaykit(e) => code_for(e.kind()),
+            Failure::Usage(_) => USAGE,
+            Failure::Partial => PARTIAL,
+            Failure::Reported(code) => *code,
         }
+    }
+
+    /// What to print (nothing for `Partial`/`Reported`: the output already said it).
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Failure::Relaykit(e) => Some(describe(e)),
+            Failure::Usage(msg) => Some(msg.clone()),
+            Failure::Partial | Failure::Reported(_) => None,
+        }
+    }
+
+    /// Prints the failure on standard error and returns the exit code.
+    pub fn report(self) -> ExitCode {
+        if let Some(text) = self.text() {
+            eprintln!("relaykit: {text}");
+        }
+        ExitCode::from(self.code())
     }
 }
 

@@ -456,6 +456,8 @@ fn key_rotate_reencrypts_under_the_newest_key_and_test_still_authenticates() {
 #[test]
 fn profile_new_names_the_flag_show_masks_and_validate_exits_0_or_3() {
     let s = Scratch::new();
+    s.expect(0, &["key", "generate", "--file", "k"], "");
+    key_secrets(&s.path("k"));
     for (args, path, flag) in [
         (vec!["--server", ""], "$.server", "--server"),
         (vec!["--server", "a.test", "--port", "0"], "$.port", "--port"),
@@ -463,6 +465,11 @@ fn profile_new_names_the_flag_show_masks_and_validate_exits_0_or_3() {
         (vec!["--server", "a.test", "--tls-mode", "implicit"], "$.tls_mode", "--tls-mode"),
         (vec!["--server", "a.test", "--auth"], "$.username", "--username"),
         (vec!["--server", "a.test", "--auth-mechanisms", "PLAIN,BOGUS"], "$.auth_mechanisms", "--auth-mechanisms"),
+        (
+            vec!["--server", "a.test", "--key-file", "k", "--encrypt-password"],
+            "$.password_encrypted",
+            "--encrypt-password",
+        ),
     ] {
         let mut all = vec!["profile", "new", "x.json", "--no-input"];
         all.extend(args);

@@ -4,7 +4,7 @@ use relaykit::{Error, Keyring, Profile};
 
 use crate::args::{Common, EncryptPasswordArgs, KeyGenerateArgs, KeyRotateArgs};
 use crate::common;
-use crate::exit::{self, Failure, Outcome};
+use crate::exit::{Failure, Outcome};
 
 /// `key generate`: a new key file (mode 0600, never over an existing one unless `--force`), or
 /// with `--add` a new newest key in an existing one. Prints the key id, never the key.
@@ -58,7 +58,7 @@ pub fn rotate(c: &Common, a: &KeyRotateArgs) -> Outcome {
     let newest = keyring.newest_key_id().unwrap_or("?").to_owned();
     let mut first_failure = None;
     for file in &a.files {
-        let done = (|| -> Result<&str, Error> {
+        let done = (|| -> Result<&str, Failure> {
             let mut profile = common::read_profile(file)?;
             if !profile.password_encrypted() {
                 return Ok("has no encrypted password: nothing to rotate");
@@ -72,9 +72,9 @@ pub fn rotate(c: &Common, a: &KeyRotateArgs) -> Outcome {
         })();
         match done {
             Ok(what) => println!("{}: {what} (key {newest})", file.display()),
-            Err(e) => {
-                eprintln!("relaykit: {}: {}", file.display(), exit::describe(&e));
-                first_failure.get_or_insert(exit::code_for(e.kind()));
+            Err(f) => {
+                eprintln!("relaykit: {}: {}", file.display(), f.text().unwrap_or_default());
+                first_failure.get_or_insert(f.code());
             }
         }
     }

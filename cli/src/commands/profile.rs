@@ -40,8 +40,17 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         None
     };
     let mut value = fields_json(f, auth);
-    if let (Some(p), Value::Object(obj)) = (&password, &mut value) {
-        obj.insert("password".into(), Value::String(p.as_str().to_owned()));
+    if let Value::Object(obj) = &mut value {
+        match &password {
+            Some(p) => {
+                obj.insert("password".into(), Value::String(p.as_str().to_owned()));
+            }
+            // "Encrypted" without a password: the library's rule says what is wrong.
+            None if f.encrypt_password => {
+                obj.insert("password_encrypted".into(), Value::Bool(true));
+            }
+            None => {}
+        }
     }
     let built = Profile::from_json_value(&value);
     // The JSON copy of the password is not zeroizing: wipe it now.
