@@ -301,14 +301,18 @@ fn test_json_is_the_librarys_own_report_for_the_same_profile() {
         &["--encrypted", "--username", var("RK_USER"), "--password-stdin", "--encrypt-password"],
         var("RK_BAD_PASS"),
     );
+    // A certificate nobody trusts: the TLS failure's report is the library's too.
+    let untrusted = s.path("untrusted.json").display().to_string();
+    let port = servers_env::port("RK_DOVECOT_STARTTLS_PORT").to_string();
+    s.expect(0, &["profile", "new", &untrusted, "--server", "localhost", "--port", &port, "--encrypted"], "");
     let keyring = Keyring::from_key_file(s.path("key")).unwrap();
-    for (file, code) in [(&good, 0), (&bad, 12)] {
+    for (file, code) in [(&good, 0), (&bad, 12), (&untrusted, 9)] {
         let out = s.expect(code, &["--key-file", &s.key(), "test", file, "--json"], "");
         let profile = Profile::from_json(&std::fs::read_to_string(file).unwrap()).unwrap();
         let lib = relaykit::test(&profile, &keyring, &RrtContext::new(), &TestOptions::default()).unwrap();
         assert_eq!(without_timings(out.json()), without_timings(lib.to_json_value()), "{file}");
         assert_eq!(out.json()["ok"], code == 0);
-        if code != 0 {
+        if code == 12 {
             // The failure in words on stderr: kind, stage, hint.
             assert!(out.stderr.contains("relaykit: auth_failed error at auth"), "{out:#?}");
             assert!(out.stderr.contains("hint: 535"), "{out:#?}");
@@ -521,6 +525,16 @@ fn send_reports_partial_rejection_raw_messages_and_bad_input() {
     s.generate_key();
     let file = s.alice("alice.json");
     let k = s.key();
+    // --trace: the conversation on stderr, AUTH masked (the secret scan checks every run).
+    let out = s.expect(
+        0,
+        &["--key-file", &k, "send", &file, "--from", var("RK_USER"), "--to", var("RK_RCPT"), "--text", "x", "--trace"],
+        "",
+    );
+    for want in ["S: 220 ", "C: STARTTLS", "C: AUTH SCRAM-SHA-256", &format!("C: MAIL FROM:<{}>", var("RK_USER"))] {
+        assert!(out.stderr.contains(want), "{want}: {out:#?}");
+    }
+    assert!(out.stdout.contains("accepted"), "{out:#?}");
     // One recipient refused: exit 1, the refusal in the result.
     let out = s.expect(
         1,
