@@ -9,6 +9,7 @@
 #[path = "../../core/tests/servers_env/mod.rs"]
 mod servers_env;
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -781,4 +782,34 @@ fn the_default_key_file_is_made_owner_only_and_used_when_no_key_is_named() {
     let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), "text from standard input\n");
     assert_eq!(parsed.body_html(0).unwrap(), "<p>Hello <b>Carol</b></p>");
+}
+
+#[test]
+fn a_long_run_of_bad_lines_is_reported_line_by_line_without_waiting_for_the_messages() {
+    const BAD: usize = 6000;
+    let s = Scratch::new();
+    let file = s.profile("plain.json", "RK_DOVECOT_PLAIN_PORT", &[], "");
+    let good =
+        serde_json::json!({"from": var("RK_USER"), "to": var("RK_RCPT"), "subject": "around bad lines", "text": "x"});
+    let mut text = format!("{good}\n");
+    for i in 0..BAD {
+        writeln!(text, "{{\"from\": \"a@relaykit.test\", \"bad{i}\": 1}}").unwrap();
+    }
+    writeln!(text, "{good}").unwrap();
+    std::fs::write(s.path("b.jsonl"), text).unwrap();
+    let out = s.expect(1, &["send", &file, "--batch", "b.jsonl", "--json"], "");
+    let mut lines: Vec<(u64, bool)> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["line"].as_u64().unwrap(), v["ok"].as_bool().unwrap()))
+        .collect();
+    lines.sort_unstable();
+    let want: Vec<(u64, bool)> = (1..=(BAD as u64 + 2)).map(|n| (n, n == 1 || n == BAD as u64 + 2)).collect();
+    assert_eq!(lines, want, "every line once, the two messages sent");
+    assert!(
+        out.stderr.contains(&format!("{} messages: 2 sent, 0 partly refused, {BAD} failed", BAD + 2)),
+        "{}",
+        out.stderr
+    );
 }

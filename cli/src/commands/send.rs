@@ -216,7 +216,7 @@ fn batch_send(c: &Common, a: &SendArgs, path: &Path) -> Outcome {
         }
     };
 
-    let messages = batch_lines(file, path, Rc::clone(&pending), Rc::clone(&read_error));
+    let messages = batch_lines(file, path, Rc::clone(&pending), Rc::clone(&read_error), &report);
 
     let started = Instant::now();
     relaykit::runtime::block_on(async {
@@ -269,15 +269,22 @@ fn progress_bar(path: &Path) -> indicatif::ProgressBar {
     bar
 }
 
-/// The messages of a JSON Lines file, read as the mailer asks for them. Each position is
-/// queued in `pending` (a message's line, or a bad line and its error) so that outcomes can
-/// be reported in line order; a read error ends the batch and is kept in `read_error`.
-fn batch_lines(
+/// At most this many bad lines wait in `pending` for the messages before them to be sent; more
+/// are reported at once, ahead of those messages (each outcome names its line), so that a
+/// long run of bad lines never piles up in memory.
+const MAX_HELD: usize = 4096;
+
+/// The messages of a JSON Lines file, read as the mailer asks for them. Each message's line is
+/// queued in `pending`, and so is a bad line behind a message not yet reported, so that outcomes
+/// come in line order; a bad line with nothing before it is reported at once. A read error ends
+/// the batch and is kept in `read_error`.
+fn batch_lines<'a, R: Fn(u64, &relaykit::Result<SendResult>)>(
     file: std::fs::File,
-    path: &Path,
+    path: &'a Path,
     pending: Rc<RefCell<VecDeque<Entry>>>,
     read_error: Rc<RefCell<Option<Error>>>,
-) -> impl Iterator<Item = Message> + '_ {
+    report: &'a R,
+) -> impl Iterator<Item = Message> + 'a {
     let mut lines = BufReader::new(file).lines();
     let mut n: u64 = 0;
     std::iter::from_fn(move || {
@@ -300,7 +307,15 @@ fn batch_lines(
                     return Some(m);
                 }
                 // The error names the field (`message.to[1]: ...`); the outcome names the line.
-                Err(e) => pending.borrow_mut().push_back(Entry::Bad(n, e)),
+                Err(e) => {
+                    let mut q = pending.borrow_mut();
+                    if q.is_empty() || q.len() >= MAX_HELD {
+                        drop(q);
+                        report(n, &Err(e));
+                    } else {
+                        q.push_back(Entry::Bad(n, e));
+                    }
+                }
             }
         }
     })
