@@ -344,6 +344,15 @@ fn a_failed_test_prints_kind_stage_reply_and_hint_and_exits_with_the_kinds_code(
     for want in ["Test failed", "auth_failed error at auth", "535", "hint", "user name or password rejected"] {
         assert!(out.stdout.contains(want), "{want}: {out:#?}");
     }
+    // A relay check the server refuses (no authentication): exit 1, the reply in the table;
+    // opportunistic STARTTLS without the CA is a warning, not a failure.
+    let plain = s.path("plain.json").display().to_string();
+    let port = servers_env::port("RK_DOVECOT_PLAIN_PORT").to_string();
+    s.expect(0, &["profile", "new", &plain, "--server", var("RK_HOST"), "--port", &port], "");
+    let out = s.expect(1, &["test", &plain, "--relay-check", var("RK_USER"), var("RK_RELAY_RCPT")], "");
+    for want in ["Test failed", "refused", "Relay access denied", "warning: the server's certificate is not verified"] {
+        assert!(out.stdout.contains(want), "{want}: {out:#?}");
+    }
     // tls (9): an encrypted connection to a server whose CA is not trusted.
     let file = s.path("untrusted.json").display().to_string();
     let port = servers_env::port("RK_DOVECOT_STARTTLS_PORT").to_string();
