@@ -774,10 +774,20 @@ fn the_default_key_file_is_made_owner_only_and_used_when_no_key_is_named() {
             "-",
             "--html-file",
             "b.html",
+            "--cc",
+            var("RK_USER"),
+            "--bcc",
+            var("RK_USER2"),
+            "--reply-to",
+            "replies@relaykit.test",
+            "--header",
+            "X-Relaykit-Test: cli header",
             "--json",
         ],
         "text from standard input\n",
     );
+    let accepted = out.json()["accepted"].clone();
+    assert_eq!(accepted, serde_json::json!([var("RK_RCPT"), var("RK_USER"), var("RK_USER2")]), "{out:#?}");
     let mid = out.json()["message_id"].as_str().unwrap().to_owned();
     let (local, domain) = var("RK_RCPT").split_once('@').unwrap();
     let got = servers_env::wait_delivered(
@@ -791,6 +801,14 @@ fn the_default_key_file_is_made_owner_only_and_used_when_no_key_is_named() {
     let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), "text from standard input\n");
     assert_eq!(parsed.body_html(0).unwrap(), "<p>Hello <b>Carol</b></p>");
+    let cc = parsed.cc().and_then(|a| a.first()).and_then(|a| a.address()).unwrap();
+    assert_eq!(cc, var("RK_USER"));
+    let reply_to = parsed.reply_to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap();
+    assert_eq!(reply_to, "replies@relaykit.test");
+    assert_eq!(parsed.header_raw("X-Relaykit-Test").map(str::trim), Some("cli header"));
+    assert!(parsed.header_raw("Bcc").is_none(), "Bcc must never be written");
+    let (local, domain) = var("RK_USER2").split_once('@').unwrap();
+    servers_env::wait_delivered(&servers_env::dovecot_maildir(domain, local), &mid, 1, since, Duration::from_secs(20));
 }
 
 #[test]
