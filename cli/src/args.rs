@@ -136,6 +136,9 @@ pub struct ProfileFields {
     /// A PEM file of extra trust anchors.
     #[arg(long, value_name = "FILE")]
     pub tls_ca_file: Option<String>,
+    /// Extra trust anchors copied into the profile (`tls_ca_pem`) from this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_pem_from: Option<PathBuf>,
     /// The EHLO/HELO name (default: this machine's host name).
     #[arg(long)]
     pub helo_name: Option<String>,

@@ -492,6 +492,34 @@ fn profile_new_names_the_flag_show_masks_and_validate_exits_0_or_3() {
         assert!(out.stderr.contains(&format!("(flag {flag}")), "{all:?}: {out:#?}");
         assert!(!s.path("x.json").exists(), "an invalid profile was written");
     }
+    // The trust anchors copied into the profile work like the file (Test verifies TLS).
+    let pem = s.path("pem.json").display().to_string();
+    let port = servers_env::port("RK_DOVECOT_STARTTLS_PORT").to_string();
+    s.expect(
+        0,
+        &[
+            "profile",
+            "new",
+            &pem,
+            "--server",
+            "localhost",
+            "--port",
+            &port,
+            "--encrypted",
+            "--tls-ca-pem-from",
+            var("RK_CA_FILE"),
+        ],
+        "",
+    );
+    assert!(read_json(&pem)["tls_ca_pem"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    assert_eq!(s.expect(0, &["test", &pem, "--json"], "").json()["tls"]["verified"], true);
+    std::fs::write(s.path("not.pem"), "hello").unwrap();
+    let out = s.expect(
+        3,
+        &["profile", "new", "x.json", "--server", "a.test", "--encrypted", "--tls-ca-pem-from", "not.pem"],
+        "",
+    );
+    assert!(out.stderr.contains("$.tls_ca_pem") && out.stderr.contains("(flag --tls-ca-pem-from)"), "{out:#?}");
     // "Log on using NTLM authentication" is authenticating, as the library's setter says.
     let ntlm = s.path("ntlm.json").display().to_string();
     s.expect(0, &["profile", "new", &ntlm, "--server", "smtp.example.com", "--ntlm-current-user"], "");

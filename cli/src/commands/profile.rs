@@ -40,6 +40,11 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         None
     };
     let mut value = fields_json(f, auth);
+    if let (Some(pem), Value::Object(obj)) = (&f.tls_ca_pem_from, &mut value) {
+        let text = std::fs::read_to_string(pem)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("--tls-ca-pem-from {}: {e}", pem.display())))?;
+        obj.insert("tls_ca_pem".into(), Value::String(text));
+    }
     if let Value::Object(obj) = &mut value {
         match &password {
             Some(p) => {
@@ -153,6 +158,7 @@ fn flag_for(path: &str) -> Option<&'static str> {
         "allow_plaintext_password" => "--allow-plaintext-password",
         "tls_verify" => "--no-tls-verify",
         "tls_ca_file" => "--tls-ca-file",
+        "tls_ca_pem" => "--tls-ca-pem-from",
         "helo_name" => "--helo-name",
         "timeout_secs" => "--timeout-secs",
         "id" => "--id",
