@@ -234,9 +234,11 @@ describe('relaykit dialog in chromium', { timeout: 120_000 }, () => {
       await answered;
       assert.equal(await port.inputValue(), '2525', `a typed port stays when the box is ${box}ed`);
     }
+    // Cleared, and left with Tab: the port is the default again (465, the box being checked).
     await port.fill('');
-    await encrypted.check();
+    await port.press('Tab');
     await page.waitForFunction(() => document.getElementById('port').value === '465', null, { timeout: WAIT });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'encrypted_connection', 'Tab order');
     // Requires authentication enables User name and Password; NTLM disables them again.
     assert.equal(await page.getByLabel('User name').isDisabled(), true);
     await page.getByLabel('Requires authentication').check();

@@ -19,6 +19,7 @@
   let portTyped = false;  // the person typed a port (or the file has one)
   let passwordDirty = false;
   let passwordMasked = false;
+  let effectivePort = null; // the core's port for an untyped Port field
   let seq = 0;            // so that an older validation answer never overwrites a newer one
   let validateTimer = null;
 
@@ -149,7 +150,8 @@
 
   function applyValidation(r) {
     clearMessages();
-    if (!portTyped && r.effective_port != null) $('port').value = String(r.effective_port);
+    if (r.effective_port != null) effectivePort = r.effective_port;
+    showEffectivePort();
     if (r.profile && r.profile.requires_authentication === true && !$('requires_authentication').checked) {
       // What the core implied (NTLM as the current user is authentication).
       $('requires_authentication').checked = true;
@@ -157,6 +159,13 @@
     }
     if (!r.ok && r.error) showAtField(r.field, messageFor(r.error, r.field));
     showWarnings(r.warnings);
+  }
+
+  // An untyped Port shows the core's port; never while the person is in the field (a value
+  // set under their caret would mix with what they type).
+  function showEffectivePort() {
+    const port = $('port');
+    if (!portTyped && effectivePort != null && document.activeElement !== port) port.value = String(effectivePort);
   }
 
   async function validate() {
@@ -368,6 +377,7 @@
       runTest();
     });
     $('save').addEventListener('click', save);
+    $('port').addEventListener('blur', showEffectivePort);
     $('port').addEventListener('input', () => {
       portTyped = $('port').value.trim() !== '';
       validateSoon();
