@@ -323,3 +323,112 @@ pub async fn test(State(app): State<Arc<App>>, Json(req): Json<FormRequest>) -> 
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn app(dir: &tempfile::TempDir, keyring: Keyring) -> App {
+        App { file: dir.path().join("p.json"), keyring, rrt: RrtContext::new(), token: String::new(), port: 1 }
+    }
+
+    fn req(profile: Value, keep_password: bool) -> FormRequest {
+        FormRequest { profile, keep_password, relay_check: None }
+    }
+
+    fn auth_form(extra: &Value) -> Value {
+        let mut v = json!({"server": "127.0.0.1", "requires_authentication": true, "username": "u"});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    }
+
+    fn envelope(p: &Profile) -> String {
+        p.to_json_value()["password"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_new_password_with_encrypted_is_saved_as_an_envelope_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, Keyring::generate().unwrap());
+        let p = build(&app, &req(auth_form(&json!({"password": "s3cret", "password_encrypted": true})), false))
+            .profile
+            .unwrap();
+        let text = p.to_json();
+        assert!(!text.contains("s3cret"), "{text}");
+        let env = envelope(&p);
+        assert!(env.starts_with("enc:v1:"));
+        assert_eq!(app.keyring.decrypt(&env, secret::PASSWORD_FIELD, None).unwrap().expose(), "s3cret");
+        assert_eq!(view(p.to_json_value())["password"], secret::MASK);
+    }
+
+    #[test]
+    fn a_kept_password_keeps_the_envelope_and_follows_a_new_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, Keyring::generate().unwrap());
+        let first = build(&app, &req(auth_form(&json!({"password": "s3cret", "password_encrypted": true})), false))
+            .profile
+            .unwrap();
+        common::write_profile(&app.file, &first).unwrap();
+        let env = envelope(&first);
+        // The form as the page sends it when the password was not retyped.
+        let kept = build(&app, &req(auth_form(&json!({"password_encrypted": true, "port": 2525})), true));
+        assert_eq!(envelope(&kept.profile.unwrap()), env);
+        // A new id: the envelope is bound to the id, so it is re-encrypted for the new one.
+        let moved = build(&app, &req(auth_form(&json!({"password_encrypted": true, "id": "prod"})), true));
+        let moved = envelope(&moved.profile.unwrap());
+        assert_ne!(moved, env);
+        assert_eq!(app.keyring.decrypt(&moved, secret::PASSWORD_FIELD, Some("prod")).unwrap().expose(), "s3cret");
+        // Clearing Encrypted without retyping: the page cannot know the plaintext, so it asks.
+        let e = build(&app, &req(auth_form(&json!({"password_encrypted": false})), true)).profile.unwrap_err();
+        assert_eq!(hints::field_for(&e, &Profile::new("")), Some("$.password"), "{e}");
+    }
+
+    #[test]
+    fn a_kept_plain_password_is_encrypted_when_encrypted_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, Keyring::generate().unwrap());
+        std::fs::write(&app.file, auth_form(&json!({"password": "plain-pw"})).to_string()).unwrap();
+        let p = build(&app, &req(auth_form(&json!({"password_encrypted": true})), true)).profile.unwrap();
+        assert!(p.password_encrypted());
+        assert!(!p.to_json().contains("plain-pw"));
+        let p = build(&app, &req(auth_form(&json!({"password_encrypted": false})), true)).profile.unwrap();
+        assert_eq!(p.password_display(), Some("plain-pw"));
+    }
+
+    #[test]
+    fn encrypting_without_a_key_is_an_error_at_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, Keyring::new());
+        let e = build(&app, &req(auth_form(&json!({"password": "x", "password_encrypted": true})), false))
+            .profile
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Crypto);
+        assert_eq!(error_body(&e, None)["field"], "$.password");
+    }
+
+    #[test]
+    fn the_rrt_warning_the_ntlm_implication_and_the_port_come_from_the_core() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, Keyring::generate().unwrap());
+        let built =
+            build(&app, &req(auth_form(&json!({"password": "~ACC::%pw%~", "password_encrypted": true})), false));
+        assert_eq!(built.warnings.len(), 1);
+        assert_eq!(built.warnings[0]["message"], hints::ENCRYPTED_RRT_WARNING);
+        let built = build(&app, &req(auth_form(&json!({"password": "~ACC::%pw%~"})), false));
+        assert!(built.warnings.is_empty());
+        let ntlm = build(&app, &req(json!({"server": "h", "use_ntlm_current_user": true}), false));
+        assert!(ntlm.profile.unwrap().requires_authentication);
+        let port = |v: Value| effective_port(v.as_object().unwrap());
+        assert_eq!(port(json!({})), Some(25));
+        assert_eq!(port(json!({"encrypted_connection": true})), Some(465));
+        assert_eq!(port(json!({"encrypted_connection": true, "port": 2525})), Some(2525));
+        assert_eq!(port(json!({"port": "x"})), None);
+        // An invalid form still gets the port in effect, and the core's error at its field.
+        let bad = build(&app, &req(json!({"server": "", "encrypted_connection": true}), false));
+        assert_eq!(bad.effective_port, Some(465));
+        assert_eq!(error_body(&bad.profile.unwrap_err(), None)["field"], "$.server");
+    }
+}
