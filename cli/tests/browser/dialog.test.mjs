@@ -34,7 +34,8 @@ function serversEnv() {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
     if (m) env[m[1]] = m[2];
   }
-  for (const k of ['RK_DOVECOT_STARTTLS_PORT', 'RK_USER', 'RK_PASS', 'RK_BAD_PASS', 'RK_CA_FILE', 'RK_TLS_NAME']) {
+  for (const k of ['RK_DOVECOT_STARTTLS_PORT', 'RK_USER', 'RK_PASS', 'RK_BAD_PASS', 'RK_CA_FILE', 'RK_TLS_NAME',
+    'RK_RELAY_RCPT']) {
     assert.ok(env[k], `servers.env has no ${k}`);
   }
   return env;
@@ -377,6 +378,36 @@ describe('relaykit dialog in chromium', { timeout: 120_000 }, () => {
     assert.equal(JSON.parse(fs.readFileSync(profile, 'utf8')).password, saved.password, 'the envelope is kept');
     await page.close();
   });
+
+  test('an untrusted certificate: the hint at the CA file; opportunistic STARTTLS: a warning; the relay check',
+    async () => {
+      // The profile saved above: Dovecot's STARTTLS port, encrypted, with the test CA.
+      const page = await openPage(dialog.url);
+      assert.equal(await page.locator('#advanced').evaluate((d) => d.open), false);
+      await page.locator('#advanced > summary').click();
+      await page.getByLabel(/CA file/).fill('');
+      await page.locator('#advanced > summary').click();
+      await runTest(page);
+      // The hint is at the field it concerns, which is unfolded to show it.
+      assert.equal(await page.locator('#advanced').evaluate((d) => d.open), true);
+      assert.match(await page.locator('#msg-tls_ca_file').textContent(), /not trusted: give its CA in tls_ca_file/);
+      assert.equal(await page.getByLabel(/CA file/).getAttribute('aria-invalid'), 'true');
+      assert.match(await page.locator('#timeline li.failed .stage').textContent(), /tls/);
+      await screenshot(page, '10-untrusted-certificate-hint');
+
+      await page.getByLabel('This server requires an encrypted connection').uncheck();
+      await page.getByLabel('Requires authentication').uncheck();
+      await page.getByLabel('From', { exact: true }).fill(S.RK_USER);
+      await page.getByLabel('To', { exact: true }).fill(S.RK_RELAY_RCPT);
+      await runTest(page);
+      assert.match(await page.locator('#tls').textContent(), /Verifiedno: .*UnknownIssuer/);
+      assert.match(await page.locator('#warnings').textContent(), /not verified/);
+      assert.match(await page.locator('#relay-result').textContent(), /^Would not relay from .* 554 5\.7\.1/);
+      assert.match(await page.locator('#status').textContent(), /^Test failed: the server would not relay: 554/);
+      assert.equal(await page.getByLabel('Port', { exact: true }).inputValue(), S.RK_DOVECOT_STARTTLS_PORT);
+      await screenshot(page, '11-opportunistic-warning-relay-check');
+      await page.close();
+    });
 
   test('readable on a narrow (360 px) window', async () => {
     const page = await openPage(dialog.url, { width: 360, height: 740 });

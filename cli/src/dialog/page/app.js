@@ -338,7 +338,11 @@
       if (r.report) {
         renderReport(r.report, r.field);
         const e = r.report.error;
-        status(r.report.ok ? 'Test passed.' : `Test failed: ${e ? e.hint || e.message : 'see the result'}`);
+        const relay = r.report.relay;
+        let why = 'see the result';
+        if (e) why = e.hint || e.message;
+        else if (relay && !relay.ok) why = `the server would not relay: ${relay.reply}`;
+        status(r.report.ok ? 'Test passed.' : `Test failed: ${why}`);
       } else {
         $('results').hidden = true;
         showAtField(r.field, messageFor(r.error, r.field));
