@@ -418,6 +418,29 @@ describe('relaykit dialog in chromium', { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  test('an invalid profile file: the core\'s error at its field, or under the form for a key it does not show',
+    async () => {
+      const bad = path.join(tmp, 'bad.json');
+      fs.writeFileSync(bad, JSON.stringify({ server: 'mail.example.test', port: 70000 }));
+      const d = await startDialog(bad);
+      let page = await openPage(d.url);
+      assert.match(await page.locator('#msg-port').textContent(), /70000 is out of range/);
+      assert.equal(await page.getByLabel('Port', { exact: true }).getAttribute('aria-invalid'), 'true');
+      await page.close();
+      fs.writeFileSync(bad, JSON.stringify({ server: 'mail.example.test', prot: 25 }));
+      page = await openPage(d.url);
+      assert.match(await page.locator('#msg-form').textContent(), /\$\.prot: unknown field `prot`/);
+      // Save refuses it too, and leaves the file as it was.
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.locator('#status').filter({ hasText: /^Not saved: \$\.prot/ }).waitFor();
+      assert.deepEqual(JSON.parse(fs.readFileSync(bad, 'utf8')), { server: 'mail.example.test', prot: 25 });
+      await screenshot(page, '12-invalid-file');
+      // Stopped while the page is open (its connection kept alive): still a clean exit.
+      const r = await d.stop();
+      assert.equal(r.code, 0, JSON.stringify(r));
+      await page.close();
+    });
+
   test('no script error or CSP violation on the page, and SIGTERM stops the dialog with 0', async () => {
     assert.deepEqual(pageErrors, []);
     const r = await dialog.stop();
