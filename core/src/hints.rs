@@ -4,6 +4,7 @@
 //! sentence. It never reads another library's message text.
 
 use crate::error::{Cause, CertificateProblem, Error, ErrorKind, NoMechanism, Stage};
+use crate::profile::Profile;
 use crate::resolve::Settings;
 use crate::session::TlsMode;
 
@@ -213,11 +214,132 @@ fn no_mechanism_hint(why: NoMechanism, s: &Settings, cx: Context<'_>) -> String 
     }
 }
 
+/// The §1 keys (and Test's option paths) a failure can concern, as the JSON paths
+/// [`field_for`] returns.
+const FIELD_PATHS: &[&str] = &[
+    "$.version",
+    "$.id",
+    "$.server",
+    "$.port",
+    "$.encrypted_connection",
+    "$.tls_mode",
+    "$.starttls",
+    "$.requires_authentication",
+    "$.username",
+    "$.password",
+    "$.password_encrypted",
+    "$.use_ntlm_current_user",
+    "$.auth_mechanisms",
+    "$.auth_order",
+    "$.allow_plaintext_password",
+    "$.tls_verify",
+    "$.tls_ca_file",
+    "$.tls_ca_pem",
+    "$.helo_name",
+    "$.timeout_secs",
+    "options.relay_check.from",
+    "options.relay_check.to",
+];
+
+/// The one path of [`FIELD_PATHS`] that `text` starts with, followed by the end, `:`, `[`,
+/// ` ` or `.` (so `$.port` is not found in `$.portal`). Only relaykit's own messages are read:
+/// [`Error::config`] writes the path first, and the RRT expander writes "in field `name`".
+fn known_path(text: &str) -> Option<&'static str> {
+    FIELD_PATHS
+        .iter()
+        .copied()
+        .filter(|p| text.starts_with(p))
+        .max_by_key(|p| p.len())
+        .filter(|p| text[p.len()..].chars().next().is_none_or(|c| matches!(c, ':' | '[' | ' ' | '.')))
+}
+
+/// Which field of the dialog a failure concerns, as a §1 JSON path (`$.password`), so that a
+/// form can show the hint beside that field. `None` when no one field is at fault (the server
+/// closed the connection, no TLS version in common).
+///
+/// Config errors name their own path; an RRT error the field the tag was in; a 535 the
+/// password; a name that does not resolve the server; a port that answers with the wrong kind
+/// of TLS the port when it was typed and the encryption check box when it was the default; a
+/// certificate that is not trusted `tls_ca_file`, one for another name the server.
+///
+/// ```
+/// use relaykit::{Error, ErrorKind, Profile};
+/// let p = Profile::from_json(r#"{"server": "smtp.example.com"}"#).unwrap();
+/// let e = Error::config("$.timeout_secs", "0 is out of range");
+/// assert_eq!(relaykit::hints::field_for(&e, &p), Some("$.timeout_secs"));
+/// ```
+pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
+    let typed_port = profile.port.is_some();
+    let port_or_encryption = if typed_port { "$.port" } else { "$.encrypted_connection" };
+    if let Some(cause) = err.cause() {
+        return match cause {
+            Cause::ConnectionRefused => Some("$.port"),
+            Cause::NoTlsAnswer | Cause::PlainTextOnTlsPort | Cause::ClosedDuringTls | Cause::TlsOnPlainPort => {
+                Some(port_or_encryption)
+            }
+            Cause::NoGreeting if !profile.encrypted_connection => Some(port_or_encryption),
+            Cause::NoGreeting | Cause::TlsIncompatible | Cause::TooLarge | Cause::No8BitMime | Cause::NoSmtpUtf8 => {
+                None
+            }
+            Cause::Certificate(CertificateProblem::Untrusted) => Some("$.tls_ca_file"),
+            Cause::Certificate(CertificateProblem::WrongName) | Cause::ServerNotProven => Some("$.server"),
+            Cause::Certificate(CertificateProblem::Expired | CertificateProblem::NotYetValid) => Some("$.tls_verify"),
+            Cause::StartTlsNotOffered => Some(port_or_encryption),
+            Cause::NoMechanism(NoMechanism::NoneOffered | NoMechanism::OnlyUnsupported) => {
+                Some("$.requires_authentication")
+            }
+            Cause::NoMechanism(NoMechanism::PlaintextWithoutTls) => Some("$.allow_plaintext_password"),
+            Cause::NoMechanism(NoMechanism::NotAllowed) => Some("$.auth_mechanisms"),
+            Cause::NtlmHelperMissing | Cause::NtlmHelperRefused | Cause::NtlmNoCachedCredentials => {
+                Some("$.use_ntlm_current_user")
+            }
+        };
+    }
+    match (err.kind(), err.stage()) {
+        (ErrorKind::Config, _) => known_path(err.detail()),
+        (ErrorKind::Rrt, _) => {
+            let name = err.detail().split("in field `").nth(1)?.split('`').next()?;
+            known_path(&format!("$.{name}"))
+        }
+        (ErrorKind::Dns, _) => Some("$.server"),
+        (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => Some("$.port"),
+        (ErrorKind::Io, Some(Stage::Greeting)) => Some(port_or_encryption),
+        (ErrorKind::Protocol, Some(Stage::Ehlo)) if !err.reply().is_some_and(crate::Reply::is_transient) => {
+            Some("$.helo_name")
+        }
+        (ErrorKind::AuthFailed, _) if profile.use_ntlm_current_user => Some("$.use_ntlm_current_user"),
+        // A password that does not decrypt, or that the server rejected.
+        (ErrorKind::Crypto | ErrorKind::AuthFailed, _) => Some("$.password"),
+        (ErrorKind::AuthUnsupported, _) => Some("$.auth_mechanisms"),
+        (ErrorKind::Protocol, Some(Stage::Auth)) if matches!(err.code(), Some(530 | 538)) => Some(port_or_encryption),
+        (ErrorKind::SenderRejected, _) => Some("options.relay_check.from"),
+        (ErrorKind::RecipientRejected, _) => Some("options.relay_check.to"),
+        _ => None,
+    }
+}
+
+/// The dialog's advice for a password that holds an RRT while "Encrypted" is checked, or `None`
+/// when there is nothing to warn about. An encrypted password is literal (§1, §3): the tag would
+/// be encrypted as text and sent as the password.
+///
+/// ```
+/// assert!(relaykit::hints::encrypted_rrt_warning("~ACC::%pw%~", true).is_some());
+/// assert!(relaykit::hints::encrypted_rrt_warning("~ACC::%pw%~", false).is_none());
+/// assert!(relaykit::hints::encrypted_rrt_warning("pa~ss", true).is_none());
+/// ```
+pub fn encrypted_rrt_warning(password: &str, encrypted: bool) -> Option<&'static str> {
+    (encrypted && crate::rrt::has_tags(password)).then_some(ENCRYPTED_RRT_WARNING)
+}
+
+/// The dialog's own words (its Password and Encrypted entries).
+pub const ENCRYPTED_RRT_WARNING: &str = "The password looks like an RRT. If you specify the password using RRTs, \
+     make sure that the Encrypted check box is cleared, because otherwise the RRT value will be encrypted in the \
+     configuration and will be treated as a plain password.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Reply;
-    use crate::profile::Profile;
     use crate::rrt::RrtContext;
     use crate::secret::Keyring;
 
@@ -305,5 +427,102 @@ mod tests {
             .with_cause(Cause::NoMechanism(NoMechanism::NoneOffered));
         let cx = Context { offered_auth: Some(&[]), tls_active: false, starttls_offered: true };
         assert!(hint_for(&e, &s, cx).unwrap().contains("no AUTH before STARTTLS"));
+    }
+
+    fn profile(json: &str) -> Profile {
+        Profile::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn config_errors_concern_their_own_path() {
+        let any = profile(r#"{"server": "127.0.0.1"}"#);
+        for (json, path) in [
+            (r#"{"server": ""}"#, "$.server"),
+            (r#"{"server": "a", "port": 0}"#, "$.port"),
+            (r#"{"server": "a", "timeout_secs": 0}"#, "$.timeout_secs"),
+            (r#"{"server": "a", "requires_authentication": true}"#, "$.username"),
+            (r#"{"server": "a", "requires_authentication": true, "username": "u"}"#, "$.password"),
+            (r#"{"server": "a", "tls_mode": "implicit"}"#, "$.tls_mode"),
+            (r#"{"server": "a", "auth_mechanisms": ["NOPE"]}"#, "$.auth_mechanisms"),
+            (r#"{"server": "a", "tls_ca_file": ""}"#, "$.tls_ca_file"),
+        ] {
+            let e = Profile::from_json(json).unwrap_err();
+            assert_eq!(field_for(&e, &any), Some(path), "{json}: {e}");
+        }
+        // A key that is not a field of the form concerns none.
+        let e = Profile::from_json(r#"{"server": "a", "prot": 1}"#).unwrap_err();
+        assert_eq!(field_for(&e, &any), None, "{e}");
+        // `$.portal` is not `$.port`.
+        assert_eq!(known_path("$.portal: x"), None);
+        let p = profile(r#"{"server": "127.0.0.1", "tls_ca_file": "/nonexistent/ca.pem"}"#);
+        let e = p.resolve(&Keyring::new(), &RrtContext::new()).unwrap_err();
+        assert_eq!(field_for(&e, &p), Some("$.tls_ca_file"), "{e}");
+        let e = crate::TestOptions::from_json(r#"{"relay_check": {"from": "a@b"}}"#).unwrap_err();
+        assert_eq!(field_for(&e, &any), Some("options.relay_check.to"), "{e}");
+    }
+
+    #[test]
+    fn rrt_errors_concern_the_field_the_tag_was_in() {
+        let ctx = RrtContext::new();
+        let p = profile(
+            r#"{"server": "127.0.0.1", "requires_authentication": true, "username": "~ACC::%user%~", "password": "p"}"#,
+        );
+        let e = p.resolve(&Keyring::new(), &ctx).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Rrt);
+        assert_eq!(field_for(&e, &p), Some("$.username"), "{e}");
+        let p = profile(
+            r#"{"server": "~ACC::%host%~", "requires_authentication": true, "username": "u", "password": "p"}"#,
+        );
+        assert_eq!(field_for(&p.resolve(&Keyring::new(), &ctx).unwrap_err(), &p), Some("$.server"));
+        let p =
+            profile(r#"{"server": "a", "requires_authentication": true, "username": "u", "password": "~ACC::%@pw%~"}"#);
+        assert_eq!(field_for(&p.resolve(&Keyring::new(), &ctx).unwrap_err(), &p), Some("$.password"));
+        let mut ctx = RrtContext::new();
+        ctx.set_restricted("ACC", "u", "x").unwrap();
+        let p =
+            profile(r#"{"server": "a", "requires_authentication": true, "username": "~ACC::%@u%~", "password": "p"}"#);
+        let e = p.resolve(&Keyring::new(), &ctx).unwrap_err();
+        assert!(e.message().contains("restricted"), "{e}");
+        assert_eq!(field_for(&e, &p), Some("$.username"));
+    }
+
+    #[test]
+    fn session_failures_concern_the_field_to_change() {
+        let auth = profile(r#"{"server": "a", "requires_authentication": true, "username": "u", "password": "p"}"#);
+        let e = Error::new(ErrorKind::AuthFailed, "PLAIN rejected").with_stage(Stage::Auth).with_reply(Reply {
+            code: 535,
+            enhanced_code: Some("5.7.8".into()),
+            text: "bad".into(),
+        });
+        assert_eq!(field_for(&e, &auth), Some("$.password"));
+        let e = Error::new(ErrorKind::Dns, "no such host").with_stage(Stage::Dns);
+        assert_eq!(field_for(&e, &auth), Some("$.server"));
+        let e = Error::new(ErrorKind::Timeout, "connect").with_stage(Stage::Connect);
+        assert_eq!(field_for(&e, &auth), Some("$.port"));
+        // A TLS/port mismatch: the port when it was typed, else the check box that chose it.
+        let typed = profile(r#"{"server": "a", "port": 465}"#);
+        let defaulted = profile(r#"{"server": "a"}"#);
+        let e = Error::new(ErrorKind::Timeout, "no greeting").with_stage(Stage::Greeting).with_cause(Cause::NoGreeting);
+        assert_eq!(field_for(&e, &typed), Some("$.port"));
+        assert_eq!(field_for(&e, &defaulted), Some("$.encrypted_connection"));
+        let e = Error::new(ErrorKind::Tls, "x").with_cause(Cause::Certificate(CertificateProblem::Untrusted));
+        assert_eq!(field_for(&e, &defaulted), Some("$.tls_ca_file"));
+        let e = Error::new(ErrorKind::Tls, "x").with_cause(Cause::Certificate(CertificateProblem::Expired));
+        assert_eq!(field_for(&e, &defaulted), Some("$.tls_verify"));
+        let e = Error::new(ErrorKind::Tls, "x").with_cause(Cause::TlsIncompatible);
+        assert_eq!(field_for(&e, &defaulted), None);
+        let e = Error::new(ErrorKind::AuthUnsupported, "x").with_cause(Cause::NoMechanism(NoMechanism::NotAllowed));
+        assert_eq!(field_for(&e, &auth), Some("$.auth_mechanisms"));
+        let e = Error::new(ErrorKind::Io, "closed").with_stage(Stage::Data);
+        assert_eq!(field_for(&e, &auth), None);
+    }
+
+    #[test]
+    fn the_encrypted_rrt_warning_quotes_the_dialog() {
+        let w = encrypted_rrt_warning("~ACC::%$pw%~", true).unwrap();
+        assert!(w.contains("make sure that the Encrypted check box is cleared"), "{w}");
+        assert!(encrypted_rrt_warning("~WIN::SMTP_PASS~x", true).is_some());
+        assert_eq!(encrypted_rrt_warning("~ACC::%pw%~", false), None);
+        assert_eq!(encrypted_rrt_warning("a~b~c", true), None, "not a well-formed tag");
     }
 }
