@@ -38,6 +38,9 @@ bash tests/servers/smoke.sh | tail -1
 step "unit, vector, property, real-server and conformance tests"
 cargo test --workspace --locked
 
+step "the configuration page in Chromium (relaykit dialog; playwright-core, Debian's chromium)"
+bash cli/tests/browser/run.sh
+
 step "fault soak: 10,000 messages through injected faults, reconciled against the Maildir (#12)"
 cargo test --locked -p relaykit --test soak -- --ignored --nocapture --test-threads=1
 
