@@ -190,3 +190,11 @@ impl Paint {
 pub fn colour(common: &Common) -> bool {
     !common.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
+
+/// The dialog's advice when a password about to be encrypted holds an RRT (the core decides:
+/// [`relaykit::hints::encrypted_rrt_warning`]), on standard error. The password is not shown.
+pub fn warn_if_encrypting_rrt(password: &str) {
+    if let Some(w) = relaykit::hints::encrypted_rrt_warning(password, true) {
+        eprintln!("relaykit: warning: {w}");
+    }
+}

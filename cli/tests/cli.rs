@@ -868,3 +868,38 @@ fn a_long_run_of_bad_lines_is_reported_line_by_line_without_waiting_for_the_mess
         out.stderr
     );
 }
+
+#[test]
+fn encrypting_a_password_that_holds_an_rrt_prints_the_dialogs_warning_and_a_static_one_does_not() {
+    let s = Scratch::new();
+    s.generate_key();
+    let k = s.key();
+    let file = s.path("rrt.json").display().to_string();
+    let args = [
+        "--key-file",
+        &k,
+        "profile",
+        "new",
+        &file,
+        "--server",
+        "smtp.example.com",
+        "--username",
+        "u",
+        "--password-stdin",
+    ];
+    // "Encrypted" with an RRT as the password: saved (it is literal), with the dialog's advice.
+    let mut with_encrypt = args.to_vec();
+    with_encrypt.push("--encrypt-password");
+    let out = s.expect(0, &with_encrypt, "~ACC::%pw%~\n");
+    assert!(out.stderr.contains(relaykit::hints::ENCRYPTED_RRT_WARNING), "{out:#?}");
+    assert!(!out.stderr.contains("~ACC::%pw%~"), "the password itself is not repeated: {out:#?}");
+    assert!(read_json(&file)["password"].as_str().unwrap().starts_with("enc:v1:"));
+    // A static password gives no warning; neither does an RRT left unencrypted.
+    let out = s.expect(0, &[&with_encrypt[..], &["--force"]].concat(), "static-pass\n");
+    assert!(!out.stderr.contains("RRT"), "{out:#?}");
+    let out = s.expect(0, &[&args[..], &["--force"]].concat(), "~ACC::%pw%~\n");
+    assert!(!out.stderr.contains("RRT"), "{out:#?}");
+    // encrypt-password --current on that plain RRT password warns too.
+    let out = s.expect(0, &["--key-file", &k, "encrypt-password", &file, "--current"], "");
+    assert!(out.stderr.contains(relaykit::hints::ENCRYPTED_RRT_WARNING), "{out:#?}");
+}

@@ -101,13 +101,17 @@ pub fn encrypt_password(c: &Common, a: &EncryptPasswordArgs) -> Outcome {
                 );
                 return Ok(());
             }
-            Some(_) => profile.encrypt_current_password(&keyring)?,
+            Some(current) => {
+                common::warn_if_encrypting_rrt(current.display_form());
+                profile.encrypt_current_password(&keyring)?;
+            }
         }
     } else {
         let pw = common::read_secret("Password (not shown): ", a.password_stdin)?;
         if pw.is_empty() {
             return Err(Failure::Relaykit(Error::config("$.password", "the password given is empty")));
         }
+        common::warn_if_encrypting_rrt(&pw);
         profile.encrypt_password(&pw, &keyring)?;
     }
     profile.validate()?;

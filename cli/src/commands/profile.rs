@@ -71,6 +71,9 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         profile.validate().map_err(with_flag)?;
     }
     if let Some(k) = &keyring {
+        if let Some(p) = &password {
+            common::warn_if_encrypting_rrt(p);
+        }
         profile.encrypt_current_password(k)?;
     }
     common::write_profile(&a.file, &profile)?;
