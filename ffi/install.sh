@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds relaykit's C library (release) and installs it:
-#   DIR/lib/librelaykit.a, DIR/lib/librelaykit.so, DIR/include/relaykit.h, DIR/include/relaykit.hpp,
-#   DIR/lib/pkgconfig/relaykit.pc
+# Builds relaykit's C library (release) and installs it, relocatably (every file finds the others
+# relative to itself, so the tree can be moved or tarred: dist/build.sh packs it):
+#   DIR/lib/librelaykit.so.X.Y.Z (SONAME librelaykit.so.X), librelaykit.so.X, librelaykit.so,
+#   DIR/lib/librelaykit.a, DIR/include/relaykit.h, DIR/include/relaykit.hpp,
+#   DIR/lib/pkgconfig/relaykit.pc, DIR/lib/cmake/relaykit/relaykitConfig{,Version}.cmake
 # Usage: ffi/install.sh --prefix DIR   (default /usr/local)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +29,26 @@ url=$(field 'p["repository"] or ""')
 private_libs=$(cargo rustc --quiet --release --locked -p relaykit-ffi --lib --crate-type staticlib -- \
   --print native-static-libs 2>&1 | sed -n 's/.*native-static-libs: //p' | tail -1)
 
-install -d "$prefix/lib/pkgconfig" "$prefix/include"
+major=${version%%.*}
+minor=${version#*.}; minor=${minor%%.*}
+soname=librelaykit.so.$major
+# The SONAME comes from ffi/build.rs; a library without it would break the links below.
+if command -v readelf >/dev/null; then
+  readelf -d "$target_dir/release/librelaykit.so" | grep -q "Library soname: \[$soname\]" ||
+    { echo "librelaykit.so has no SONAME $soname (ffi/build.rs)"; exit 1; }
+fi
+
+install -d "$prefix/lib/pkgconfig" "$prefix/lib/cmake/relaykit" "$prefix/include"
 install -m 0644 "$target_dir/release/librelaykit.a" "$prefix/lib/"
-install -m 0755 "$target_dir/release/librelaykit.so" "$prefix/lib/"
+install -m 0755 "$target_dir/release/librelaykit.so" "$prefix/lib/librelaykit.so.$version"
+ln -sf "librelaykit.so.$version" "$prefix/lib/$soname"
+ln -sf "$soname" "$prefix/lib/librelaykit.so"
 install -m 0644 include/relaykit.h include/relaykit.hpp "$prefix/include/"
-sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" -e "s|@PRIVATE_LIBS@|$private_libs|" \
-  -e "s|@URL@|$url|" ffi/relaykit.pc.in > "$prefix/lib/pkgconfig/relaykit.pc"
+sed -e "s|@VERSION@|$version|" -e "s|@PRIVATE_LIBS@|$private_libs|" -e "s|@URL@|$url|" \
+  ffi/relaykit.pc.in > "$prefix/lib/pkgconfig/relaykit.pc"
+cmake_libs=$(tr ' ' '\n' <<<"$private_libs" | grep -v '^$' | paste -sd ';' -)
+for f in relaykitConfig relaykitConfigVersion; do
+  sed -e "s|@VERSION@|$version|g" -e "s|@MAJOR@|$major|g" -e "s|@MINOR@|$minor|g" \
+    -e "s|@CMAKE_PRIVATE_LIBS@|$cmake_libs|g" "ffi/cmake/$f.cmake.in" > "$prefix/lib/cmake/relaykit/$f.cmake"
+done
 echo "installed relaykit $version into $prefix"

@@ -56,6 +56,10 @@ bash bindings-python/run_tests.sh
 step "Node binding (napi addon, tsc --noEmit, node --test)"
 bash bindings-node/run_tests.sh
 
+step "release artifacts (dist/build.sh: wheel, sdist, npm packages, C SDK, crates; dist/check.sh: each installed without Rust, README examples run)"
+bash dist/build.sh
+bash dist/check.sh
+
 step "demo"
 cargo run --quiet --locked -p relaykit --example demo >/dev/null
 

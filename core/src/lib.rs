@@ -37,3 +37,8 @@ pub use report::{SendResult, TestReport};
 pub use rrt::RrtContext;
 pub use secret::{Keyring, SecretString};
 pub use send::{send, send_async};
+
+/// The crate README's example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -113,10 +113,15 @@ gcc -std=c11 -Wall -Werror "$prefix/version.c" -I"$prefix/usr/include" "$prefix/
   -o "$prefix/version_static"
 [ "$("$prefix/version_static")" = "$cargo_version" ] || { echo "static link: wrong version"; exit 1; }
 echo "version $cargo_version: Cargo = relaykit.pc = RK_VERSION_* = rk_version() (shared and static)"
-cmake -S ffi/examples/cmake -B "$prefix/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+# CMake, through relaykit's CMake package (shared and static targets), then through pkg-config.
+cmake -S ffi/examples/cmake -B "$prefix/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix/usr" >/dev/null
 cmake --build "$prefix/build" >/dev/null
 run_example "$prefix/build/test_and_send_c"
 run_example "$prefix/build/test_and_send_cpp"
+run_example "$prefix/build/test_and_send_c_static"
+cmake -S ffi/examples/cmake -B "$prefix/build-pc" -DCMAKE_BUILD_TYPE=Release -DRELAYKIT_WITH_PKGCONFIG=ON >/dev/null
+cmake --build "$prefix/build-pc" >/dev/null
+run_example "$prefix/build-pc/test_and_send_c"
 
 echo "--- conformance runner (C ABI, libjansson)"
 pkg-config --exists jansson 2>/dev/null || { apt-get update -qq && apt-get install -y -qq libjansson-dev >/dev/null; }
