@@ -45,6 +45,7 @@ RK_CCERT_PORT="${RK_CCERT_PORT:-2544}"
 RK_CCERT_IMPLICIT_PORT="${RK_CCERT_IMPLICIT_PORT:-2545}"
 RK_OAUTH_PORT="${RK_OAUTH_PORT:-2546}"
 RK_OAUTH_TOKEN_PORT="${RK_OAUTH_TOKEN_PORT:-2547}"
+RK_CCERT_SUBMISSION_PORT="${RK_CCERT_SUBMISSION_PORT:-2548}"
 # Lifetime of the oauth2 role's access tokens (short, so a test sees one expire).
 RK_OAUTH_TOKEN_SECS="${RK_OAUTH_TOKEN_SECS:-30}"
 # smtpd_timeout of the idle listener; messages per anvil_rate_time_unit of the ratelimit one.

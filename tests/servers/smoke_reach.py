@@ -418,6 +418,38 @@ if "ccert" in ROLES:
         s = ccert_session(CP, "starttls")
         send_and_find(s, RCPT, f"{E['RK_CCERT_MAIL_DIR']}/relaykit.test/carol/new/*")
 
+    SUB = E["RK_CCERT_SUBMISSION_PORT"]
+    EXT_USER = E["RK_CCERT_EXTERNAL_USER"]
+
+    @check("ccert submission: AUTH EXTERNAL with the client certificate -> 235; message arrives")
+    def _():
+        s = ccert_session(SUB, "starttls", CERT, KEY)
+        assert s.esmtp_features["auth"].split() == ["EXTERNAL"], s.esmtp_features.get("auth")
+        code, text = s.docmd("AUTH", "EXTERNAL =")  # empty authzid: the certificate's identity
+        assert code == 235, (code, text)
+        send_and_find(s, RCPT, f"{E['RK_CCERT_MAIL_DIR']}/relaykit.test/carol/new/*")
+
+    @check("ccert submission: EXTERNAL with authzid = the certificate's user -> 235, another user -> 535")
+    def _():
+        s = ccert_session(SUB, "starttls", CERT, KEY)
+        code, text = s.docmd("AUTH", "EXTERNAL " + b64(EXT_USER.encode()))
+        assert code == 235, (code, text)
+        s.quit()
+        s = ccert_session(SUB, "starttls", CERT, KEY)
+        code, text = s.docmd("AUTH", "EXTERNAL " + b64(E["RK_USER2"].encode()))
+        assert code == 535, (code, text)
+        s.quit()
+
+    @check("ccert submission: EXTERNAL with the other certificate, none, or before TLS -> 535; MAIL -> 530")
+    def _():
+        for mode, cert, key in (("starttls", OCERT, OKEY), ("starttls", None, None), ("plain", None, None)):
+            s = ccert_session(SUB, mode, cert, key)
+            code, text = s.docmd("AUTH", "EXTERNAL =")
+            assert code == 535, (mode, cert, code, text)
+            code, text = s.mail(USER)
+            assert code == 530, (mode, cert, code, text)
+            s.quit()
+
 
 # ------------------------------------------------------------------ oauth2 ---
 def post(url, **form):
