@@ -4,7 +4,9 @@
 # See README.md, "Roles of #15".
 # shellcheck shell=bash
 
-RK_SOCKS_USER="${RK_SOCKS_USER:-rksocks}"
+# One system user per state dir (so servers of two state dirs on one machine do not reset each
+# other's password), removed again by stop.sh.
+RK_SOCKS_USER="rksocks-$(printf %s "$S" | sha256sum | cut -c1-8)"
 RK_HTTP_PROXY_USER=rkproxy
 RK_OAUTH_USER="$RK_USER"
 RK_LMTP_FULL_RCPT="full@$RK_DOMAIN"
@@ -42,6 +44,7 @@ start_socks_role() {
   RK_SOCKS_PASS="Socks-$(openssl rand -hex 8)"
   printf '%s:%s\n' "$RK_SOCKS_USER" "$RK_SOCKS_PASS" | chpasswd || rk_die "chpasswd $RK_SOCKS_USER failed"
   printf '%s\n' "$RK_SOCKS_PASS" > "$d/pass"; chmod 600 "$d/pass"
+  printf '%s\n' "$RK_SOCKS_USER" > "$d/user"   # for stop.sh's userdel
   : > "$d/danted.log"
   {
     cat <<EOF

@@ -227,6 +227,11 @@ if "socks" in ROLES:
         stage, detail, _s = socks5(SU, SP, HOST, E["RK_PROXY_DENIED_PORT"])
         assert (stage, detail) == ("connect", 2), (stage, detail)
 
+    @check("socks: socks5h with a name that does not resolve -> reply 4 (host unreachable)")
+    def _():
+        stage, detail, _s = socks5(SU, SP, "nonexistent.invalid", E["RK_DOVECOT_PLAIN_PORT"], name=True)
+        assert (stage, detail) == ("connect", 4), (stage, detail)
+
     @check("socks: the proxy password is not in Dante's log")
     def _():
         not_in_logs(SP, E["RK_SOCKS_LOG"])
@@ -286,6 +291,10 @@ if "httpproxy" in ROLES:
         target = f"127.0.0.1:{E['RK_PROXY_DENIED_PORT']}"
         assert http_connect(HP, target)[0] == 403
         assert http_connect(HPA, target, HCREDS)[0] == 403
+
+    @check("httpproxy: CONNECT to a name that does not resolve -> 500")
+    def _():
+        assert http_connect(HP, f"nonexistent.invalid:{E['RK_DOVECOT_PLAIN_PORT']}")[0] == 500
 
     @check("httpproxy: the proxy password is not in Tinyproxy's logs")
     def _():
@@ -401,9 +410,9 @@ if "ccert" in ROLES:
         _f, data = send_and_find(s, E["RK_RELAY_RCPT"], RELAYED)
         assert b'Client CN "relaykit test client"' in data and b"(verified OK)" in data, data[:600]
 
-    @check("ccert implicit TLS: the test client certificate may relay; message arrives")
+    @check("ccert implicit TLS: the test client certificate (as chain cert + CA) may relay; message arrives")
     def _():
-        send_and_find(ccert_session(CIP, "implicit", CERT, KEY), E["RK_RELAY_RCPT"], RELAYED)
+        send_and_find(ccert_session(CIP, "implicit", E["RK_CLIENT_CHAIN"], KEY), E["RK_RELAY_RCPT"], RELAYED)
 
     @check("ccert: the other (untrusted) certificate, no certificate, no TLS -> 554 5.7.1 relay denied")
     def _():

@@ -52,5 +52,10 @@ for i in "${!pids[@]}"; do
     rk_log "stopped ${names[$i]} (${pids[$i]})"
   fi
 done
-rm -f "$S"/pids/*.pid "$S/servers.env"
+# The socks role's system user (Dante checks proxy passwords against the system's database).
+u=$(cat "$S/socks/user" 2>/dev/null || true)
+case "$u" in
+  rksocks-????????) if id "$u" >/dev/null 2>&1; then userdel "$u" && rk_log "removed user $u"; fi ;;
+esac
+rm -f "$S"/pids/*.pid "$S/servers.env" "$S/socks/user"
 exit 0
