@@ -1,4 +1,4 @@
-# Roles of issue #15 ("reach every server"): socks, httpproxy, lmtp, ccert, oauth2.
+# Roles of issue #15 ("reach every server"): socks, httpproxy, lmtp, unixsmtp, ccert, oauth2.
 # Sourced by start.sh (which defines S, PY, check_ports, spawn, wait_smtp, write_postfix,
 # start_postfix, smtpd_listener, port_free and the users); not in the default RK_ROLES.
 # See README.md, "Roles of #15".
@@ -200,6 +200,53 @@ for target in (("127.0.0.1", port), (sock, 0)):
         time.sleep(0.2)
 EOF
   rk_log "dovecot LMTP up on 127.0.0.1:$RK_LMTP_PORT and $d/run/lmtp"
+}
+
+# ---------------------------------------------------------------- unixsmtp ---
+# SMTP on a Unix socket: a Postfix instance of its own ($S/postfix-unix) whose only smtpd
+# listens on $S/postfix-unix/queue/public/smtp (Postfix puts unix services under its queue
+# directory; public/ is 0710 postfix:postdrop, so only root or the postdrop group can reach
+# it). STARTTLS offered (the name to verify: localhost); AUTH through the dovecot role's
+# Dovecot when that role was started first, otherwise no AUTH.
+start_unixsmtp_role() {
+  local base="$S/postfix-unix" auth="$S/dovecot/run/auth-postfix" sasl
+  if [ -S "$auth" ]; then
+    sasl=(smtpd_sasl_auth_enable=yes smtpd_sasl_type=dovecot "smtpd_sasl_path=$auth")
+  else
+    sasl=(smtpd_sasl_auth_enable=no)
+  fi
+  write_postfix postfix-unix "" \
+"smtp unix n - n - - smtpd
+  -o syslog_name=postfix-unix/sock
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_auth_only=no
+$(for o in "${sasl[@]}"; do echo "  -o $o"; done)"
+  start_postfix postfix-unix
+  "$PY" - "$base/queue/public/smtp" "$RK_WAIT_SECS" <<'EOF' || { tail -n 80 "$base/postfix.log" >&2; rk_die "postfix-unix did not answer EHLO"; }
+import smtplib, socket, sys, time
+path, secs = sys.argv[1], float(sys.argv[2])
+deadline, last = time.monotonic() + secs, None
+while True:
+    try:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(5)
+        sock.connect(path)
+        s = smtplib.SMTP(timeout=5)
+        s.sock = sock
+        code, _ = s.getreply()
+        if code == 220 and s.ehlo("probe.relaykit.test")[0] == 250:
+            s.quit()
+            sys.exit(0)
+        last = f"greeting/EHLO {code}"
+        sock.close()
+    except Exception as e:
+        last = repr(e)
+    if time.monotonic() > deadline:
+        print(f"no EHLO on {path} within {secs}s: {last}", file=sys.stderr)
+        sys.exit(1)
+    time.sleep(0.2)
+EOF
+  rk_log "postfix-unix up on $base/queue/public/smtp ($([ -S "$auth" ] && echo "AUTH via the dovecot role" || echo "no AUTH: start the dovecot role first for AUTH"))"
 }
 
 # ------------------------------------------------------------------- ccert ---
@@ -418,6 +465,16 @@ reach_env() {  # ROLE: its servers.env lines
       echo "RK_LMTP_REJECT_RCPT=$RK_REJECT_RCPT"
       echo "RK_LMTP_FULL_RCPT=$RK_LMTP_FULL_RCPT"
       echo "RK_LMTP_LOG=$S/dovecot-lmtp/dovecot.log"
+      ;;
+    unixsmtp)
+      echo "RK_SMTP_SOCKET=$S/postfix-unix/queue/public/smtp"
+      if [ -S "$S/dovecot/run/auth-postfix" ]; then
+        echo "RK_UNIXSMTP_MECHS=PLAIN,LOGIN,CRAM-MD5,SCRAM-SHA-1,SCRAM-SHA-256"
+      else
+        echo "RK_UNIXSMTP_MECHS="
+      fi
+      echo "RK_UNIXSMTP_MAIL_DIR=$S/postfix-unix/mail"
+      echo "RK_UNIXSMTP_LOG=$S/postfix-unix/postfix.log"
       ;;
     ccert)
       echo "RK_CCERT_PORT=$RK_CCERT_PORT"

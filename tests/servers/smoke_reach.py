@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Smoke test of the #15 roles (socks, httpproxy, lmtp, ccert, oauth2), run after start.sh.
+"""Smoke test of the #15 roles (socks, httpproxy, lmtp, unixsmtp, ccert, oauth2), after start.sh.
 
 Standard library only (smoke_reach.sh runs it with the venv's python like smoke.sh). Only the
 roles listed in servers.env's RK_ROLES are checked. Every message sent is found on arrival (a
@@ -150,6 +150,15 @@ def send_and_find(s, rcpt, maildir_glob, **kw):
     assert refused == {}, refused
     s.quit()
     return wait_file(maildir_glob, mid.encode())
+
+
+def relay_rcpt_code(s):
+    """MAIL, then RCPT to a non-local address; the RCPT reply (the session is closed)."""
+    code, _ = s.mail(USER)
+    assert code == 250, code
+    code, text = s.rcpt(E["RK_RELAY_RCPT"])
+    s.quit()
+    return code, text
 
 
 # ------------------------------------------------------------------- socks ---
@@ -368,6 +377,39 @@ if "lmtp" in ROLES:
         lmtp_case(E["RK_LMTP_SOCKET"], "bob")
 
 
+# ---------------------------------------------------------------- unixsmtp ---
+def unix_smtp(path):
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(TIMEOUT)
+    sock.connect(path)
+    return smtp_over(sock, "plain")
+
+
+if "unixsmtp" in ROLES:
+    SOCK = E["RK_SMTP_SOCKET"]
+    UMAIL = E["RK_UNIXSMTP_MAIL_DIR"]
+
+    @check("unixsmtp: EHLO over the Unix socket, STARTTLS (name localhost), message arrives")
+    def _():
+        s = unix_smtp(SOCK)
+        assert "starttls" in s.esmtp_features, s.esmtp_features
+        s.starttls(context=CTX)
+        s.ehlo("smoke-reach.relaykit.test")
+        send_and_find(s, RCPT, f"{UMAIL}/relaykit.test/carol/new/*")
+
+    @check("unixsmtp: AUTH PLAIN (dovecot role) then relay; without AUTH relay is refused")
+    def _():
+        s = unix_smtp(SOCK)
+        code, text = relay_rcpt_code(s)
+        assert code == 554 and b"Relay access denied" in text, (code, text)
+        if not E["RK_UNIXSMTP_MECHS"]:
+            raise AssertionError("no AUTH: start the dovecot role before unixsmtp")
+        s = unix_smtp(SOCK)
+        assert s.esmtp_features["auth"].split() == E["RK_UNIXSMTP_MECHS"].split(","), s.esmtp_features
+        auth_plain(s, E["RK_USER2"], E["RK_PASS2"])
+        send_and_find(s, E["RK_RELAY_RCPT"], f"{UMAIL}/_relayed/new/*")
+
+
 # ------------------------------------------------------------------- ccert ---
 def ctx_with(cert=None, key=None):
     c = ssl.create_default_context(cafile=E["RK_CA_FILE"])
@@ -387,14 +429,6 @@ def ccert_session(port, mode, cert=None, key=None):
             s.starttls(context=ctx_with(cert, key))
             s.ehlo("smoke-reach.relaykit.test")
     return s
-
-
-def relay_rcpt_code(s):
-    code, _ = s.mail(USER)
-    assert code == 250, code
-    code, text = s.rcpt(E["RK_RELAY_RCPT"])
-    s.quit()
-    return code, text
 
 
 if "ccert" in ROLES:
@@ -605,8 +639,8 @@ if "oauth2" in ROLES:
                         os.path.join(E["RK_STATE"], "logs", "oauth2.log"))
 
 
-if not any(r in ROLES for r in ("socks", "httpproxy", "lmtp", "ccert", "oauth2")):
-    print("no #15 role in RK_ROLES (socks httpproxy lmtp ccert oauth2)", file=sys.stderr)
+if not any(r in ROLES for r in ("socks", "httpproxy", "lmtp", "unixsmtp", "ccert", "oauth2")):
+    print("no #15 role in RK_ROLES (socks httpproxy lmtp unixsmtp ccert oauth2)", file=sys.stderr)
 
 npass = sum(1 for _, ok in results if ok)
 nfail = len(results) - npass

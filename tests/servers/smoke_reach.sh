@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run smoke_reach.py (checks of the #15 roles: socks httpproxy lmtp ccert oauth2) against
+# Run smoke_reach.py (checks of the #15 roles: socks httpproxy lmtp unixsmtp ccert oauth2) against
 # servers started by start.sh with those roles in RK_ROLES.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

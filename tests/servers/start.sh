@@ -12,6 +12,7 @@
 # Postfix fault listeners: idle, connlimit, ratelimit), hostile (the fault suite's scripted
 # server: one port per scenario of tests/faults/scenarios.json from RK_HOSTILE_BASE_PORT).
 # Roles of #15, not started by default (roles_reach.sh): socks (Dante), httpproxy (Tinyproxy),
+# unixsmtp (Postfix smtpd on a Unix socket),
 # lmtp (Dovecot LMTP), ccert (Postfix relaying by client certificate), oauth2 (Postfix + Dovecot
 # passdb oauth2 + tests/servers/oauth2_server.py).  Every wait is bounded by RK_WAIT_SECS (default 30); on
 # failure the server's log is printed and the script exits non-zero.
@@ -666,7 +667,7 @@ write_env() {
           echo "RK_HOSTILE_LOG=$S/logs/hostile.log"
           cat "$S/hostile/ports.env"
           ;;
-        socks|httpproxy|lmtp|ccert|oauth2) reach_env "$role" ;;
+        socks|httpproxy|lmtp|unixsmtp|ccert|oauth2) reach_env "$role" ;;
         badscram)
           echo "RK_BADSCRAM_PORT=$RK_BADSCRAM_PORT"
           echo "RK_BADSCRAM_MECHS=CRAM-MD5,LOGIN,PLAIN,SCRAM-SHA-256"
@@ -695,6 +696,7 @@ for role in $RK_ROLES; do
     socks) start_socks_role ;;
     httpproxy) start_httpproxy_role ;;
     lmtp) start_lmtp_role ;;
+    unixsmtp) start_unixsmtp_role ;;
     ccert) start_ccert_role ;;
     oauth2) start_oauth2_role ;;
     *) rk_die "unknown role $role" ;;
