@@ -35,6 +35,19 @@ RK_HOSTILE_BASE_PORT="${RK_HOSTILE_BASE_PORT:-2600}"
 # The soak's policy listener and the policy service it asks (tests/faults/soak_policy.py).
 RK_POSTFIX_POLICY_PORT="${RK_POSTFIX_POLICY_PORT:-2534}"
 RK_POLICY_SERVICE_PORT="${RK_POLICY_SERVICE_PORT:-2535}"
+# Roles of #15 (not in the default RK_ROLES): proxies in front of the Postfix listeners, LMTP,
+# client certificates, OAuth2 (Postfix + Dovecot, and the token/introspection server).
+RK_SOCKS_PORT="${RK_SOCKS_PORT:-2540}"
+RK_HTTP_PROXY_PORT="${RK_HTTP_PROXY_PORT:-2541}"
+RK_HTTP_PROXY_AUTH_PORT="${RK_HTTP_PROXY_AUTH_PORT:-2542}"
+RK_LMTP_PORT="${RK_LMTP_PORT:-2543}"
+RK_CCERT_PORT="${RK_CCERT_PORT:-2544}"
+RK_CCERT_IMPLICIT_PORT="${RK_CCERT_IMPLICIT_PORT:-2545}"
+RK_OAUTH_PORT="${RK_OAUTH_PORT:-2546}"
+RK_OAUTH_TOKEN_PORT="${RK_OAUTH_TOKEN_PORT:-2547}"
+RK_CCERT_SUBMISSION_PORT="${RK_CCERT_SUBMISSION_PORT:-2548}"
+# Lifetime of the oauth2 role's access tokens (short, so a test sees one expire).
+RK_OAUTH_TOKEN_SECS="${RK_OAUTH_TOKEN_SECS:-30}"
 # smtpd_timeout of the idle listener; messages per anvil_rate_time_unit of the ratelimit one.
 RK_POSTFIX_IDLE_SECS="${RK_POSTFIX_IDLE_SECS:-2}"
 RK_POSTFIX_RATE_MESSAGES="${RK_POSTFIX_RATE_MESSAGES:-5}"

@@ -2,7 +2,8 @@
 # Install everything the relaykit test servers need. Idempotent: a second run
 # only checks and returns quickly.
 #
-#   apt:  postfix, dovecot-core, sasl2-bin, libsasl2-modules(-db), openssl, curl
+#   apt:  postfix, dovecot-core, sasl2-bin, libsasl2-modules(-db), openssl, curl; for the #15
+#         roles: dovecot-lmtpd, dovecot-submissiond, dante-server, tinyproxy
 #   pip:  aiosmtpd, pyspnego  -> venv at $RK_VENV (default tests/servers/.venv)
 #   npm:  maildev (package.json/package-lock.json here) -> tests/servers/node_modules
 #
@@ -12,7 +13,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 t0=$(date +%s)
-APT_PKGS=(postfix dovecot-core sasl2-bin libsasl2-modules libsasl2-modules-db openssl curl ca-certificates)
+APT_PKGS=(postfix dovecot-core sasl2-bin libsasl2-modules libsasl2-modules-db openssl curl ca-certificates
+          dovecot-lmtpd dovecot-submissiond dante-server tinyproxy)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -10,7 +10,11 @@
 # aiosmtpd, ntlm, badscram (a scripted fault server: a wrong SCRAM signature), faults (a
 # scripted fake: drop after the final dot, bad pipelining; the dovecot role also starts
 # Postfix fault listeners: idle, connlimit, ratelimit), hostile (the fault suite's scripted
-# server: one port per scenario of tests/faults/scenarios.json from RK_HOSTILE_BASE_PORT).  Every wait is bounded by RK_WAIT_SECS (default 30); on
+# server: one port per scenario of tests/faults/scenarios.json from RK_HOSTILE_BASE_PORT).
+# Roles of #15, not started by default (roles_reach.sh): socks (Dante), httpproxy (Tinyproxy),
+# unixsmtp (Postfix smtpd on a Unix socket),
+# lmtp (Dovecot LMTP), ccert (Postfix relaying by client certificate), oauth2 (Postfix + Dovecot
+# passdb oauth2 + tests/servers/oauth2_server.py).  Every wait is bounded by RK_WAIT_SECS (default 30); on
 # failure the server's log is printed and the script exits non-zero.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -568,6 +572,8 @@ start_hostile_role() {
   rk_log "hostile up: $n scenarios on 127.0.0.1:$RK_HOSTILE_BASE_PORT..$((RK_HOSTILE_BASE_PORT + n - 1))"
 }
 
+source "$RK_SERVERS_DIR/roles_reach.sh"
+
 # ---------------------------------------------------------------- env file ---
 write_env() {
   local f="$S/servers.env.tmp"
@@ -661,6 +667,7 @@ write_env() {
           echo "RK_HOSTILE_LOG=$S/logs/hostile.log"
           cat "$S/hostile/ports.env"
           ;;
+        socks|httpproxy|lmtp|unixsmtp|ccert|oauth2) reach_env "$role" ;;
         badscram)
           echo "RK_BADSCRAM_PORT=$RK_BADSCRAM_PORT"
           echo "RK_BADSCRAM_MECHS=CRAM-MD5,LOGIN,PLAIN,SCRAM-SHA-256"
@@ -686,6 +693,12 @@ for role in $RK_ROLES; do
     badscram) start_badscram_role ;;
     faults) start_faults_role ;;
     hostile) start_hostile_role ;;
+    socks) start_socks_role ;;
+    httpproxy) start_httpproxy_role ;;
+    lmtp) start_lmtp_role ;;
+    unixsmtp) start_unixsmtp_role ;;
+    ccert) start_ccert_role ;;
+    oauth2) start_oauth2_role ;;
     *) rk_die "unknown role $role" ;;
   esac
 done

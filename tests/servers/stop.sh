@@ -23,17 +23,20 @@ for conf in "$S"/postfix-*/conf; do
   fi
 done
 
-# Dovecot master
-pid=$(cat "$S/dovecot/run/master.pid" 2>/dev/null || true)
-if alive "$pid" && grep -qa 'dovecot' "/proc/$pid/cmdline" 2>/dev/null; then add dovecot "$pid"; fi
+# Dovecot masters (the dovecot role's, and dovecot-lmtp / dovecot-oauth2 of the #15 roles)
+for d in "$S"/dovecot "$S"/dovecot-*; do
+  pid=$(cat "$d/run/master.pid" 2>/dev/null || true)
+  if alive "$pid" && grep -qa 'dovecot' "/proc/$pid/cmdline" 2>/dev/null; then add "$(basename "$d")" "$pid"; fi
+done
 
 # Background daemons started by start.sh (maildev; aiosmtpd, ntlm and badscram are all
 # aiosmtpd_server.py; faults is tests/faults/fake_smtp.py, hostile tests/faults/hostile.py,
-# soak-policy tests/faults/soak_policy.py) via pids/*.pid
+# soak-policy tests/faults/soak_policy.py; of #15: socks is danted, httpproxy tinyproxy, oauth2
+# oauth2_server.py) via pids/*.pid
 for pidf in "$S"/pids/*.pid; do
   [ -f "$pidf" ] || continue
   pid=$(cat "$pidf" 2>/dev/null || true)
-  if alive "$pid" && grep -qaE 'maildev|aiosmtpd_server|fake_smtp|hostile\.py|soak_policy' "/proc/$pid/cmdline" 2>/dev/null; then
+  if alive "$pid" && grep -qaE 'maildev|aiosmtpd_server|fake_smtp|hostile\.py|soak_policy|danted|tinyproxy|oauth2_server' "/proc/$pid/cmdline" 2>/dev/null; then
     add "$(basename "$pidf" .pid)" "$pid"
   fi
 done
@@ -49,5 +52,10 @@ for i in "${!pids[@]}"; do
     rk_log "stopped ${names[$i]} (${pids[$i]})"
   fi
 done
-rm -f "$S"/pids/*.pid "$S/servers.env"
+# The socks role's system user (Dante checks proxy passwords against the system's database).
+u=$(cat "$S/socks/user" 2>/dev/null || true)
+case "$u" in
+  rksocks-????????) if id "$u" >/dev/null 2>&1; then userdel "$u" && rk_log "removed user $u"; fi ;;
+esac
+rm -f "$S"/pids/*.pid "$S/servers.env" "$S/socks/user"
 exit 0
