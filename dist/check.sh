@@ -100,7 +100,7 @@ as_user gcc -std=c11 -Wall -Werror "$SDK/share/relaykit/examples/c/test_and_send
   $(PKG_CONFIG_PATH="$SDK/lib/pkgconfig" pkg-config --cflags --libs relaykit) -Wl,-rpath,"$SDK/lib" -o "$WORK/plain_gcc"
 readelf -d "$WORK/build/test_and_send_c" | grep -q 'NEEDED.*\[librelaykit.so.0\]'
 args=("$(sv RK_HOST)" "$(sv RK_DOVECOT_STARTTLS_PORT)" "$(sv RK_CA_FILE)" "$(sv RK_USER)" "$(sv RK_RCPT)")
-for bin in build/test_and_send_c build/test_and_send_cpp build/test_and_send_c_static build-pc/test_and_send_c plain_gcc; do
+for bin in build/test_and_send_c build/test_and_send_cpp build/test_and_send_c_static build-pc/test_and_send_c build-pc/test_and_send_cpp plain_gcc; do
   printf '%-28s ' "$bin"
   as_user env SMTP_PASSWORD="$(sv RK_PASS)" "$WORK/$bin" "${args[@]}" | tail -1
 done
