@@ -34,6 +34,7 @@ bash tests/servers/install.sh
 trap 'bash tests/servers/stop.sh >/dev/null 2>&1 || true' EXIT
 bash tests/servers/start.sh
 bash tests/servers/smoke.sh | tail -1
+bash tests/servers/smoke_reach.sh | tail -1
 
 step "unit, vector, property, real-server and conformance tests"
 cargo test --workspace --locked

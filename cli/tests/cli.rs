@@ -112,7 +112,12 @@ impl Scratch {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        // A command that fails before reading its input (no key, say) may exit first: the pipe
+        // then breaks, which is that command's outcome, not the harness's failure.
+        match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.unwrap(),
+        }
         let out = child.wait_with_output().unwrap();
         let run = Run {
             code: out.status.code().unwrap_or(-1),

@@ -35,7 +35,7 @@ RK_HOSTILE_BASE_PORT="${RK_HOSTILE_BASE_PORT:-2600}"
 # The soak's policy listener and the policy service it asks (tests/faults/soak_policy.py).
 RK_POSTFIX_POLICY_PORT="${RK_POSTFIX_POLICY_PORT:-2534}"
 RK_POLICY_SERVICE_PORT="${RK_POLICY_SERVICE_PORT:-2535}"
-# Roles of #15 (not in the default RK_ROLES): proxies in front of the Postfix listeners, LMTP,
+# Roles of #15 (in the default RK_ROLES since the proxy, LMTP and mTLS work): proxies in front of the Postfix listeners, LMTP,
 # client certificates, OAuth2 (Postfix + Dovecot, and the token/introspection server).
 RK_SOCKS_PORT="${RK_SOCKS_PORT:-2540}"
 RK_HTTP_PROXY_PORT="${RK_HTTP_PROXY_PORT:-2541}"

@@ -19,7 +19,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm badscram faults hostile}"
+RK_ROLES="${RK_ROLES:-dovecot cyrus maildev aiosmtpd ntlm badscram faults hostile socks httpproxy lmtp unixsmtp ccert oauth2}"
 PY="$RK_VENV/bin/python"
 [ -x "$PY" ] || rk_die "venv missing ($RK_VENV): run tests/servers/install.sh"
 [ "$(id -u)" = 0 ] || rk_die "must run as root (postfix and dovecot need it)"
