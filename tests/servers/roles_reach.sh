@@ -179,7 +179,7 @@ service lmtp {
   }
 }
 EOF
-  dovecot -c "$d/dovecot.conf" >>"$d/dovecot.log" 2>&1 || { cat "$d/dovecot.log" >&2; rk_die "dovecot (lmtp) failed to start"; }
+  start_dovecot "$d" "dovecot (lmtp)"
   "$PY" - "$RK_LMTP_PORT" "$d/run/lmtp" "$RK_WAIT_SECS" <<'EOF' || { tail -n 80 "$d/dovecot.log" >&2; rk_die "dovecot LMTP did not answer LHLO"; }
 import smtplib, sys, time
 port, sock, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
@@ -359,9 +359,8 @@ service submission-login {
   }
 }
 EOF
-  dovecot -c "$d/dovecot.conf" >>"$d/dovecot.log" 2>&1 || { cat "$d/dovecot.log" >&2; rk_die "dovecot (ccert submission) failed to start"; }
+  start_dovecot "$d" "dovecot (ccert submission)"
   wait_smtp "dovecot-ccert submission (AUTH EXTERNAL)" "$RK_CCERT_SUBMISSION_PORT" plain "$d/dovecot.log"
-  rm -f "$d/run/anvil-auth-penalty"   # no per-IP auth penalty (see the dovecot role)
 }
 
 # ------------------------------------------------------------------ oauth2 ---
@@ -419,13 +418,7 @@ service auth {
   }
 }
 EOF
-  dovecot -c "$d/dovecot.conf" >>"$d/dovecot.log" 2>&1 || { cat "$d/dovecot.log" >&2; rk_die "dovecot (oauth2) failed to start"; }
-  local deadline=$(( $(date +%s) + RK_WAIT_SECS ))
-  until [ -S "$d/run/auth-postfix" ]; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then cat "$d/dovecot.log" >&2; rk_die "dovecot (oauth2) auth socket did not appear"; fi
-    sleep 0.1
-  done
-  rm -f "$d/run/anvil-auth-penalty"   # no per-IP auth penalty (see the dovecot role)
+  start_dovecot "$d" "dovecot (oauth2)" auth-postfix
   write_postfix postfix-oauth2 \
 "smtpd_sasl_type = dovecot
 smtpd_sasl_path = $d/run/auth-postfix" \

@@ -16,55 +16,12 @@ import json
 import os
 import smtplib
 import socket
-import ssl
-import sys
 import time
-import traceback
 import urllib.request
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-STATE = os.environ.get("RELAYKIT_STATE", os.path.join(HERE, "..", ".state"))
-POLL_SECS = float(os.environ.get("RK_WAIT_SECS", "30"))
+from smokelib import CTX, E, HERE, HOST, POLL_SECS, ROLES, STATE, b64, check, finish, results  # noqa: F401
 
-
-def load_env(path):
-    env = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v
-    return env
-
-
-E = load_env(os.path.join(STATE, "servers.env"))
-ROLES = E["RK_ROLES"].split()
-HOST = E["RK_HOST"]
-CTX = ssl.create_default_context(cafile=E["RK_CA_FILE"])  # verifies chain + name "localhost"
-
-results = []
-
-
-def check(name):
-    def deco(fn):
-        t = time.monotonic()
-        try:
-            fn()
-            results.append((name, True))
-            print(f"PASS {name} ({time.monotonic() - t:.2f}s)", flush=True)
-        except Exception as e:
-            results.append((name, False))
-            print(f"FAIL {name} ({time.monotonic() - t:.2f}s): {e!r}", flush=True)
-            if os.environ.get("RK_SMOKE_TRACE"):
-                traceback.print_exc()
-        return fn
-    return deco
-
-
-def b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
 
 
 def connect(port, mode="plain"):
@@ -320,8 +277,6 @@ def common_postfix_checks(prefix, port, starttls_port, mechs_expected, users, ma
             maildir_has(os.path.join(maildir, DOMAIN, "_catchall"), mid)
 
 
-t0 = time.monotonic()
-
 if "dovecot" in ROLES:
     common_postfix_checks(
         "dovecot", E["RK_DOVECOT_PLAIN_PORT"], E["RK_DOVECOT_STARTTLS_PORT"],
@@ -552,8 +507,4 @@ if "faults" in ROLES:
         modes = [e["mode"] for e in fake_events(event="fault") if tag in e["rcpt"][0]]
         assert modes == ["out-of-order", "missing-reply"], modes
 
-npass = sum(1 for _, ok in results if ok)
-nfail = len(results) - npass
-print(f"# smoke took {time.monotonic() - t0:.1f}s")
-print(f"{npass} passed, {nfail} failed")
-sys.exit(1 if nfail or not results else 0)
+finish("smoke")

@@ -279,6 +279,25 @@ start_postfix() {  # NAME
   fi
 }
 
+# Starts the Dovecot instance configured in DIR/dovecot.conf (logging to DIR/dovecot.log), waits
+# (bounded) for DIR/run/SOCKET when one is named, and removes the anvil auth-penalty socket.
+# Dovecot's IP-based auth penalty (2 s, doubling up to 15 s per client IP after failed logins)
+# would slow wrong-password tests. The auth process (started lazily on the first connection)
+# disables the penalty when the anvil socket is missing (ENOENT); "mode = 0" on that listener
+# instead makes it retry for 5 s. So remove the socket.
+start_dovecot() {  # DIR LABEL [SOCKET]
+  local d=$1 label=$2 sock=${3:-}
+  dovecot -c "$d/dovecot.conf" >>"$d/dovecot.log" 2>&1 || { cat "$d/dovecot.log" >&2; rk_die "$label failed to start"; }
+  if [ -n "$sock" ]; then
+    local deadline=$(( $(date +%s) + RK_WAIT_SECS ))
+    until [ -S "$d/run/$sock" ]; do
+      if [ "$(date +%s)" -ge "$deadline" ]; then cat "$d/dovecot.log" >&2; rk_die "$label: socket $sock did not appear"; fi
+      sleep 0.1
+    done
+  fi
+  rm -f "$d/run/anvil-auth-penalty"
+}
+
 smtpd_listener() {  # INSTANCE PORT LABEL EXTRA_OPTS...
   local inst=$1 port=$2 label=$3; shift 3
   echo "127.0.0.1:$port inet n - n - - smtpd"
@@ -332,19 +351,7 @@ service auth {
   }
 }
 EOF
-  dovecot -c "$d/dovecot.conf" >>"$d/dovecot.log" 2>&1 || { cat "$d/dovecot.log" >&2; rk_die "dovecot failed to start"; }
-  # Bounded wait for the auth socket.
-  local deadline=$(( $(date +%s) + RK_WAIT_SECS ))
-  until [ -S "$d/run/auth-postfix" ]; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then cat "$d/dovecot.log" >&2; rk_die "dovecot auth socket did not appear"; fi
-    sleep 0.1
-  done
-  # Dovecot's IP-based auth penalty (2 s, doubling up to 15 s per client IP
-  # after failed logins) would slow wrong-password tests.  The auth process
-  # (started lazily on the first Postfix connection) disables the penalty
-  # when the anvil socket is missing (ENOENT); "mode = 0" on that listener
-  # instead makes it retry for 5 s.  So remove the socket.
-  rm -f "$d/run/anvil-auth-penalty"
+  start_dovecot "$d" dovecot auth-postfix
   rk_log "dovecot auth up ($d/run/auth-postfix)"
 
   # anvil_rate_time_unit (default 60 s) is the window of the ratelimit listener's message
