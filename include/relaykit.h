@@ -859,8 +859,8 @@ rk_status rk_message_set_html(rk_message *message, const char *html);
 rk_status rk_message_add_header(rk_message *message, const char *name, const char *value);
 
 /**
- * Adds an attachment from bytes (copied); `content_type` NULL: the core's default,
- * application/octet-stream.
+ * Adds an attachment from bytes (copied); `content_type` NULL: the type the file name's
+ * extension says (`report.pdf`: application/pdf), else application/octet-stream.
  */
 rk_status rk_message_attach_bytes(rk_message *message,
                                   const char *filename,
@@ -870,7 +870,8 @@ rk_status rk_message_attach_bytes(rk_message *message,
 
 /**
  * Adds an attachment read from `path` when the message is sent (`content_type` NULL: the
- * core's default, application/octet-stream; the file name is the path's last part).
+ * type the path's extension says, else application/octet-stream; the file name is the path's
+ * last part).
  */
 rk_status rk_message_attach_file(rk_message *message, const char *path, const char *content_type);
 

@@ -267,9 +267,8 @@ pub struct SendArgs {
     /// The HTML body from a file.
     #[arg(long, value_name = "FILE")]
     pub html_file: Option<PathBuf>,
-    /// Attach a file (repeatable). Its content type follows the file name's extension for
-    /// common types (pdf, png, jpg, gif, txt, csv, html, json, xml, zip), else
-    /// application/octet-stream.
+    /// Attach a file (repeatable). Its content type follows the file name's extension
+    /// (report.pdf: application/pdf), else application/octet-stream.
     #[arg(long, value_name = "FILE")]
     pub attach: Vec<PathBuf>,
     /// An extra header `Name: value` (repeatable).

@@ -574,8 +574,8 @@ pub extern "C" fn rk_message_add_header(
     })
 }
 
-/// Adds an attachment from bytes (copied); `content_type` NULL: the core's default,
-/// application/octet-stream.
+/// Adds an attachment from bytes (copied); `content_type` NULL: the type the file name's
+/// extension says (`report.pdf`: application/pdf), else application/octet-stream.
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_message_attach_bytes(
     message: *mut rk_message,
@@ -594,7 +594,8 @@ pub extern "C" fn rk_message_attach_bytes(
 }
 
 /// Adds an attachment read from `path` when the message is sent (`content_type` NULL: the
-/// core's default, application/octet-stream; the file name is the path's last part).
+/// type the path's extension says, else application/octet-stream; the file name is the path's
+/// last part).
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_message_attach_file(
     message: *mut rk_message,

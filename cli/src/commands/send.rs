@@ -90,7 +90,7 @@ fn build(a: &SendArgs) -> Result<Message, Failure> {
                 format!("--attach {}: no such file", p.display()),
             )));
         }
-        m.attachments.push(Attachment::from_path(p.clone(), content_type(p).map(str::to_owned)));
+        m.attachments.push(Attachment::from_path(p.clone(), None));
     }
     for h in &a.header {
         let Some((name, value)) = h.split_once(':') else {
@@ -109,25 +109,6 @@ fn read_file(p: &Path, flag: &str) -> Result<Vec<u8>, Failure> {
 fn text_file(p: &Path, flag: &str) -> Result<String, Failure> {
     String::from_utf8(read_file(p, flag)?)
         .map_err(|_| Failure::Relaykit(Error::new(ErrorKind::Io, format!("{flag} {}: not UTF-8 text", p.display()))))
-}
-
-/// The MIME type for a few common extensions; `None` is the library's default
-/// (application/octet-stream).
-fn content_type(p: &Path) -> Option<&'static str> {
-    let ext = p.extension()?.to_str()?.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "pdf" => "application/pdf",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "txt" => "text/plain",
-        "csv" => "text/csv",
-        "html" | "htm" => "text/html",
-        "json" => "application/json",
-        "xml" => "application/xml",
-        "zip" => "application/zip",
-        _ => return None,
-    })
 }
 
 fn print_result(r: &SendResult, paint: Paint) {

@@ -28,7 +28,8 @@ use crate::json::{self, Root};
 mod prepare;
 mod serde_forms;
 
-/// The MIME type of an attachment or inline part that does not name one.
+/// The MIME type of an attachment or inline part that names none and whose file name's
+/// extension says nothing.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// Where an attachment's bytes come from.
@@ -56,7 +57,8 @@ impl fmt::Debug for Content {
 pub struct Attachment {
     /// The file name shown to the recipient (for a path, defaults to the file's name).
     pub filename: Option<String>,
-    /// The MIME type, e.g. `application/pdf`; `None` is [`DEFAULT_CONTENT_TYPE`].
+    /// The MIME type, e.g. `application/pdf`; `None`: guessed from the file name's extension
+    /// (see [`Attachment::effective_content_type`]).
     pub content_type: Option<String>,
     /// For an inline part: the Content-ID (without angle brackets).
     pub content_id: Option<String>,
@@ -90,9 +92,28 @@ impl Attachment {
         }
     }
 
-    /// The MIME type the part is sent with.
+    /// The MIME type the part is sent with: the one given, else the one the file name's
+    /// extension says (`report.pdf`: `application/pdf`; the file name, or the path's last part),
+    /// else [`DEFAULT_CONTENT_TYPE`].
+    ///
+    /// ```
+    /// use relaykit::message::Attachment;
+    /// assert_eq!(Attachment::from_path("q3/report.PDF", None).effective_content_type(), "application/pdf");
+    /// assert_eq!(Attachment::from_path("notes", None).effective_content_type(), "application/octet-stream");
+    /// let mut a = Attachment::from_path("logo.png", None);
+    /// a.content_type = Some("image/x-custom".into());
+    /// assert_eq!(a.effective_content_type(), "image/x-custom");
+    /// ```
     pub fn effective_content_type(&self) -> &str {
-        self.content_type.as_deref().unwrap_or(DEFAULT_CONTENT_TYPE)
+        if let Some(ct) = &self.content_type {
+            return ct;
+        }
+        let name = match (&self.filename, &self.content) {
+            (Some(f), _) => Some(std::path::Path::new(f.as_str())),
+            (None, Content::Path(p)) => Some(p.as_path()),
+            (None, Content::Bytes(_)) => None,
+        };
+        name.and_then(|n| mime_guess::from_path(n).first_raw()).unwrap_or(DEFAULT_CONTENT_TYPE)
     }
 }
 
