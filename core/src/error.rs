@@ -212,11 +212,14 @@ pub struct Error {
     kind: ErrorKind,
     detail: String,
     stage: Option<Stage>,
-    reply: Option<Reply>,
+    // Boxed: a Result's error stays small (clippy::result_large_err) and most errors have none.
+    reply: Option<Box<Reply>>,
     cause: Option<Cause>,
     hint: Option<String>,
     fate: Fate,
     attempts: Option<u32>,
+    /// The JSON path of the field at fault, when one is (for [`crate::hints::field_for`]).
+    field: Option<String>,
 }
 
 impl Error {
@@ -231,12 +234,13 @@ impl Error {
             hint: None,
             fate: Fate::Rejected,
             attempts: None,
+            field: None,
         }
     }
 
     /// A configuration error about the JSON path `path` (e.g. `$.port`).
     pub fn config(path: &str, reason: impl fmt::Display) -> Self {
-        Error::new(ErrorKind::Config, format!("{path}: {reason}"))
+        Error::new(ErrorKind::Config, format!("{path}: {reason}")).with_field(path)
     }
 
     /// A crypto error with `reason`.
@@ -264,8 +268,20 @@ impl Error {
     /// Sets the server's reply.
     #[must_use]
     pub fn with_reply(mut self, reply: Reply) -> Self {
-        self.reply = Some(reply);
+        self.reply = Some(Box::new(reply));
         self
+    }
+
+    /// Records the JSON path of the field at fault (`$.username` for a tag in the user name).
+    pub(crate) fn with_field(mut self, path: impl Into<String>) -> Self {
+        self.field = Some(path.into());
+        self
+    }
+
+    /// The JSON path of the field the error concerns, when one does: a config error's own path,
+    /// the profile field an undefined or misplaced tag was in.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
     }
 
     /// Sets the cause (for [`crate::hints`]).
@@ -340,7 +356,7 @@ impl Error {
 
     /// The server's reply, where there was one.
     pub fn reply(&self) -> Option<&Reply> {
-        self.reply.as_ref()
+        self.reply.as_deref()
     }
 
     /// The SMTP reply code, where there was one.
@@ -494,6 +510,9 @@ impl fmt::Debug for Error {
         }
         if let Some(a) = self.attempts {
             d.field("attempts", &a);
+        }
+        if let Some(p) = &self.field {
+            d.field("field", p);
         }
         d.finish()
     }

@@ -296,11 +296,8 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
         };
     }
     match (err.kind(), err.stage()) {
-        (ErrorKind::Config, _) => known_path(err.detail()),
-        (ErrorKind::Rrt, _) => {
-            let name = err.detail().split("in field `").nth(1)?.split('`').next()?;
-            known_path(&format!("$.{name}"))
-        }
+        (ErrorKind::Config, _) => known_path(err.field().unwrap_or(err.detail())),
+        (ErrorKind::Rrt, _) => err.field().and_then(known_path),
         (ErrorKind::Dns, _) => Some("$.server"),
         (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => Some("$.port"),
         (ErrorKind::Io, Some(Stage::Greeting)) => Some(port_or_encryption),
@@ -469,6 +466,7 @@ mod tests {
         );
         let e = p.resolve(&Keyring::new(), &ctx).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Rrt);
+        assert_eq!(e.field(), Some("$.username"), "the field travels as data, not as text to parse");
         assert_eq!(field_for(&e, &p), Some("$.username"), "{e}");
         let p = profile(
             r#"{"server": "~ACC::%host%~", "requires_authentication": true, "username": "u", "password": "p"}"#,

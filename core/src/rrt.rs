@@ -133,6 +133,14 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// The field's JSON path: `$.server` for a profile field, `message.subject` for a message's.
+    pub fn path(&self) -> String {
+        match self {
+            Field::Message(n) => format!("message.{n}"),
+            other => format!("$.{}", other.name()),
+        }
+    }
+
     /// Whether the field accepts restricted (`@`) tags.
     pub fn accepts_restricted(&self) -> bool {
         matches!(self, Field::Password)
@@ -433,7 +441,8 @@ impl RrtContext {
             return Err(Error::rrt(format!(
                 "restricted tag {tag} is not allowed in field `{}`: restricted values are accepted only in the password",
                 field.name()
-            )));
+            ))
+            .with_field(field.path()));
         }
         if let Some(stored) = self.values.get(&(upper.clone(), bare.to_owned(), protection)) {
             match stored {
@@ -460,7 +469,8 @@ impl RrtContext {
                 } else {
                     "no value is registered for it".to_owned()
                 };
-                Err(Error::rrt(format!("undefined tag {tag} in field `{}`: {what}", field.name())))
+                Err(Error::rrt(format!("undefined tag {tag} in field `{}`: {what}", field.name()))
+                    .with_field(field.path()))
             }
         }
     }
