@@ -997,6 +997,13 @@ fn a_client_certificate_profile_relays_and_its_inline_key_is_encrypted_shown_mas
     assert!(out.stdout.contains("encrypt-password --tls-client-key"), "{out:#?}");
     s.expect(0, &["--key-file", &s.key(), "encrypt-password", "--tls-client-key", &plain], "");
     assert!(read_json(&plain)["tls_client_key"].as_str().unwrap().starts_with("enc:v1:"));
+}
+
+#[test]
+fn a_client_key_that_is_not_a_key_or_not_the_certificates_exits_3_naming_the_field() {
+    let s = Scratch::new();
+    s.generate_key();
+    client_key_secrets();
     // A key that is not the certificate's: exit 3, naming the field and the flag.
     let file = s.path("bad.json").display().to_string();
     let port = servers_env::port("RK_CCERT_PORT").to_string();
