@@ -123,6 +123,15 @@ fn refused(p: &Profile) {
 #[test]
 fn starttls_with_the_client_certificate_relays() {
     relays(&profile("RK_CCERT_PORT", false, &right_cert()), &Keyring::new());
+    let built = Profile::builder(var("RK_HOST"))
+        .port(port("RK_CCERT_PORT"))
+        .encrypted_connection(true)
+        .tls_mode(relaykit::profile::TlsChoice::Starttls)
+        .tls_ca_file(var("RK_CA_FILE"))
+        .tls_client_cert_files(var("RK_CLIENT_CERT"), var("RK_CLIENT_KEY"))
+        .build()
+        .unwrap();
+    relays(&built, &Keyring::new());
 }
 
 #[test]
