@@ -472,7 +472,8 @@ impl Session {
                 .with_cause(Cause::NoTlsAnswer));
             }
             Ok(Err(e)) => {
-                return Err(tls::handshake_error(&e, self.cfg.bare_host(), self.cfg.port));
+                let presented = cert_sent.as_deref().is_some_and(tls::was_sent);
+                return Err(tls::handshake_error(&e, self.cfg.bare_host(), self.cfg.port, presented));
             }
             Ok(Ok(s)) => s,
         };
@@ -734,6 +735,10 @@ impl Session {
                 // plain close (rustls' own text for it is a link to its manual).
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
                 Err(e) => {
+                    let presented = self.tls.as_ref().is_some_and(|t| t.client_certificate_sent);
+                    if let Some(err) = tls::client_certificate_alert(&e, presented) {
+                        return Err(err.at(stage));
+                    }
                     return Err(Error::new(
                         ErrorKind::Io,
                         format!("the connection was lost reading the reply to {what}: {e}"),

@@ -493,8 +493,43 @@ pub(crate) fn certificate_problem(err: &rustls::Error) -> Option<CertificateProb
     })
 }
 
+/// The error for a TLS alert about the client certificate, which a TLS 1.3 server sends after
+/// the client's side of the handshake is complete (so it surfaces at the first read, as the
+/// greeting or the EHLO reply) and a TLS 1.2 server during the handshake. `presented`: whether
+/// this connection sent a certificate. `None` for any other error.
+pub(crate) fn client_certificate_alert(io: &std::io::Error, presented: bool) -> Option<Error> {
+    use rustls::AlertDescription as A;
+    let Some(rustls::Error::AlertReceived(alert)) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) else {
+        return None;
+    };
+    let about_the_certificate = matches!(
+        alert,
+        A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied
+    );
+    // After a certificate was presented, a decrypt_error alert is the server failing to verify
+    // it (rustls servers send it for a certificate they cannot verify).
+    let about_the_certificate = about_the_certificate || (presented && *alert == A::DecryptError);
+    let (message, cause) = if *alert == A::CertificateRequired || (about_the_certificate && !presented) {
+        ("the server requires a client certificate and none was presented", Cause::ClientCertificateRequired)
+    } else if about_the_certificate {
+        ("the server refused the client certificate", Cause::ClientCertificateRefused)
+    } else {
+        return None;
+    };
+    Some(Error::new(ErrorKind::Tls, format!("{message} (TLS alert {alert:?})")).with_cause(cause))
+}
+
 /// The error for a failed handshake, with its typed cause. `io` is what tokio-rustls returned.
-pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16) -> Error {
+pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16, presented: bool) -> Error {
+    if let Some(e) = client_certificate_alert(io, presented) {
+        return e.with_stage(Stage::Tls);
+    }
     let tls = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     let Some(tls) = tls else {
         let e =
@@ -553,6 +588,21 @@ mod tests {
         let l1 = a.config(Verification::Opportunistic).unwrap();
         let l2 = c.config(Verification::Disabled).unwrap();
         assert!(Arc::ptr_eq(&l1, &l2));
+    }
+
+    #[test]
+    fn client_certificate_alerts_say_required_or_refused() {
+        use rustls::AlertDescription as A;
+        let io = |a: A| std::io::Error::other(rustls::Error::AlertReceived(a));
+        let cause =
+            |a: A, presented: bool| client_certificate_alert(&io(a), presented).and_then(|e| e.cause().cloned());
+        assert_eq!(cause(A::CertificateRequired, false), Some(Cause::ClientCertificateRequired));
+        assert_eq!(cause(A::UnknownCA, false), Some(Cause::ClientCertificateRequired));
+        assert_eq!(cause(A::UnknownCA, true), Some(Cause::ClientCertificateRefused));
+        assert_eq!(cause(A::DecryptError, true), Some(Cause::ClientCertificateRefused));
+        assert_eq!(cause(A::DecryptError, false), None);
+        assert_eq!(cause(A::ProtocolVersion, true), None);
+        assert!(client_certificate_alert(&std::io::Error::other("plain"), true).is_none());
     }
 
     #[test]
