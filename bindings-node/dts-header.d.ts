@@ -173,6 +173,7 @@ export interface TestReportJSON {
     not_after: string
     verified: boolean
     verify_error?: string
+    client_certificate_sent: boolean
   } | null
   auth: {
     mechanism: string | null
@@ -239,6 +240,10 @@ export interface ProfileJSON {
   tls_ca_pem?: string
   helo_name?: string
   timeout_secs: number
+  tls_client_cert_file?: string
+  tls_client_cert_pem?: string
+  tls_client_key_file?: string
+  tls_client_key?: string
 }
 
 /** The core's JSON form of the options of `test()`. */

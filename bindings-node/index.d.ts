@@ -173,6 +173,7 @@ export interface TestReportJSON {
     not_after: string
     verified: boolean
     verify_error?: string
+    client_certificate_sent: boolean
   } | null
   auth: {
     mechanism: string | null
@@ -239,6 +240,10 @@ export interface ProfileJSON {
   tls_ca_pem?: string
   helo_name?: string
   timeout_secs: number
+  tls_client_cert_file?: string
+  tls_client_cert_pem?: string
+  tls_client_key_file?: string
+  tls_client_key?: string
 }
 
 /** The core's JSON form of the options of `test()`. */
@@ -442,8 +447,8 @@ export declare class Profile {
    */
   encryptCurrentPassword(keyring: Keyring): void
   /**
-   * Re-encrypts an encrypted password under the keyring's newest key; returns whether it
-   * changed.
+   * Re-encrypts an encrypted password (and an encrypted `tls_client_key`) under the
+   * keyring's newest key; returns whether anything changed.
    */
   rotatePassword(keyring: Keyring): boolean
   get useNtlmCurrentUser(): boolean
@@ -467,6 +472,31 @@ export declare class Profile {
   set timeoutSecs(secs: number)
   get id(): string | null
   set id(id: string | null)
+  get tlsClientCertFile(): string | null
+  set tlsClientCertFile(path: string | null)
+  get tlsClientCertPem(): string | null
+  set tlsClientCertPem(pem: string | null)
+  get tlsClientKeyFile(): string | null
+  set tlsClientKeyFile(path: string | null)
+  /**
+   * Sets the inline client key: PEM text, or an `enc:v1:` envelope read from saved
+   * configuration. Like the password, it has no getter (`toJSON()` writes it).
+   */
+  setTlsClientKey(key: string): void
+  /** Removes the inline client key. */
+  clearTlsClientKey(): void
+  /** Whether the inline client key is stored as an envelope. */
+  get tlsClientKeyEncrypted(): boolean
+  /**
+   * Encrypts the PEM key `plaintext` under the keyring's newest key and stores the envelope
+   * as `tls_client_key`, bound to that field and this profile's `id`.
+   */
+  encryptTlsClientKey(plaintext: string, keyring: Keyring): void
+  /**
+   * Encrypts the current plain inline client key in place; nothing happens if it is
+   * already encrypted or absent.
+   */
+  encryptCurrentTlsClientKey(keyring: Keyring): void
 }
 
 /**

@@ -685,8 +685,8 @@ rk_status rk_profile_encrypt_password(rk_profile *profile,
                                       const rk_keyring *keyring);
 
 /**
- * Re-encrypts an encrypted password under the keyring's newest key (rotation). Writes
- * whether it changed to `*changed_out` (may be NULL).
+ * Re-encrypts an encrypted password, and an encrypted `tls_client_key`, under the keyring's
+ * newest key (rotation). Writes whether anything changed to `*changed_out` (may be NULL).
  */
 rk_status rk_profile_rotate_password(rk_profile *profile,
                                      const rk_keyring *keyring,
@@ -897,6 +897,15 @@ rk_status rk_message_prepare(const rk_message *message, const rk_rrt_context *ct
  * Frees a message. NULL is allowed.
  */
 void rk_message_free(rk_message *message);
+
+/**
+ * Encrypts the PEM private key `plaintext` of the profile's client certificate (mutual TLS)
+ * under the keyring's newest key and stores the envelope as `tls_client_key`, bound to that
+ * field and the profile's id. `rk_profile_rotate_password` re-encrypts it too.
+ */
+rk_status rk_profile_encrypt_tls_client_key(rk_profile *profile,
+                                            const char *plaintext,
+                                            const rk_keyring *keyring);
 
 /**
  * Makes a mailer for `profile`. The profile is resolved and checked now, with `keyring`

@@ -169,8 +169,8 @@ impl Profile {
         self.inner.encrypt_current_password(&keyring.inner).js(env)
     }
 
-    /// Re-encrypts an encrypted password under the keyring's newest key; returns whether it
-    /// changed.
+    /// Re-encrypts an encrypted password (and an encrypted `tls_client_key`) under the
+    /// keyring's newest key; returns whether anything changed.
     #[napi]
     pub fn rotate_password(&mut self, env: Env, keyring: &Keyring) -> napi::Result<bool> {
         self.inner.rotate_password(&keyring.inner).js(env)
@@ -266,6 +266,67 @@ impl Profile {
     #[napi(setter, js_name = "id", ts_args_type = "id: string | null")]
     pub fn set_id(&mut self, id: Option<String>) {
         self.inner.id = id;
+    }
+
+    // Client certificate (mutual TLS, #15).
+    #[napi(getter)]
+    pub fn tls_client_cert_file(&self) -> Option<String> {
+        self.inner.tls_client_cert_file.clone()
+    }
+    #[napi(setter, js_name = "tlsClientCertFile", ts_args_type = "path: string | null")]
+    pub fn set_tls_client_cert_file(&mut self, path: Option<String>) {
+        self.inner.tls_client_cert_file = path;
+    }
+
+    #[napi(getter)]
+    pub fn tls_client_cert_pem(&self) -> Option<String> {
+        self.inner.tls_client_cert_pem.clone()
+    }
+    #[napi(setter, js_name = "tlsClientCertPem", ts_args_type = "pem: string | null")]
+    pub fn set_tls_client_cert_pem(&mut self, pem: Option<String>) {
+        self.inner.tls_client_cert_pem = pem;
+    }
+
+    #[napi(getter)]
+    pub fn tls_client_key_file(&self) -> Option<String> {
+        self.inner.tls_client_key_file.clone()
+    }
+    #[napi(setter, js_name = "tlsClientKeyFile", ts_args_type = "path: string | null")]
+    pub fn set_tls_client_key_file(&mut self, path: Option<String>) {
+        self.inner.tls_client_key_file = path;
+    }
+
+    /// Sets the inline client key: PEM text, or an `enc:v1:` envelope read from saved
+    /// configuration. Like the password, it has no getter (`toJSON()` writes it).
+    #[napi]
+    pub fn set_tls_client_key(&mut self, key: String) {
+        self.inner.set_tls_client_key(&key);
+    }
+
+    /// Removes the inline client key.
+    #[napi]
+    pub fn clear_tls_client_key(&mut self) {
+        self.inner.clear_tls_client_key();
+    }
+
+    /// Whether the inline client key is stored as an envelope.
+    #[napi(getter)]
+    pub fn tls_client_key_encrypted(&self) -> bool {
+        self.inner.tls_client_key_encrypted()
+    }
+
+    /// Encrypts the PEM key `plaintext` under the keyring's newest key and stores the envelope
+    /// as `tls_client_key`, bound to that field and this profile's `id`.
+    #[napi]
+    pub fn encrypt_tls_client_key(&mut self, env: Env, plaintext: String, keyring: &Keyring) -> napi::Result<()> {
+        self.inner.encrypt_tls_client_key(&plaintext, &keyring.inner).js(env)
+    }
+
+    /// Encrypts the current plain inline client key in place; nothing happens if it is
+    /// already encrypted or absent.
+    #[napi]
+    pub fn encrypt_current_tls_client_key(&mut self, env: Env, keyring: &Keyring) -> napi::Result<()> {
+        self.inner.encrypt_current_tls_client_key(&keyring.inner).js(env)
     }
 }
 

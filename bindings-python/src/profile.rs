@@ -89,8 +89,8 @@ impl PyProfile {
         self.inner.encrypt_current_password(&keyring.inner).py_err()
     }
 
-    /// Re-encrypts an encrypted password under the keyring's newest key; returns whether it
-    /// changed.
+    /// Re-encrypts an encrypted password (and an encrypted `tls_client_key`) under the
+    /// keyring's newest key; returns whether anything changed.
     fn rotate_password(&mut self, keyring: &PyKeyring) -> PyResult<bool> {
         self.inner.rotate_password(&keyring.inner).py_err()
     }
@@ -278,6 +278,64 @@ impl PyProfile {
     #[setter]
     fn set_id(&mut self, v: Option<String>) {
         self.inner.id = v;
+    }
+
+    // Client certificate (mutual TLS, #15).
+    #[getter]
+    fn get_tls_client_cert_file(&self) -> Option<&str> {
+        self.inner.tls_client_cert_file.as_deref()
+    }
+    #[setter]
+    fn set_tls_client_cert_file(&mut self, v: Option<PathBuf>) -> PyResult<()> {
+        self.inner.tls_client_cert_file = v.map(|p| path_str(p, "tls_client_cert_file")).transpose()?;
+        Ok(())
+    }
+    #[getter]
+    fn get_tls_client_cert_pem(&self) -> Option<&str> {
+        self.inner.tls_client_cert_pem.as_deref()
+    }
+    #[setter]
+    fn set_tls_client_cert_pem(&mut self, v: Option<String>) {
+        self.inner.tls_client_cert_pem = v;
+    }
+    #[getter]
+    fn get_tls_client_key_file(&self) -> Option<&str> {
+        self.inner.tls_client_key_file.as_deref()
+    }
+    #[setter]
+    fn set_tls_client_key_file(&mut self, v: Option<PathBuf>) -> PyResult<()> {
+        self.inner.tls_client_key_file = v.map(|p| path_str(p, "tls_client_key_file")).transpose()?;
+        Ok(())
+    }
+    /// The inline client key as saved: the PEM text or the `enc:v1:` envelope.
+    #[getter]
+    fn get_tls_client_key(&self) -> Option<&str> {
+        self.inner.tls_client_key().map(|p| match p {
+            Password::Plain(s) => s.expose(),
+            Password::Encrypted(env) => env.as_str(),
+        })
+    }
+    /// PEM text, or an `enc:v1:` envelope read from saved configuration; `None` removes it.
+    #[setter]
+    fn set_tls_client_key(&mut self, v: Option<String>) {
+        match v {
+            Some(k) => self.inner.set_tls_client_key(&k),
+            None => self.inner.clear_tls_client_key(),
+        }
+    }
+    /// Whether the inline client key is stored as an envelope.
+    #[getter]
+    fn tls_client_key_encrypted(&self) -> bool {
+        self.inner.tls_client_key_encrypted()
+    }
+    /// Encrypts the PEM key `plaintext` under the keyring's newest key and stores the envelope
+    /// as `tls_client_key` (bound to that field and this profile's `id`).
+    fn encrypt_tls_client_key(&mut self, plaintext: &str, keyring: &PyKeyring) -> PyResult<()> {
+        self.inner.encrypt_tls_client_key(plaintext, &keyring.inner).py_err()
+    }
+    /// Encrypts the current plain inline client key in place.
+    fn encrypt_current_tls_client_key(&mut self, keyring: &PyKeyring) -> PyResult<()> {
+        self.inner.encrypt_current_tls_client_key(&keyring.inner).py_err()
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

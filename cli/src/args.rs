@@ -148,6 +148,22 @@ pub struct ProfileFields {
     /// The profile id (bound into the password's ciphertext).
     #[arg(long)]
     pub id: Option<String>,
+    /// A PEM file with the client certificate chain (mutual TLS), end-entity first.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_cert_file: Option<String>,
+    /// The client certificate chain copied into the profile (`tls_client_cert_pem`) from this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_client_cert_file")]
+    pub tls_client_cert_pem_from: Option<PathBuf>,
+    /// A PEM file with the client certificate's private key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_key_file: Option<String>,
+    /// The client certificate's private key copied into the profile (`tls_client_key`) from this
+    /// file; with --encrypt-tls-client-key it is stored as an envelope.
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_client_key_file")]
+    pub tls_client_key_from: Option<PathBuf>,
+    /// Store the key given with --tls-client-key-from encrypted under the newest key.
+    #[arg(long, requires = "tls_client_key_from")]
+    pub encrypt_tls_client_key: bool,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +238,10 @@ pub struct EncryptPasswordArgs {
     /// Encrypt the password already in the file (plain text) instead of asking for one.
     #[arg(long, conflicts_with = "password_stdin")]
     pub current: bool,
+    /// Encrypt the profile's inline client certificate key (`tls_client_key`) instead of the
+    /// password.
+    #[arg(long, conflicts_with_all = ["password_stdin", "current"])]
+    pub tls_client_key: bool,
 }
 
 #[derive(Debug, Args)]

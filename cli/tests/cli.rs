@@ -908,3 +908,139 @@ fn encrypting_a_password_that_holds_an_rrt_prints_the_dialogs_warning_and_a_stat
     let out = s.expect(0, &["--key-file", &k, "encrypt-password", &file, "--current"], "");
     assert!(out.stderr.contains(relaykit::hints::ENCRYPTED_RRT_WARNING), "{out:#?}");
 }
+
+/// The client key's base64 body lines, each a secret no output may show.
+fn client_key_secrets() -> String {
+    let key = std::fs::read_to_string(var("RK_CLIENT_KEY")).unwrap();
+    let mut list = SECRETS.lock().unwrap();
+    for l in key.lines().filter(|l| !l.starts_with("-----") && l.len() > 16) {
+        list.push(l.to_owned());
+    }
+    key
+}
+
+#[test]
+fn a_client_certificate_profile_relays_and_its_inline_key_is_encrypted_shown_masked_and_rotated() {
+    let s = Scratch::new();
+    s.generate_key();
+    let key = client_key_secrets();
+    let relay = ["--relay-check", var("RK_USER"), var("RK_RELAY_RCPT")];
+    let kf = s.key();
+    // Both halves as files: the report says the certificate was sent and relaying is allowed.
+    let files = s.profile(
+        "files.json",
+        "RK_CCERT_PORT",
+        &[
+            "--encrypted",
+            "--tls-client-cert-file",
+            var("RK_CLIENT_CERT"),
+            "--tls-client-key-file",
+            var("RK_CLIENT_KEY"),
+        ],
+        "",
+    );
+    let mut args = vec!["test", files.as_str(), "--json"];
+    args.extend(relay);
+    let r = s.expect(0, &args, "").json();
+    assert_eq!((r["tls"]["client_certificate_sent"].clone(), r["relay"]["ok"].clone()), (true.into(), true.into()));
+    // The key copied in and encrypted: the file holds an envelope, show masks it.
+    let enc = s.profile(
+        "enc.json",
+        "RK_CCERT_PORT",
+        &[
+            "--id",
+            "ccert",
+            "--encrypted",
+            "--tls-client-cert-pem-from",
+            var("RK_CLIENT_CERT"),
+            "--tls-client-key-from",
+            var("RK_CLIENT_KEY"),
+            "--encrypt-tls-client-key",
+        ],
+        "",
+    );
+    let saved = std::fs::read_to_string(&enc).unwrap();
+    assert!(
+        !saved.contains("PRIVATE KEY") && read_json(&enc)["tls_client_key"].as_str().unwrap().starts_with("enc:v1:")
+    );
+    let out = s.expect(0, &["profile", "show", &enc], "");
+    assert!(out.stdout.contains("Client key") && out.stdout.contains("(encrypted)"), "{out:#?}");
+    let mut args = vec!["--key-file", kf.as_str(), "test", enc.as_str(), "--json"];
+    args.extend(relay);
+    assert_eq!(s.expect(0, &args, "").json()["relay"]["ok"], true);
+    // key rotate covers the client key.
+    s.expect(0, &["key", "generate", "--file", &s.key(), "--add"], "");
+    key_secrets(&s.path("key"));
+    let out = s.expect(0, &["--key-file", &s.key(), "key", "rotate", &enc], "");
+    assert!(out.stdout.contains("rotated"), "{out:#?}");
+    assert_ne!(std::fs::read_to_string(&enc).unwrap(), saved);
+    let mut args = vec!["--key-file", kf.as_str(), "test", enc.as_str(), "--json"];
+    args.extend(relay);
+    assert_eq!(s.expect(0, &args, "").json()["relay"]["ok"], true);
+    // A plain inline key: show masks it and says how to encrypt it; encrypt-password --tls-client-key does.
+    let plain = s.profile(
+        "plain.json",
+        "RK_CCERT_PORT",
+        &[
+            "--encrypted",
+            "--tls-client-cert-file",
+            var("RK_CLIENT_CERT"),
+            "--tls-client-key-from",
+            var("RK_CLIENT_KEY"),
+        ],
+        "",
+    );
+    assert_eq!(read_json(&plain)["tls_client_key"].as_str().unwrap(), key);
+    let out = s.expect(0, &["profile", "show", &plain, "--json"], "");
+    assert_eq!(out.json()["tls_client_key"], relaykit::secret::MASK);
+    let out = s.expect(0, &["profile", "show", &plain], "");
+    assert!(out.stdout.contains("encrypt-password --tls-client-key"), "{out:#?}");
+    s.expect(0, &["--key-file", &s.key(), "encrypt-password", "--tls-client-key", &plain], "");
+    assert!(read_json(&plain)["tls_client_key"].as_str().unwrap().starts_with("enc:v1:"));
+}
+
+#[test]
+fn a_client_key_that_is_not_a_key_or_not_the_certificates_exits_3_naming_the_field() {
+    let s = Scratch::new();
+    s.generate_key();
+    client_key_secrets();
+    // A key that is not the certificate's: exit 3, naming the field and the flag.
+    let file = s.path("bad.json").display().to_string();
+    let port = servers_env::port("RK_CCERT_PORT").to_string();
+    let out = s.expect(
+        3,
+        &[
+            "profile",
+            "new",
+            &file,
+            "--server",
+            var("RK_HOST"),
+            "--port",
+            &port,
+            "--tls-client-cert-file",
+            var("RK_CLIENT_CERT"),
+            "--tls-client-key-from",
+            "/dev/null",
+        ],
+        "",
+    );
+    assert!(
+        out.stderr.contains("$.tls_client_key: is not a private key")
+            && out.stderr.contains("(flag --tls-client-key-from)"),
+        "{out:#?}"
+    );
+    let bad = s.profile(
+        "mismatch.json",
+        "RK_CCERT_PORT",
+        &[
+            "--encrypted",
+            "--tls-client-cert-file",
+            var("RK_CLIENT_CERT"),
+            "--tls-client-key-file",
+            var("RK_OTHER_CLIENT_KEY"),
+        ],
+        "",
+    );
+    let out = s.expect(3, &["test", &bad], "");
+    assert!(out.stderr.contains("does not match the certificate"), "{out:#?}");
+}

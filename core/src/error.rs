@@ -172,6 +172,10 @@ pub enum Cause {
     No8BitMime,
     /// An address needs SMTPUTF8 and the server does not offer it.
     NoSmtpUtf8,
+    /// The server requires a client certificate (mutual TLS) and none was presented.
+    ClientCertificateRequired,
+    /// The server refused the client certificate that was presented.
+    ClientCertificateRefused,
 }
 
 /// How a certificate failed.

@@ -150,6 +150,12 @@ fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
         Cause::NoSmtpUtf8 => "the server does not take non-ASCII addresses (no SMTPUTF8): use ASCII addresses with \
                               this server"
             .to_owned(),
+        Cause::ClientCertificateRequired => "the server admits only clients with a certificate: give \
+                                             tls_client_cert_file and tls_client_key_file (or their inline forms)"
+            .to_owned(),
+        Cause::ClientCertificateRefused => "the server refused the client certificate: give one issued by a CA \
+                                            the server trusts for clients, not expired (tls_client_cert_file)"
+            .to_owned(),
     }
 }
 
@@ -293,6 +299,7 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
             Cause::NtlmHelperMissing | Cause::NtlmHelperRefused | Cause::NtlmNoCachedCredentials => {
                 Some("$.use_ntlm_current_user")
             }
+            Cause::ClientCertificateRequired | Cause::ClientCertificateRefused => Some("$.tls_client_cert_file"),
         };
     }
     match (err.kind(), err.stage()) {
@@ -376,6 +383,8 @@ mod tests {
             Cause::TooLarge,
             Cause::No8BitMime,
             Cause::NoSmtpUtf8,
+            Cause::ClientCertificateRequired,
+            Cause::ClientCertificateRefused,
         ];
         for c in causes {
             let e = Error::new(ErrorKind::Protocol, "x").with_cause(c.clone());

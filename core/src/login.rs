@@ -43,6 +43,9 @@ pub(crate) async fn authenticate(
         Identity::Password { username, password, .. } => {
             (Credentials::new(username.clone(), Zeroizing::new(password.expose().to_owned())), AuthOptions::default())
         }
+        Identity::Certificate { authzid } => {
+            (Credentials::new(authzid.clone(), Zeroizing::new(String::new())), AuthOptions::default())
+        }
         Identity::NtlmCurrentUser => (
             Credentials::new(String::new(), Zeroizing::new(String::new())),
             AuthOptions {

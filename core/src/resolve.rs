@@ -28,6 +28,12 @@ pub enum Identity {
     },
     /// The user running the process, through NTLM (`use_ntlm_current_user`).
     NtlmCurrentUser,
+    /// The TLS client certificate, through SASL EXTERNAL (an allow-list of EXTERNAL alone).
+    Certificate {
+        /// The authorization identity: empty for the one the certificate gives, or the
+        /// expanded user name.
+        authzid: String,
+    },
 }
 
 impl fmt::Debug for Identity {
@@ -39,6 +45,7 @@ impl fmt::Debug for Identity {
                 .field("password", &"<redacted>")
                 .finish(),
             Identity::NtlmCurrentUser => f.write_str("NtlmCurrentUser"),
+            Identity::Certificate { authzid } => f.debug_struct("Certificate").field("authzid", authzid).finish(),
         }
     }
 }
@@ -75,6 +82,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// Authentication, when required.
     pub auth: Option<AuthSettings>,
+    /// The client certificate (mutual TLS), read and checked against its key.
+    pub client_certificate: Option<tls::ClientCertificate>,
 }
 
 impl AuthSettings {
@@ -101,6 +110,7 @@ impl Settings {
             helo_name: self.helo_name.clone(),
             timeout: self.timeout,
             trace,
+            client_certificate: self.client_certificate.clone(),
         }
     }
 
@@ -109,6 +119,9 @@ impl Settings {
         let auth = match &self.auth {
             None => "no authentication".to_owned(),
             Some(AuthSettings { identity: Identity::NtlmCurrentUser, .. }) => "NTLM as the current user".to_owned(),
+            Some(AuthSettings { identity: Identity::Certificate { .. }, .. }) => {
+                "EXTERNAL with the client certificate".to_owned()
+            }
             Some(a @ AuthSettings { identity: Identity::Password { username, username_sensitive, .. }, .. }) => {
                 let via: Vec<&str> = a.mechanisms().iter().map(|m| m.name()).collect();
                 format!(
@@ -186,6 +199,7 @@ impl Profile {
             trust_anchors.extend(tls::trust_anchors(pem.as_bytes(), "$.tls_ca_pem", "")?);
         }
         let auth = if self.requires_authentication { Some(self.resolve_auth(keyring, ctx)?) } else { None };
+        let client_certificate = self.client_certificate(keyring)?;
         Ok(Settings {
             host,
             port,
@@ -195,6 +209,7 @@ impl Profile {
             helo_name: self.helo_name.clone().unwrap_or_else(local_hostname),
             timeout: Duration::from_secs_f64(self.timeout_secs),
             auth,
+            client_certificate,
         })
     }
 
@@ -204,6 +219,9 @@ impl Profile {
         let identity = if self.use_ntlm_current_user {
             allowed = Some(vec![Mechanism::Ntlm]);
             Identity::NtlmCurrentUser
+        } else if self.external_only() {
+            let (authzid, _) = ctx.expand_tracked(self.username.as_deref().unwrap_or_default(), Field::Username)?;
+            Identity::Certificate { authzid: authzid.expose().trim().to_owned() }
         } else {
             let (username, username_sensitive) =
                 ctx.expand_tracked(self.username.as_deref().unwrap_or_default(), Field::Username)?;

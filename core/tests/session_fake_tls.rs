@@ -249,3 +249,72 @@ mod session {
         .await;
     }
 }
+
+/// A server that requires a client certificate from its own client CA. Fake: the `ccert` role's
+/// Postfix and Dovecot ask for a certificate but admit a connection without one (they decide
+/// per command), so no real server here sends the TLS alerts of a refused certificate.
+mod client_certificate_required {
+    use super::*;
+    use relaykit::error::Cause;
+    use relaykit::{Keyring, Profile, RrtContext, TestOptions};
+
+    fn demanding_server() -> Arc<ServerConfig> {
+        let client_ca = rcgen::generate_simple_self_signed(vec!["client-ca.test".into()]).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(client_ca.cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
+        let leaf = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.signing_key.serialize_der()));
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![leaf.cert.der().clone()], key)
+            .unwrap();
+        Arc::new(config)
+    }
+
+    async fn report(extra: serde_json::Value) -> relaykit::TestReport {
+        let f = fake(vec![Send("220 fake.test\r\n"), Expect("EHLO")], Some(demanding_server()), true).await;
+        let mut p = serde_json::json!({"server": "127.0.0.1", "port": f.port, "encrypted_connection": true,
+            "tls_mode": "implicit", "tls_verify": false, "timeout_secs": 5});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let p = Profile::from_json_value(&p).unwrap();
+        let r = relaykit::test_async(&p, &Keyring::new(), &RrtContext::new(), &TestOptions::default()).await.unwrap();
+        drop(f.log().await);
+        r
+    }
+
+    #[tokio::test]
+    async fn no_certificate_is_a_tls_error_saying_one_is_required() {
+        bounded(async {
+            let r = report(serde_json::json!({})).await;
+            let e = r.error.as_ref().unwrap();
+            assert_eq!((e.kind(), e.cause()), (ErrorKind::Tls, Some(&Cause::ClientCertificateRequired)), "{e}");
+            assert!(e.message().contains("requires a client certificate"), "{e}");
+            assert!(e.hint().unwrap().contains("tls_client_cert_file"), "{:?}", e.hint());
+            assert!(!r.tls.as_ref().unwrap().client_certificate_sent);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_certificate_from_another_ca_is_refused() {
+        bounded(async {
+            let other = rcgen::generate_simple_self_signed(vec!["someone.test".into()]).unwrap();
+            let r = report(serde_json::json!({"tls_client_cert_pem": other.cert.pem(),
+                "tls_client_key": other.signing_key.serialize_pem()}))
+            .await;
+            let e = r.error.as_ref().unwrap();
+            assert_eq!((e.kind(), e.cause()), (ErrorKind::Tls, Some(&Cause::ClientCertificateRefused)), "{e}");
+            assert!(e.message().contains("refused the client certificate"), "{e}");
+            assert!(r.tls.as_ref().unwrap().client_certificate_sent);
+        })
+        .await;
+    }
+}

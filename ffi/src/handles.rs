@@ -198,8 +198,8 @@ pub extern "C" fn rk_profile_encrypt_password(
     })
 }
 
-/// Re-encrypts an encrypted password under the keyring's newest key (rotation). Writes
-/// whether it changed to `*changed_out` (may be NULL).
+/// Re-encrypts an encrypted password, and an encrypted `tls_client_key`, under the keyring's
+/// newest key (rotation). Writes whether anything changed to `*changed_out` (may be NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_profile_rotate_password(
     profile: *mut rk_profile,
@@ -654,4 +654,20 @@ pub extern "C" fn rk_message_prepare(
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_message_free(message: *mut rk_message) {
     free(message);
+}
+
+/// Encrypts the PEM private key `plaintext` of the profile's client certificate (mutual TLS)
+/// under the keyring's newest key and stores the envelope as `tls_client_key`, bound to that
+/// field and the profile's id. `rk_profile_rotate_password` re-encrypts it too.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_profile_encrypt_tls_client_key(
+    profile: *mut rk_profile,
+    plaintext: *const c_char,
+    keyring: *const rk_keyring,
+) -> rk_status {
+    with_profile(profile, |p| {
+        let pt = arg_str(plaintext, "plaintext")?;
+        let k = arg_ref(keyring, "keyring")?;
+        p.encrypt_tls_client_key(pt, &k.inner).map_err(|e| core_err(&e))
+    })
 }

@@ -724,6 +724,86 @@ static void test_trace(void) {
   rk_profile_free(p);
 }
 
+/* `text` with newlines written as \n, for a JSON string (PEM has no quotes or backslashes). */
+static char *json_lines(const char *text) {
+  size_t n = strlen(text), k = 0;
+  char *out = malloc(2 * n + 1);
+  if (out == NULL) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (text[i] == '\n') {
+      out[k++] = '\\';
+      out[k++] = 'n';
+    } else {
+      out[k++] = text[i];
+    }
+  }
+  out[k] = '\0';
+  return out;
+}
+
+/* Client certificates (mutual TLS, #15) against the ccert role: relaying is allowed with the
+ * test client certificate, the report says it was sent, the inline key can be encrypted
+ * through the ABI, and a key that is not the certificate's is a config error naming it. */
+static void test_client_certificate(void) {
+  if (rk_env_get("RK_CCERT_PORT") == NULL) return; /* the ccert role is not running */
+  char opts[512];
+  snprintf(opts, sizeof opts, "{\"relay_check\":{\"from\":\"%s\",\"to\":\"%s\"}}", rk_env("RK_USER"),
+           rk_env("RK_RELAY_RCPT"));
+  rk_profile *p = profile_json(
+      "{\"server\":\"%s\",\"port\":%s,\"encrypted_connection\":true,\"tls_mode\":\"starttls\",\"tls_ca_file\":\"%s\","
+      "\"timeout_secs\":20,\"tls_client_cert_file\":\"%s\",\"tls_client_key_file\":\"%s\"}",
+      rk_env("RK_HOST"), rk_env("RK_CCERT_PORT"), rk_env("RK_CA_FILE"), rk_env("RK_CLIENT_CERT"),
+      rk_env("RK_CLIENT_KEY"));
+  rk_report *r = NULL;
+  CHECK_STATUS(rk_test(p, keyring, NULL, opts, &r), RK_OK);
+  char *json = NULL;
+  CHECK_STATUS(rk_report_json(r, &json), RK_OK);
+  CHECK(CONTAINS(json, "\"client_certificate_sent\":true"));
+  CHECK(CONTAINS(json, "\"relay\":{") && CONTAINS(json, "\"ok\":true"));
+  rk_string_free(json);
+  rk_report_free(r);
+  rk_profile_free(p);
+
+  /* The key inline, then encrypted through the ABI: the saved JSON holds only the envelope. */
+  char *key = read_file(rk_env("RK_CLIENT_KEY"), NULL);
+  char *key_json = key != NULL ? json_lines(key) : NULL;
+  CHECK(key_json != NULL);
+  p = profile_json(
+      "{\"id\":\"c-mtls\",\"server\":\"%s\",\"port\":%s,\"encrypted_connection\":true,\"tls_mode\":\"starttls\","
+      "\"tls_ca_file\":\"%s\",\"timeout_secs\":20,\"tls_client_cert_file\":\"%s\",\"tls_client_key\":\"%s\"}",
+      rk_env("RK_HOST"), rk_env("RK_CCERT_PORT"), rk_env("RK_CA_FILE"), rk_env("RK_CLIENT_CERT"),
+      key_json != NULL ? key_json : "");
+  CHECK_STATUS(rk_profile_encrypt_tls_client_key(p, key != NULL ? key : "", keyring), RK_OK);
+  CHECK_STATUS(rk_profile_encrypt_tls_client_key(p, NULL, keyring), RK_INVALID_ARGUMENT);
+  json = NULL;
+  CHECK_STATUS(rk_profile_to_json(p, &json), RK_OK);
+  CHECK(CONTAINS(json, "enc:v1:") && !CONTAINS(json, "PRIVATE KEY"));
+  rk_string_free(json);
+  r = NULL;
+  CHECK_STATUS(rk_test(p, keyring, NULL, opts, &r), RK_OK);
+  json = NULL;
+  CHECK_STATUS(rk_report_json(r, &json), RK_OK);
+  CHECK(CONTAINS(json, "\"client_certificate_sent\":true"));
+  rk_string_free(json);
+  rk_report_free(r);
+  rk_profile_free(p);
+  free(key_json);
+  free(key);
+
+  /* The other client's key with this certificate. */
+  p = profile_json(
+      "{\"server\":\"%s\",\"port\":%s,\"encrypted_connection\":true,\"tls_mode\":\"starttls\",\"tls_ca_file\":\"%s\","
+      "\"tls_client_cert_file\":\"%s\",\"tls_client_key_file\":\"%s\"}",
+      rk_env("RK_HOST"), rk_env("RK_CCERT_PORT"), rk_env("RK_CA_FILE"), rk_env("RK_CLIENT_CERT"),
+      rk_env("RK_OTHER_CLIENT_KEY"));
+  r = NULL;
+  CHECK_STATUS(rk_test(p, keyring, NULL, NULL, &r), RK_CONFIG);
+  CHECK(r == NULL);
+  CHECK(CONTAINS(rk_error_message(rk_last_error()), "$.tls_client_key_file: "));
+  CHECK(CONTAINS(rk_error_message(rk_last_error()), "does not match the certificate"));
+  rk_profile_free(p);
+}
+
 int main(void) {
   rk_env_load();
   CHECK_STATUS(rk_keyring_new(&keyring), RK_OK);
@@ -739,6 +819,7 @@ int main(void) {
   test_threads();
   test_async();
   test_trace();
+  test_client_certificate();
 
   rk_keyring_free(keyring);
   rk_env_unload();

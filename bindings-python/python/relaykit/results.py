@@ -69,6 +69,7 @@ class TlsInfo(Record):
     not_after: str
     verified: bool
     verify_error: Optional[str]
+    client_certificate_sent: bool
     # ---- end of generated keys ----
 
 

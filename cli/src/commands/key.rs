@@ -60,8 +60,8 @@ pub fn rotate(c: &Common, a: &KeyRotateArgs) -> Outcome {
     for file in &a.files {
         let done = (|| -> Result<&str, Failure> {
             let mut profile = common::read_profile(file)?;
-            if !profile.password_encrypted() {
-                return Ok("has no encrypted password: nothing to rotate");
+            if !profile.password_encrypted() && !profile.tls_client_key_encrypted() {
+                return Ok("has no encrypted password or client key: nothing to rotate");
             }
             if profile.rotate_password(&keyring)? {
                 common::write_profile(file, &profile)?;
@@ -86,6 +86,9 @@ pub fn rotate(c: &Common, a: &KeyRotateArgs) -> Outcome {
 pub fn encrypt_password(c: &Common, a: &EncryptPasswordArgs) -> Outcome {
     let keyring = common::keyring_with_key(c)?;
     let mut profile: Profile = common::read_profile(&a.file)?;
+    if a.tls_client_key {
+        return encrypt_tls_client_key(a, &keyring, profile);
+    }
     if a.current {
         match profile.password() {
             None => {
@@ -117,5 +120,28 @@ pub fn encrypt_password(c: &Common, a: &EncryptPasswordArgs) -> Outcome {
     profile.validate()?;
     common::write_profile(&a.file, &profile)?;
     println!("{}: password encrypted under key {}", a.file.display(), keyring.newest_key_id().unwrap_or("?"));
+    Ok(())
+}
+
+/// `encrypt-password --tls-client-key PROFILE`: the inline client certificate key stored as an
+/// envelope under the newest key.
+fn encrypt_tls_client_key(a: &EncryptPasswordArgs, keyring: &Keyring, mut profile: Profile) -> Outcome {
+    if profile.tls_client_key().is_none() {
+        return Err(Failure::Relaykit(Error::config(
+            "$.tls_client_key",
+            format!("{} has no inline client key to encrypt (a key file stays a file)", a.file.display()),
+        )));
+    }
+    if profile.tls_client_key_encrypted() {
+        println!(
+            "{}: the client key is already encrypted (to re-encrypt under the newest key: `relaykit key rotate`)",
+            a.file.display()
+        );
+        return Ok(());
+    }
+    profile.encrypt_current_tls_client_key(keyring)?;
+    profile.validate()?;
+    common::write_profile(&a.file, &profile)?;
+    println!("{}: client key encrypted under key {}", a.file.display(), keyring.newest_key_id().unwrap_or("?"));
     Ok(())
 }

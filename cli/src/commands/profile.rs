@@ -23,7 +23,11 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         )));
     }
     // The key first: no point asking for a password that cannot be encrypted.
-    let keyring = if a.fields.encrypt_password { Some(common::keyring_with_key(c)?) } else { None };
+    let keyring = if a.fields.encrypt_password || a.fields.encrypt_tls_client_key {
+        Some(common::keyring_with_key(c)?)
+    } else {
+        None
+    };
     let interactive = !a.no_input && std::io::stdin().is_terminal();
     if interactive && a.fields.server.is_none() {
         prompt_fields(&mut a.fields)?;
@@ -45,6 +49,7 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
             .map_err(|e| Error::new(ErrorKind::Io, format!("--tls-ca-pem-from {}: {e}", pem.display())))?;
         obj.insert("tls_ca_pem".into(), Value::String(text));
     }
+    copy_client_certificate(f, &mut value)?;
     if let Value::Object(obj) = &mut value {
         match &password {
             Some(p) => {
@@ -63,6 +68,9 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         if let Some(Value::String(s)) = obj.remove("password") {
             drop(Zeroizing::new(s));
         }
+        if let Some(Value::String(s)) = obj.remove("tls_client_key") {
+            drop(Zeroizing::new(s));
+        }
     }
     let mut profile = built.map_err(with_flag)?;
     if f.ntlm_current_user {
@@ -74,7 +82,12 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         if let Some(p) = &password {
             common::warn_if_encrypting_rrt(p);
         }
-        profile.encrypt_current_password(k)?;
+        if f.encrypt_password {
+            profile.encrypt_current_password(k)?;
+        }
+        if f.encrypt_tls_client_key {
+            profile.encrypt_current_tls_client_key(k)?;
+        }
     }
     common::write_profile(&a.file, &profile)?;
     let note = match (profile.password_encrypted(), profile.password().is_some()) {
@@ -138,6 +151,12 @@ fn fields_json(f: &ProfileFields, auth: bool) -> Value {
     if let Some(t) = f.timeout_secs {
         put("timeout_secs", json!(t));
     }
+    if let Some(c) = &f.tls_client_cert_file {
+        put("tls_client_cert_file", json!(c));
+    }
+    if let Some(k) = &f.tls_client_key_file {
+        put("tls_client_key_file", json!(k));
+    }
     Value::Object(o)
 }
 
@@ -165,6 +184,10 @@ fn flag_for(path: &str) -> Option<&'static str> {
         "helo_name" => "--helo-name",
         "timeout_secs" => "--timeout-secs",
         "id" => "--id",
+        "tls_client_cert_file" => "--tls-client-cert-file",
+        "tls_client_cert_pem" => "--tls-client-cert-pem-from",
+        "tls_client_key_file" => "--tls-client-key-file",
+        "tls_client_key" => "--tls-client-key-from",
         _ => return None,
     })
 }
@@ -227,6 +250,9 @@ pub fn show(c: &Common, a: &ProfileShowArgs) -> Outcome {
         let mut v = profile.to_json_value();
         if let Some(pw) = v.get_mut("password") {
             *pw = json!(relaykit::secret::MASK);
+        }
+        if let Some(k) = v.get_mut("tls_client_key") {
+            *k = json!(relaykit::secret::MASK);
         }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
@@ -293,6 +319,7 @@ pub fn show(c: &Common, a: &ProfileShowArgs) -> Outcome {
     if let Some(id) = &profile.id {
         rows.push(("Profile id", id.clone()));
     }
+    client_certificate_rows(&profile, paint, &mut rows);
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     println!("{}", paint.bold(&a.file.display().to_string()));
     for (k, val) in rows {
@@ -333,5 +360,49 @@ pub fn validate(c: &Common, a: &ProfileValidateArgs) -> Outcome {
     match first_failure {
         Some(code) => Err(Failure::Reported(code)),
         None => Ok(()),
+    }
+}
+
+/// `--tls-client-cert-pem-from` and `--tls-client-key-from`: the files' text copied into the
+/// profile (the key in zeroizing memory until it is in the JSON value, which `new` wipes).
+fn copy_client_certificate(f: &ProfileFields, value: &mut Value) -> Result<(), Failure> {
+    let Value::Object(obj) = value else { return Ok(()) };
+    if let Some(path) = &f.tls_client_cert_pem_from {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("--tls-client-cert-pem-from {}: {e}", path.display())))?;
+        obj.insert("tls_client_cert_pem".into(), Value::String(text));
+    }
+    if let Some(path) = &f.tls_client_key_from {
+        let text = std::fs::read_to_string(path)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("--tls-client-key-from {}: {e}", path.display())))?;
+        obj.insert("tls_client_key".into(), Value::String(text.as_str().to_owned()));
+    }
+    Ok(())
+}
+
+/// `profile show`'s rows for the client certificate: paths, or that the PEM is inline; never
+/// the key.
+fn client_certificate_rows(profile: &Profile, paint: Paint, rows: &mut Vec<(&str, String)>) {
+    if let Some(c) = &profile.tls_client_cert_file {
+        rows.push(("Client certificate", c.clone()));
+    }
+    if profile.tls_client_cert_pem.is_some() {
+        rows.push(("Client certificate", "(PEM in the profile)".to_owned()));
+    }
+    if let Some(k) = &profile.tls_client_key_file {
+        rows.push(("Client key", k.clone()));
+    }
+    if profile.tls_client_key().is_some() {
+        let how = if profile.tls_client_key_encrypted() {
+            format!("{} (encrypted)", relaykit::secret::MASK)
+        } else {
+            format!(
+                "{} ({})",
+                relaykit::secret::MASK,
+                paint.warn("not encrypted: run `relaykit encrypt-password --tls-client-key`")
+            )
+        };
+        rows.push(("Client key", how));
     }
 }

@@ -53,6 +53,8 @@ mod salted;
 mod scram;
 mod xoauth2;
 
+mod external;
+
 /// What the session prints instead of a client response (or its base64) in logs and transcripts.
 pub const REDACTED: &str = "<redacted>";
 
@@ -73,11 +75,14 @@ pub enum Mechanism {
     Login,
     /// XOAUTH2 (Google/Microsoft): an OAuth 2.0 bearer token in clear.
     Xoauth2,
+    /// EXTERNAL (RFC 4422 App. A): the identity established outside SASL, here the TLS client
+    /// certificate; only when the allow-list names it.
+    External,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order of spec §4 (most secure first), XOAUTH2 last.
-    pub const ALL: [Mechanism; 7] = [
+    pub const ALL: [Mechanism; 8] = [
         Mechanism::ScramSha256,
         Mechanism::ScramSha1,
         Mechanism::Ntlm,
@@ -85,10 +90,12 @@ impl Mechanism {
         Mechanism::Plain,
         Mechanism::Login,
         Mechanism::Xoauth2,
+        Mechanism::External,
     ];
 
-    /// The order of spec §4, most secure first: [`Mechanism::ALL`] without XOAUTH2, which is
-    /// used only when the allow-list names it (it needs a token, not a password).
+    /// The order of spec §4, most secure first: [`Mechanism::ALL`] without XOAUTH2 and
+    /// EXTERNAL, which are used only when the allow-list names them (they need a token or a
+    /// client certificate, not a password).
     pub const PREFERENCE: &'static [Mechanism] = Mechanism::ALL.split_at(6).0;
 
     /// The IANA/EHLO name, e.g. `"SCRAM-SHA-256"`.
@@ -101,6 +108,7 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::Xoauth2 => "XOAUTH2",
+            Mechanism::External => "EXTERNAL",
         }
     }
 
@@ -437,6 +445,7 @@ enum Inner {
     Ntlm(Box<ntlm::Ntlm>),
     NtlmHelper(Box<ntlm_helper::Helper>),
     Xoauth2(xoauth2::Xoauth2),
+    External(external::External),
 }
 
 /// One authentication exchange with a server, for one mechanism.
@@ -475,6 +484,7 @@ impl SaslClient {
                 None => Inner::Ntlm(Box::new(ntlm::Ntlm::new(creds, opts.workstation.as_deref().unwrap_or(""), None)?)),
             },
             Mechanism::Xoauth2 => Inner::Xoauth2(xoauth2::Xoauth2::new(creds)?),
+            Mechanism::External => Inner::External(external::External::new(creds)?),
         };
         Ok(SaslClient { mech, inner, initial_done: false })
     }
@@ -521,6 +531,7 @@ impl SaslClient {
             Inner::Scram(x) => Some(x),
             Inner::Ntlm(x) => Some(x.as_mut()),
             Inner::Xoauth2(x) => Some(x),
+            Inner::External(x) => Some(x),
             Inner::NtlmHelper(_) => None,
         }
     }

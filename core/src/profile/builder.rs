@@ -111,6 +111,22 @@ impl ProfileBuilder {
         self.0.id = Some(id.into());
         self
     }
+    /// Presents a client certificate (mutual TLS): the chain and its private key, as PEM files
+    /// read at Test or Send.
+    #[must_use]
+    pub fn tls_client_cert_files(mut self, cert: impl Into<String>, key: impl Into<String>) -> Self {
+        self.0.tls_client_cert_file = Some(cert.into());
+        self.0.tls_client_key_file = Some(key.into());
+        self
+    }
+    /// Presents a client certificate given as PEM text (the key plain, or an `enc:v1:`
+    /// envelope bound to the field `tls_client_key`).
+    #[must_use]
+    pub fn tls_client_cert_pem(mut self, cert: impl Into<String>, key: &str) -> Self {
+        self.0.tls_client_cert_pem = Some(cert.into());
+        self.0.set_tls_client_key(key);
+        self
+    }
     /// Validates and returns the profile.
     pub fn build(self) -> Result<Profile> {
         self.0.validate()?;

@@ -73,6 +73,15 @@ pub(super) struct ProfileFile {
     helo_name: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_secs: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_client_cert_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_client_cert_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_client_key_file: Option<String>,
+    // PEM text, or an `enc:v1:` envelope (a PEM key never starts with that prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_client_key: Option<Zeroizing<String>>,
 }
 
 impl TryFrom<ProfileFile> for Profile {
@@ -111,6 +120,10 @@ impl TryFrom<ProfileFile> for Profile {
             helo_name: f.helo_name,
             timeout_secs: f.timeout_secs,
             id: f.id,
+            tls_client_cert_file: f.tls_client_cert_file,
+            tls_client_cert_pem: f.tls_client_cert_pem,
+            tls_client_key_file: f.tls_client_key_file,
+            tls_client_key: f.tls_client_key.map(|k| super::mtls::key_from_text(&k)),
         };
         p.set_auth_mechanisms(f.auth_mechanisms.as_deref());
         p.validate()?;
@@ -147,6 +160,10 @@ impl From<&Profile> for ProfileFile {
             tls_ca_pem: p.tls_ca_pem.clone(),
             helo_name: p.helo_name.clone(),
             timeout_secs: p.timeout_secs,
+            tls_client_cert_file: p.tls_client_cert_file.clone(),
+            tls_client_cert_pem: p.tls_client_cert_pem.clone(),
+            tls_client_key_file: p.tls_client_key_file.clone(),
+            tls_client_key: p.tls_client_key_text(),
         }
     }
 }

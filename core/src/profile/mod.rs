@@ -21,6 +21,7 @@ mod builder;
 mod choices;
 mod file;
 mod host;
+mod mtls;
 mod validate;
 
 pub use builder::ProfileBuilder;
@@ -109,6 +110,13 @@ pub struct Profile {
     pub timeout_secs: f64,
     /// The profile id, bound into the password ciphertext.
     pub id: Option<String>,
+    /// A PEM file with the client certificate chain, end-entity first (mutual TLS).
+    pub tls_client_cert_file: Option<String>,
+    /// The client certificate chain as PEM text.
+    pub tls_client_cert_pem: Option<String>,
+    /// A PEM file with the client certificate's private key.
+    pub tls_client_key_file: Option<String>,
+    tls_client_key: Option<Password>,
 }
 
 impl fmt::Debug for Profile {
@@ -132,6 +140,10 @@ impl fmt::Debug for Profile {
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|_| "<pem>"))
             .field("helo_name", &self.helo_name)
             .field("timeout_secs", &self.timeout_secs)
+            .field("tls_client_cert_file", &self.tls_client_cert_file)
+            .field("tls_client_cert_pem", &self.tls_client_cert_pem.as_ref().map(|_| "<pem>"))
+            .field("tls_client_key_file", &self.tls_client_key_file)
+            .field("tls_client_key", &self.tls_client_key)
             .finish()
     }
 }
@@ -158,6 +170,10 @@ impl Profile {
             helo_name: None,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             id: None,
+            tls_client_cert_file: None,
+            tls_client_cert_pem: None,
+            tls_client_key_file: None,
+            tls_client_key: None,
         }
     }
 
@@ -249,9 +265,14 @@ impl Profile {
         Ok(())
     }
 
-    /// Re-encrypts an encrypted password under the keyring's newest key (rotation). Returns
-    /// whether anything changed.
+    /// Re-encrypts an encrypted password, and an encrypted `tls_client_key`, under the
+    /// keyring's newest key (rotation). Returns whether anything changed.
     pub fn rotate_password(&mut self, keyring: &Keyring) -> Result<bool> {
+        let key_changed = self.rotate_tls_client_key(keyring)?;
+        Ok(self.rotate_password_only(keyring)? || key_changed)
+    }
+
+    fn rotate_password_only(&mut self, keyring: &Keyring) -> Result<bool> {
         let Some(Password::Encrypted(env)) = &self.password else { return Ok(false) };
         let newest = keyring.newest_key_id().ok_or_else(|| Error::crypto("the keyring has no key to rotate to"))?;
         if env.strip_prefix(secret::ENVELOPE_PREFIX).and_then(|r| r.split(':').next()) == Some(newest) {

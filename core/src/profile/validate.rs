@@ -64,7 +64,7 @@ impl Profile {
         if self.tls_ca_file.as_deref() == Some("") {
             return Err(Error::config("$.tls_ca_file", "is empty"));
         }
-        Ok(())
+        self.validate_client_certificate()
     }
 
     fn validate_auth(&self) -> Result<()> {
@@ -88,7 +88,7 @@ impl Profile {
         if self.use_ntlm_current_user && !self.requires_authentication {
             return Err(Error::config("$.use_ntlm_current_user", "needs requires_authentication to be true"));
         }
-        if self.requires_authentication && !self.use_ntlm_current_user {
+        if self.requires_authentication && !self.use_ntlm_current_user && !self.external_only() {
             if self.username.as_deref().is_none_or(str::is_empty) {
                 return Err(Error::config("$.username", "required when requires_authentication is true"));
             }
@@ -125,7 +125,7 @@ impl Profile {
         if self.use_ntlm_current_user && !list.iter().any(|n| n.eq_ignore_ascii_case("NTLM")) {
             return Err(Error::config("$.auth_mechanisms", "must include NTLM when use_ntlm_current_user is true"));
         }
-        Ok(())
+        self.validate_external()
     }
 }
 

@@ -40,6 +40,9 @@ pub const MASK: &str = "********";
 /// [`Keyring::decrypt`] and [`Keyring::reencrypt`] unless the host encrypts another field.
 pub const PASSWORD_FIELD: &str = "password";
 
+/// The field an encrypted client certificate key (`tls_client_key`) is bound to.
+pub const TLS_CLIENT_KEY_FIELD: &str = "tls_client_key";
+
 /// A secret string (a password, a protected RRT value, a decrypted envelope) in memory that is
 /// zeroized when dropped. `Debug` prints `<redacted>`; there is no `Display`.
 #[derive(Clone, Default, PartialEq, Eq)]

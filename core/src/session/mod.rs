@@ -50,6 +50,7 @@ pub use self::ehlo::Extensions;
 pub(crate) use self::mail::Feed;
 pub use self::mail::{DEFAULT_STREAM_WINDOW, MAX_STREAM_WINDOW, Mail, MailOutcome, MailParams, RecipientReply};
 pub use self::tls::TlsInfo;
+pub use self::tls::{ClientCertificate, PemSource};
 pub use self::trace::{Direction, TraceEvent, TraceSink};
 
 use self::io::Stream;
@@ -104,6 +105,8 @@ pub struct SessionConfig {
     pub timeout: Duration,
     /// Where protocol trace lines go, if anywhere.
     pub trace: Option<TraceSink>,
+    /// The client certificate to present when the server asks (mutual TLS).
+    pub client_certificate: Option<tls::ClientCertificate>,
 }
 
 impl SessionConfig {
@@ -118,6 +121,7 @@ impl SessionConfig {
             helo_name: String::new(),
             timeout: Duration::from_secs(30),
             trace: None,
+            client_certificate: None,
         }
     }
 
@@ -446,7 +450,13 @@ impl Session {
             self.trust = Some(t.clone());
             t
         };
-        let config = trust.config(mode)?;
+        let mut config = trust.config(mode)?;
+        let mut cert_sent = None;
+        if let Some(cert) = &self.cfg.client_certificate {
+            let (c, flag) = tls::with_client_certificate(&config, cert);
+            config = c;
+            cert_sent = Some(flag);
+        }
         let name = tls::server_name(self.cfg.bare_host())?;
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(Error::internal("stream changed during the TLS check"));
@@ -462,7 +472,8 @@ impl Session {
                 .with_cause(Cause::NoTlsAnswer));
             }
             Ok(Err(e)) => {
-                return Err(tls::handshake_error(&e, self.cfg.bare_host(), self.cfg.port));
+                let presented = cert_sent.as_deref().is_some_and(tls::was_sent);
+                return Err(tls::handshake_error(&e, self.cfg.bare_host(), self.cfg.port, presented));
             }
             Ok(Ok(s)) => s,
         };
@@ -482,7 +493,8 @@ impl Session {
                 }),
             ),
         };
-        let info = tls::info(conn, verified, verify_error);
+        let mut info = tls::info(conn, verified, verify_error);
+        info.client_certificate_sent = cert_sent.as_deref().is_some_and(tls::was_sent);
         self.stream = Stream::Tls(Box::new(tls));
         Ok(self.tls.insert(info))
     }
@@ -723,6 +735,10 @@ impl Session {
                 // plain close (rustls' own text for it is a link to its manual).
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
                 Err(e) => {
+                    let presented = self.tls.as_ref().is_some_and(|t| t.client_certificate_sent);
+                    if let Some(err) = tls::client_certificate_alert(&e, presented) {
+                        return Err(err.at(stage));
+                    }
                     return Err(Error::new(
                         ErrorKind::Io,
                         format!("the connection was lost reading the reply to {what}: {e}"),

@@ -7,14 +7,17 @@
 //! server resume instead of doing a full handshake.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use rustls::client::ResolvesClientCert;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::error::{Cause, CertificateProblem, Error, ErrorKind, Result, Stage};
 
@@ -41,6 +44,9 @@ pub struct TlsInfo {
     /// above come from the stored session). Not in §8's JSON.
     #[serde(skip)]
     pub resumed: bool,
+    /// Whether a client certificate was presented in this handshake: the profile has one and
+    /// the server asked for it (a server that does not ask never sees it).
+    pub client_certificate_sent: bool,
 }
 
 /// How a handshake treats the server's certificate.
@@ -291,6 +297,135 @@ impl ServerCertVerifier for AcceptAnyCert {
     }
 }
 
+/// A client certificate chain and its private key (mutual TLS), checked to belong together.
+/// `Debug` shows the certificate's subject, never the key.
+#[derive(Clone)]
+pub struct ClientCertificate {
+    key: Arc<CertifiedKey>,
+    subject: String,
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("subject", &self.subject)
+            .field("chain_len", &self.key.cert.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Where one half of a client certificate came from, for error messages: the profile field
+/// (`$.tls_client_cert_file`) and, for a file, its path.
+#[derive(Debug, Clone, Copy)]
+pub struct PemSource<'a> {
+    /// The profile field, e.g. `$.tls_client_key`.
+    pub field: &'a str,
+    /// The file's path, or empty for inline text.
+    pub origin: &'a str,
+}
+
+impl PemSource<'_> {
+    fn error(&self, what: impl std::fmt::Display) -> Error {
+        if self.origin.is_empty() {
+            Error::config(self.field, what.to_string())
+        } else {
+            Error::config(self.field, format!("{}: {what}", self.origin))
+        }
+    }
+}
+
+impl ClientCertificate {
+    /// The chain (end-entity certificate first) and its key from PEM text. Errors name the
+    /// field at fault; no error ever quotes the key's text (a PEM parser's message may quote a
+    /// line of it, so those are replaced by our own words).
+    pub fn from_pem(chain_pem: &[u8], chain: PemSource<'_>, key_pem: &[u8], key: PemSource<'_>) -> Result<Self> {
+        let certs = CertificateDer::pem_slice_iter(chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| chain.error(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(chain.error("contains no certificate (-----BEGIN CERTIFICATE-----)"));
+        }
+        let subject = match x509_parser::parse_x509_certificate(certs[0].as_ref()) {
+            Ok((_, c)) => c.subject().to_string(),
+            Err(_) => return Err(chain.error("the first certificate cannot be parsed")),
+        };
+        let der = match PrivateKeyDer::from_pem_slice(key_pem) {
+            Ok(der) => der,
+            Err(rustls_pki_types::pem::Error::NoItemsFound) => {
+                return Err(
+                    key.error("is not a private key: no -----BEGIN PRIVATE KEY----- (or RSA / EC PRIVATE KEY) block")
+                );
+            }
+            Err(_) => return Err(key.error("is not a private key: its PEM block cannot be read")),
+        };
+        let signing = provider()
+            .key_provider
+            .load_private_key(der)
+            .map_err(|_| key.error("is not a private key relaykit can use (RSA, ECDSA P-256/P-384 or Ed25519)"))?;
+        let certified = CertifiedKey::new(certs, signing);
+        match certified.keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(rustls::Error::InconsistentKeys(_)) => return Err(key.error("does not match the certificate")),
+            Err(e) => return Err(chain.error(format!("the first certificate cannot be used: {e}"))),
+        }
+        Ok(ClientCertificate { key: Arc::new(certified), subject })
+    }
+
+    /// The end-entity certificate's subject, e.g. `CN=relaykit test client`.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
+/// Hands the client certificate to rustls when the server asks for one, and records that it
+/// did: rustls calls a resolver only for a CertificateRequest, so `asked` is the report's
+/// `client_certificate_sent`. One per connection (the flag is that handshake's).
+struct Presenter {
+    key: Arc<CertifiedKey>,
+    sent: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Presenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presenter").finish_non_exhaustive()
+    }
+}
+
+impl ResolvesClientCert for Presenter {
+    fn resolve(&self, _hints: &[&[u8]], schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        // A key that can sign none of the server's schemes is not sent (rustls would send an
+        // empty certificate message anyway).
+        self.key.key.choose_scheme(schemes)?;
+        self.sent.store(true, Ordering::Relaxed);
+        Some(self.key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// `base` with the client certificate presented when asked, and the flag that says whether it
+/// was. Resumption is off for these connections: a resumed session skips the certificate
+/// exchange (the report could not say it was sent), and a ticket made with one certificate
+/// must never stand in for another certificate or none, which a shared session cache allows.
+pub(crate) fn with_client_certificate(
+    base: &Arc<ClientConfig>,
+    cert: &ClientCertificate,
+) -> (Arc<ClientConfig>, Arc<AtomicBool>) {
+    let sent = Arc::new(AtomicBool::new(false));
+    let mut c = ClientConfig::clone(base);
+    c.client_auth_cert_resolver = Arc::new(Presenter { key: cert.key.clone(), sent: sent.clone() });
+    c.resumption = rustls::client::Resumption::disabled();
+    (Arc::new(c), sent)
+}
+
+/// Whether the flag from [`with_client_certificate`] was set.
+pub(crate) fn was_sent(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Relaxed)
+}
+
 /// The server name for SNI and verification: a DNS name or an IP address (brackets removed).
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
     ServerName::try_from(host.to_owned())
@@ -329,6 +464,7 @@ pub(crate) fn info(conn: &rustls::ClientConnection, verified: bool, verify_error
         verified,
         verify_error,
         resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        client_certificate_sent: false,
     }
 }
 
@@ -357,8 +493,43 @@ pub(crate) fn certificate_problem(err: &rustls::Error) -> Option<CertificateProb
     })
 }
 
+/// The error for a TLS alert about the client certificate, which a TLS 1.3 server sends after
+/// the client's side of the handshake is complete (so it surfaces at the first read, as the
+/// greeting or the EHLO reply) and a TLS 1.2 server during the handshake. `presented`: whether
+/// this connection sent a certificate. `None` for any other error.
+pub(crate) fn client_certificate_alert(io: &std::io::Error, presented: bool) -> Option<Error> {
+    use rustls::AlertDescription as A;
+    let Some(rustls::Error::AlertReceived(alert)) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) else {
+        return None;
+    };
+    let about_the_certificate = matches!(
+        alert,
+        A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied
+    );
+    // After a certificate was presented, a decrypt_error alert is the server failing to verify
+    // it (rustls servers send it for a certificate they cannot verify).
+    let about_the_certificate = about_the_certificate || (presented && *alert == A::DecryptError);
+    let (message, cause) = if *alert == A::CertificateRequired || (about_the_certificate && !presented) {
+        ("the server requires a client certificate and none was presented", Cause::ClientCertificateRequired)
+    } else if about_the_certificate {
+        ("the server refused the client certificate", Cause::ClientCertificateRefused)
+    } else {
+        return None;
+    };
+    Some(Error::new(ErrorKind::Tls, format!("{message} (TLS alert {alert:?})")).with_cause(cause))
+}
+
 /// The error for a failed handshake, with its typed cause. `io` is what tokio-rustls returned.
-pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16) -> Error {
+pub(crate) fn handshake_error(io: &std::io::Error, host: &str, port: u16, presented: bool) -> Error {
+    if let Some(e) = client_certificate_alert(io, presented) {
+        return e.with_stage(Stage::Tls);
+    }
     let tls = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     let Some(tls) = tls else {
         let e =
@@ -417,6 +588,21 @@ mod tests {
         let l1 = a.config(Verification::Opportunistic).unwrap();
         let l2 = c.config(Verification::Disabled).unwrap();
         assert!(Arc::ptr_eq(&l1, &l2));
+    }
+
+    #[test]
+    fn client_certificate_alerts_say_required_or_refused() {
+        use rustls::AlertDescription as A;
+        let io = |a: A| std::io::Error::other(rustls::Error::AlertReceived(a));
+        let cause =
+            |a: A, presented: bool| client_certificate_alert(&io(a), presented).and_then(|e| e.cause().cloned());
+        assert_eq!(cause(A::CertificateRequired, false), Some(Cause::ClientCertificateRequired));
+        assert_eq!(cause(A::UnknownCA, false), Some(Cause::ClientCertificateRequired));
+        assert_eq!(cause(A::UnknownCA, true), Some(Cause::ClientCertificateRefused));
+        assert_eq!(cause(A::DecryptError, true), Some(Cause::ClientCertificateRefused));
+        assert_eq!(cause(A::DecryptError, false), None);
+        assert_eq!(cause(A::ProtocolVersion, true), None);
+        assert!(client_certificate_alert(&std::io::Error::other("plain"), true).is_none());
     }
 
     #[test]

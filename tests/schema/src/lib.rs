@@ -79,6 +79,7 @@ fn report(some: bool) -> TestReport {
             verified: some,
             verify_error: some.then(|| "expired".into()),
             resumed: false,
+            client_certificate_sent: some,
         }),
         auth: Some(AuthReport {
             mechanism: some.then(|| "PLAIN".into()),
@@ -147,6 +148,10 @@ pub fn profiles() -> Vec<Value> {
     p.tls_ca_file = Some("/ca.pem".into());
     p.tls_ca_pem = Some("PEM".into());
     p.helo_name = Some("client".into());
+    p.tls_client_cert_file = Some("/client.crt".into());
+    p.tls_client_cert_pem = Some("PEM".into());
+    p.tls_client_key_file = Some("/client.key".into());
+    p.set_tls_client_key("KEY");
     vec![p.to_json_value(), Profile::new("mx.x.test").to_json_value()]
 }
 

@@ -192,6 +192,9 @@ pub fn secrets_of(input: &Input) -> Vec<Secret> {
         add(format!("{what}'s PLAIN payload in base64"), STANDARD.encode(format!("\0{user}\0{p}")));
         add(format!("{what} in base64 (LOGIN)"), STANDARD.encode(p));
     }
+    for (i, line) in client_key_lines(profile).into_iter().enumerate() {
+        add(format!("line {} of the client key", i + 2), line);
+    }
     if let Some(keyring) = &input.keyring {
         for entry in keyring.split(',') {
             if let Some((kid, key)) = entry.split_once(':') {
@@ -202,6 +205,18 @@ pub fn secrets_of(input: &Input) -> Vec<Secret> {
     out
 }
 
+/// The base64 body lines of the profile's client certificate key (mutual TLS): the inline
+/// `tls_client_key` unless it is an envelope, or the text of `tls_client_key_file` when the
+/// judge can read it. Any of them in an outcome is a leak of the private key.
+fn client_key_lines(profile: &Value) -> Vec<String> {
+    let text = match (profile.get("tls_client_key").and_then(Value::as_str), profile.get("tls_client_key_file")) {
+        (Some(k), _) if !k.starts_with("enc:") => k.to_owned(),
+        (_, Some(Value::String(path))) => std::fs::read_to_string(path).unwrap_or_default(),
+        _ => String::new(),
+    };
+    text.lines().map(str::trim).filter(|l| !l.starts_with("-----") && l.len() >= 16).map(str::to_owned).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Checks, Secret, secrets_of, stable_base64};
@@ -209,6 +224,16 @@ mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use serde_json::json;
+
+    #[test]
+    fn a_client_key_line_is_a_secret() {
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nshort\n-----END PRIVATE KEY-----\n";
+        let s = secrets_of(&input(json!({"tls_client_key": key})));
+        assert!(s.iter().any(|s| s.text == "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" && s.what == "line 2 of the client key"));
+        assert!(!s.iter().any(|s| s.text == "short" || s.text.starts_with("-----")));
+        let s = secrets_of(&input(json!({"tls_client_key": "enc:v1:k1:AAAAAAAAAAAAAAAAAAAAAAAA"})));
+        assert!(!s.iter().any(|s| s.what.contains("client key")));
+    }
 
     fn input(profile: serde_json::Value) -> Input {
         Input {
