@@ -74,6 +74,9 @@ pub enum Stage {
     Rset,
     /// QUIT.
     Quit,
+    /// Opening the connection through the profile's proxy (SOCKS5 or HTTP CONNECT): reaching
+    /// the proxy, its authentication, and its connection to the server.
+    Proxy,
 }
 }
 
@@ -172,6 +175,12 @@ pub enum Cause {
     No8BitMime,
     /// An address needs SMTPUTF8 and the server does not offer it.
     NoSmtpUtf8,
+    /// The proxy itself could not be reached (refused, unreachable, timed out).
+    ProxyUnreachable,
+    /// The proxy refused our credentials (SOCKS5 RFC 1929 failure, HTTP 401/407).
+    ProxyAuthFailed,
+    /// The proxy was reached but refused (or failed) the connection to the server.
+    ProxyRefusedTarget,
 }
 
 /// How a certificate failed.

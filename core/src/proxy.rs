@@ -22,7 +22,7 @@ use percent_encoding::percent_decode_str;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
-use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::error::{Cause, Error, ErrorKind, Result, Stage};
 use crate::secret::SecretString;
 
 /// How the proxy is spoken to.
@@ -121,6 +121,38 @@ impl Proxy {
         Ok(Proxy { scheme, host, port, user, password })
     }
 
+    /// The password for the proxy, if any.
+    pub fn password(&self) -> Option<&SecretString> {
+        self.password.as_ref()
+    }
+
+    /// The user name for the proxy, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Sets (or replaces) the password, as the profile's `proxy_password` does over a
+    /// password in the URL; the error names `$.proxy_password`.
+    pub fn set_password(&mut self, password: SecretString) -> Result<()> {
+        if self.user.is_none() {
+            return Err(Error::config("$.proxy_password", "the proxy URL has no user name to go with it"));
+        }
+        if self.scheme != ProxyScheme::Http && (password.expose().is_empty() || password.expose().len() > 255) {
+            return Err(Error::config("$.proxy_password", "a SOCKS5 password is 1 to 255 bytes (RFC 1929)"));
+        }
+        self.password = Some(password);
+        Ok(())
+    }
+
+    /// The URL scheme: `socks5`, `socks5h` or `http`.
+    pub fn scheme_name(&self) -> &'static str {
+        match self.scheme {
+            ProxyScheme::Socks5 => "socks5",
+            ProxyScheme::Socks5h => "socks5h",
+            ProxyScheme::Http => "http",
+        }
+    }
+
     /// How the proxy is spoken to.
     pub fn scheme(&self) -> ProxyScheme {
         self.scheme
@@ -138,7 +170,7 @@ impl Proxy {
     /// Opens a TCP connection to `host:port` through the proxy, within `timeout`. With
     /// [`ProxyScheme::Socks5`] and [`ProxyScheme::Http`] a name is given to the proxy as it
     /// is only for `socks5h`/`http`; for `socks5` the caller resolves it first and passes an
-    /// address. Errors are at [`Stage::Connect`], say "proxy" and name the proxy and the target.
+    /// address. Errors are at [`Stage::Proxy`], say "proxy" and name the proxy and the target.
     pub async fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
         let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let work = async {
@@ -153,7 +185,8 @@ impl Proxy {
                 ErrorKind::Timeout,
                 format!("the proxy {} did not open a connection to {target} within {timeout:?}", self.authority()),
             )
-            .with_stage(Stage::Connect)),
+            .with_stage(Stage::Proxy)
+            .with_cause(Cause::ProxyUnreachable)),
         }
     }
 
@@ -180,24 +213,34 @@ impl Proxy {
     fn socks_error(&self, e: &tokio_socks::Error, target: &str) -> Error {
         use tokio_socks::Error as S;
         let proxy = self.authority();
-        let (kind, text) = match e {
-            S::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                (ErrorKind::Connect, format!("the proxy {proxy} refused the connection ({io})"))
+        let (kind, text, cause) = match e {
+            S::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => (
+                ErrorKind::Connect,
+                format!("the proxy {proxy} refused the connection ({io})"),
+                Cause::ProxyUnreachable,
+            ),
+            S::Io(io) => {
+                (ErrorKind::Connect, format!("could not reach the proxy {proxy} ({io})"), Cause::ProxyUnreachable)
             }
-            S::Io(io) => (ErrorKind::Connect, format!("could not reach the proxy {proxy} ({io})")),
             S::PasswordAuthFailure(_) | S::AuthorizationRequired | S::NoAcceptableAuthMethods => {
-                (ErrorKind::AuthFailed, format!("proxy authentication failed at {proxy} ({e})"))
+                (ErrorKind::AuthFailed, format!("proxy authentication failed at {proxy} ({e})"), Cause::ProxyAuthFailed)
             }
             S::ConnectionNotAllowedByRuleset
             | S::ConnectionRefused
             | S::HostUnreachable
             | S::NetworkUnreachable
-            | S::TtlExpired => {
-                (ErrorKind::Connect, format!("the proxy {proxy} refused the connection to {target} ({e})"))
-            }
-            _ => (ErrorKind::Protocol, format!("the proxy {proxy} failed the SOCKS5 exchange for {target} ({e})")),
+            | S::TtlExpired => (
+                ErrorKind::Connect,
+                format!("the proxy {proxy} refused the connection to {target} ({e})"),
+                Cause::ProxyRefusedTarget,
+            ),
+            _ => (
+                ErrorKind::Protocol,
+                format!("the proxy {proxy} failed the SOCKS5 exchange for {target} ({e})"),
+                Cause::ProxyRefusedTarget,
+            ),
         };
-        Error::new(kind, text).with_stage(Stage::Connect)
+        Error::new(kind, text).with_stage(Stage::Proxy).with_cause(cause)
     }
 
     /// The TCP connection to the proxy itself (TCP_NODELAY: the session batches its writes).
@@ -209,10 +252,10 @@ impl Proxy {
             } else {
                 format!("could not reach the proxy {proxy} ({e})")
             };
-            Error::new(ErrorKind::Connect, text).with_stage(Stage::Connect)
+            Error::new(ErrorKind::Connect, text).with_stage(Stage::Proxy).with_cause(Cause::ProxyUnreachable)
         })?;
         tcp.set_nodelay(true)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("setting TCP_NODELAY: {e}")).with_stage(Stage::Connect))?;
+            .map_err(|e| Error::new(ErrorKind::Io, format!("setting TCP_NODELAY: {e}")).with_stage(Stage::Proxy))?;
         Ok(tcp)
     }
 
@@ -232,7 +275,7 @@ impl Proxy {
         let req = zeroize::Zeroizing::new(req);
         let io = |e: std::io::Error| {
             Error::new(ErrorKind::Io, format!("the proxy {proxy} closed the connection during CONNECT ({e})"))
-                .with_stage(Stage::Connect)
+                .with_stage(Stage::Proxy)
         };
         tcp.write_all(req.as_bytes()).await.map_err(io)?;
         // The reply's head, one line at a time through a one-byte buffer, so nothing after the
@@ -253,7 +296,7 @@ impl Proxy {
                     ErrorKind::Protocol,
                     format!("the proxy {proxy} sent an endless CONNECT reply"),
                 )
-                .with_stage(Stage::Connect));
+                .with_stage(Stage::Proxy));
             }
         }
         drop(reader);
@@ -267,14 +310,16 @@ impl Proxy {
                 ErrorKind::AuthFailed,
                 format!("proxy authentication failed at {proxy} (it answered CONNECT with `{said}`)"),
             )
-            .with_stage(Stage::Connect)),
+            .with_stage(Stage::Proxy)
+            .with_cause(Cause::ProxyAuthFailed)),
             Some(_) => Err(Error::new(
                 ErrorKind::Connect,
                 format!("the proxy {proxy} refused the connection to {target} (it answered CONNECT with `{said}`)"),
             )
-            .with_stage(Stage::Connect)),
+            .with_stage(Stage::Proxy)
+            .with_cause(Cause::ProxyRefusedTarget)),
             None => Err(Error::new(ErrorKind::Protocol, format!("the proxy {proxy} did not answer CONNECT in HTTP"))
-                .with_stage(Stage::Connect)),
+                .with_stage(Stage::Proxy)),
         }
     }
 }

@@ -73,6 +73,13 @@ pub(super) struct ProfileFile {
     helo_name: Option<String>,
     #[serde(default = "default_timeout")]
     timeout_secs: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proxy: Option<String>,
+    // An `enc:v1:` envelope is the encrypted form; anything else is plain text (RRTs allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proxy_password: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    protocol: super::Protocol,
 }
 
 impl TryFrom<ProfileFile> for Profile {
@@ -111,6 +118,15 @@ impl TryFrom<ProfileFile> for Profile {
             helo_name: f.helo_name,
             timeout_secs: f.timeout_secs,
             id: f.id,
+            proxy: f.proxy,
+            proxy_password: f.proxy_password.map(|t| {
+                if crate::secret::is_envelope(&t) {
+                    Password::Encrypted(t.to_string())
+                } else {
+                    Password::Plain(SecretString::new(t.as_str()))
+                }
+            }),
+            protocol: f.protocol,
         };
         p.set_auth_mechanisms(f.auth_mechanisms.as_deref());
         p.validate()?;
@@ -147,6 +163,14 @@ impl From<&Profile> for ProfileFile {
             tls_ca_pem: p.tls_ca_pem.clone(),
             helo_name: p.helo_name.clone(),
             timeout_secs: p.timeout_secs,
+            proxy: p.proxy.clone(),
+            proxy_password: p.proxy_password.as_ref().map(|pw| {
+                Zeroizing::new(match pw {
+                    Password::Plain(s) => s.expose().to_owned(),
+                    Password::Encrypted(env) => env.clone(),
+                })
+            }),
+            protocol: p.protocol,
         }
     }
 }

@@ -21,11 +21,13 @@ mod builder;
 mod choices;
 mod file;
 mod host;
+mod reach;
 mod validate;
 
 pub use builder::ProfileBuilder;
 pub use choices::{AuthOrder, StarttlsPolicy, TlsChoice, parse_choice};
 pub use host::{Host, parse_host};
+pub use reach::{PROXY_PASSWORD_FIELD, Protocol, SOCKET_PREFIX};
 
 /// The profile format version this relaykit reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -109,6 +111,12 @@ pub struct Profile {
     pub timeout_secs: f64,
     /// The profile id, bound into the password ciphertext.
     pub id: Option<String>,
+    /// A proxy URL (`socks5://`, `socks5h://` or `http://`, with `user:pass@` if it needs
+    /// them); RRTs allowed.
+    pub proxy: Option<String>,
+    proxy_password: Option<Password>,
+    /// SMTP (the default) or LMTP.
+    pub protocol: Protocol,
 }
 
 impl fmt::Debug for Profile {
@@ -132,6 +140,9 @@ impl fmt::Debug for Profile {
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|_| "<pem>"))
             .field("helo_name", &self.helo_name)
             .field("timeout_secs", &self.timeout_secs)
+            .field("proxy", &self.proxy.as_deref().map(reach::masked_proxy))
+            .field("proxy_password", &self.proxy_password)
+            .field("protocol", &self.protocol)
             .finish()
     }
 }
@@ -158,6 +169,9 @@ impl Profile {
             helo_name: None,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             id: None,
+            proxy: None,
+            proxy_password: None,
+            protocol: Protocol::Smtp,
         }
     }
 
