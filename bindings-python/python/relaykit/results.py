@@ -32,7 +32,7 @@ __all__ = [
 
 class Stage(Record):
     """One stage of a Test (``"dns"``, ``"connect"``, ``"tls"``, ``"greeting"``, ``"ehlo"``,
-    ``"auth"``, ``"mail_from"``, ``"rcpt_to"``, ``"rset"``, ``"quit"``): whether it succeeded
+    ``"auth"``, ``"mail_from"``, ``"rcpt_to"``, ``"rset"``, ``"quit"``, ``"proxy"``): whether it succeeded
     and how many milliseconds it took."""
 
     __slots__ = ()

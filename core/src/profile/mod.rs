@@ -76,7 +76,9 @@ impl fmt::Debug for Password {
 #[derive(Clone, PartialEq)]
 #[allow(clippy::struct_excessive_bools)] // the dialog's check boxes, one bool each
 pub struct Profile {
-    /// Host name, IPv4 or IPv6 address (with or without brackets); RRTs allowed.
+    /// Host name, IPv4 or IPv6 address (with or without brackets), or `unix:/absolute/path` for
+    /// a Unix domain socket (no DNS; the port is unused; TLS over it verifies the name
+    /// `localhost`); RRTs allowed.
     pub server: String,
     /// The port; `None` means 25, or 465 when `encrypted_connection` is true.
     pub port: Option<u16>,

@@ -78,6 +78,11 @@ impl Profile {
         self.server.trim().strip_prefix(SOCKET_PREFIX)
     }
 
+    /// The proxy URL as shown to people: a password in it masked.
+    pub fn proxy_display(&self) -> Option<String> {
+        self.proxy.as_deref().map(masked_proxy)
+    }
+
     /// The proxy password, if any.
     pub fn proxy_password(&self) -> Option<&Password> {
         self.proxy_password.as_ref()

@@ -11,7 +11,7 @@
 mod shape;
 
 use relaykit::message::{Attachment, Content, Message, Prepared};
-use relaykit::profile::{AuthOrder, StarttlsPolicy, TlsChoice};
+use relaykit::profile::{AuthOrder, Protocol, StarttlsPolicy, TlsChoice};
 use relaykit::report::{AuthAttempt, AuthReport, Rejection, RelayCheck, ServerInfo, StageReport, TlsReport};
 use relaykit::{
     Error, ErrorKind, Fate, MailerOptions, MailerStats, Profile, RateLimit, RelayCheckRequest, Reply, SendOptions,
@@ -31,6 +31,7 @@ pub fn lists() -> Vec<(&'static str, Vec<&'static str>)> {
         ("StarttlsPolicy", StarttlsPolicy::NAMES.to_vec()),
         ("AuthOrder", AuthOrder::NAMES.to_vec()),
         ("Fate", Fate::NAMES.to_vec()),
+        ("Protocol", Protocol::NAMES.to_vec()),
     ]
 }
 
@@ -147,6 +148,9 @@ pub fn profiles() -> Vec<Value> {
     p.tls_ca_file = Some("/ca.pem".into());
     p.tls_ca_pem = Some("PEM".into());
     p.helo_name = Some("client".into());
+    p.proxy = Some("socks5://u@proxy.x.test:1080".into());
+    p.set_proxy_password("pp");
+    p.protocol = Protocol::Lmtp;
     vec![p.to_json_value(), Profile::new("mx.x.test").to_json_value()]
 }
 
