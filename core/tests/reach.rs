@@ -275,3 +275,61 @@ fn bad_input_names_the_field_a_missing_socket_and_a_malformed_proxy() {
         assert!(e.message().starts_with(want), "{proxy}: {e}");
     }
 }
+
+#[test]
+fn the_proxy_password_never_shows_in_a_trace_a_report_an_error_or_debug_output() {
+    use relaykit::session::TraceSink;
+    use std::sync::{Arc, Mutex};
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = {
+        let lines = lines.clone();
+        TraceSink::new(move |ev| lines.lock().unwrap().push(ev.text))
+    };
+    let opts = TestOptions { trace: Some(sink.clone()), ..TestOptions::default() };
+    let (good, bad) = (var("RK_SOCKS_PASS"), var("RK_SOCKS_BAD_PASS"));
+    let http_bad = var("RK_HTTP_PROXY_BAD_PASS");
+    // An encrypted proxy password, decrypted with the keyring bound to its own field name.
+    let keyring = Keyring::from_text("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let mut encrypted = via_proxy(&socks_url(None), &json!({}));
+    encrypted.encrypt_proxy_password(good, &keyring).unwrap();
+    assert!(encrypted.proxy_password_encrypted() && !encrypted.to_json().contains(good));
+    let http_auth = format!("http://{}@127.0.0.1:{}", var("RK_HTTP_PROXY_USER"), port("RK_HTTP_PROXY_AUTH_PORT"));
+    let profiles = [
+        (via_proxy(&socks_url(Some(good)), &json!({})), true),
+        (via_proxy(&socks_url(None), &json!({"proxy_password": good})), true),
+        (encrypted, true),
+        (via_proxy(&socks_url(Some(bad)), &json!({})), false),
+        (via_proxy(&socks_url(None), &json!({"proxy_password": bad})), false),
+        (via_proxy(&http_auth, &json!({"proxy_password": http_bad})), false),
+    ];
+    let mut shown = Vec::new();
+    for (p, ok) in &profiles {
+        let r = relaykit::test(p, &keyring, &RrtContext::new(), &opts).unwrap();
+        assert_eq!(r.ok, *ok, "{}", r.to_json());
+        shown.push(r.to_json());
+        shown.push(format!("{r:?} {p:?}"));
+        if let Some(e) = &r.error {
+            shown.push(format!("{e} {e:?} {}", e.to_json_value()));
+        }
+        let s = p.resolve(&keyring, &RrtContext::new()).unwrap();
+        shown.push(format!("{} {s:?}", s.describe()));
+        let e = relaykit::send(
+            p,
+            &keyring,
+            &RrtContext::new(),
+            &message(&["nobody@relaykit.test"], &mid("redact")),
+            &SendOptions { trace: Some(sink.clone()), ..SendOptions::default() },
+        );
+        if let Err(e) = e {
+            shown.push(format!("{e} {e:?}"));
+        }
+    }
+    shown.extend(lines.lock().unwrap().iter().cloned());
+    let text = shown.join("\n");
+    assert!(text.contains("EHLO ") && text.contains("proxy authentication failed"), "the checks saw nothing");
+    let basic =
+        |u: &str, p: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{u}:{p}"));
+    for secret in [good.to_owned(), bad.to_owned(), http_bad.to_owned(), basic(var("RK_HTTP_PROXY_USER"), http_bad)] {
+        assert!(!text.contains(&secret), "a proxy secret was shown:\n{text}");
+    }
+}
