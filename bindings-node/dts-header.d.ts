@@ -208,6 +208,12 @@ export interface SendResultJSON {
   message_id: string | null
   reply: string
   attempts: number
+  deliveries?: Array<{
+    address: string
+    code: number
+    enhanced_code: string | null
+    message: string
+  }>
 }
 
 /** The JSON of a prepared message. */

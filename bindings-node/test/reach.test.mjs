@@ -108,6 +108,8 @@ describe('reach: real servers', { skip }, () => {
     const r = await send(p, message(id, V.RK_USER, V.RK_LMTP_REJECT_RCPT, V.RK_LMTP_FULL_RCPT))
     assert.deepEqual(r.accepted, [V.RK_USER])
     assert.deepEqual(r.rejected.map((x) => [x.address, x.smtpCode]), [[V.RK_LMTP_REJECT_RCPT, 550], [V.RK_LMTP_FULL_RCPT, 552]])
+    assert.deepEqual(r.deliveries.map((x) => [x.address, x.smtpCode]), [[V.RK_USER, 250], [V.RK_LMTP_FULL_RCPT, 552]])
+    assert.deepEqual(r.toJSON().deliveries[1].code, 552)
     await arrived(alice('RK_LMTP_MAIL_DIR'), id)
     id = mid('unixsmtp')
     const u = await send(new Profile({ server: `unix:${V.RK_SMTP_SOCKET}`, starttls: 'never', timeoutSecs: 10 }), message(id, V.RK_USER))

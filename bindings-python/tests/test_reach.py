@@ -128,6 +128,8 @@ def test_lmtp_over_the_unix_socket_is_a_partial_result_and_smtp_over_a_socket_de
     assert r.accepted == (env("RK_USER"),)
     assert [(x.address, x.code) for x in r.rejected] == [(env("RK_LMTP_REJECT_RCPT"), 550),
                                                           (env("RK_LMTP_FULL_RCPT"), 552)]
+    assert [(x.address, x.code) for x in r.deliveries or ()] == [(env("RK_USER"), 250), (env("RK_LMTP_FULL_RCPT"), 552)]
+    assert isinstance((r.deliveries or ())[0], relaykit.Delivery)
     _wait_for(_alice("RK_LMTP_MAIL_DIR"), mid)
     mid = _mid("unixsmtp")
     r = relaykit.send(relaykit.Profile(f"unix:{env('RK_SMTP_SOCKET')}", starttls="never", timeout_secs=10),

@@ -87,6 +87,7 @@ fn socks5_send_and_test_with_the_right_password_and_an_auth_error_at_stage_proxy
     let (id, since) = (mid("socks5"), before_now());
     let r = send(&good, &message(&[var("RK_USER")], &id)).unwrap();
     assert_eq!(r.accepted, [var("RK_USER")]);
+    assert!(r.deliveries.is_empty() && r.to_json_value().get("deliveries").is_none(), "SMTP has no deliveries");
     let bytes = delivered(&alice_at("RK_DOVECOT_MAIL_DIR"), &id, since);
     assert!(String::from_utf8_lossy(&bytes).contains("sent by core/tests/reach.rs"));
 
@@ -199,7 +200,12 @@ fn lmtp_partial(server: &str, what: &str) {
     assert_eq!(rejected, [(reject, 550), (full, 552)], "{}", r.to_json());
     assert!(r.rejected[1].reply.text.contains("Quota exceeded"), "{}", r.to_json());
     assert!(r.reply.is_positive() && r.reply.text.contains(var("RK_USER")), "{}", r.to_json());
+    // Which recipient got which reply after the data, in the result and its JSON.
+    let deliveries: Vec<(&str, u16)> = r.deliveries.iter().map(|x| (x.address.as_str(), x.reply.code)).collect();
+    assert_eq!(deliveries, [(var("RK_USER"), 250), (full, 552)], "{}", r.to_json());
     let json = r.to_json_value();
+    assert_eq!(json["deliveries"][0]["address"], var("RK_USER"));
+    assert_eq!(json["deliveries"][1]["code"], 552);
     assert_eq!(json["rejected"][1]["address"], full);
     assert_eq!(json["rejected"][1]["enhanced_code"], "5.2.2");
     let bytes = delivered(&alice_at("RK_LMTP_MAIL_DIR"), &id, since);

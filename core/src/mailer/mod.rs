@@ -341,8 +341,10 @@ fn merge(partial: Option<SendResult>, res: SendResult) -> SendResult {
     let tried: Vec<&str> =
         res.accepted.iter().map(String::as_str).chain(res.rejected.iter().map(|r| r.address.as_str())).collect();
     p.rejected.retain(|r| !tried.contains(&r.address.as_str()));
+    p.deliveries.retain(|r| !tried.contains(&r.address.as_str()));
     p.accepted.extend(res.accepted);
     p.rejected.extend(res.rejected);
+    p.deliveries.extend(res.deliveries);
     p.reply = res.reply;
     p
 }
@@ -364,6 +366,7 @@ mod tests {
             message_id: None,
             reply: reply(250),
             attempts: 1,
+            deliveries: vec![],
         }
     }
 

@@ -58,8 +58,12 @@ pub struct MailOutcome {
     pub mail_from: Reply,
     /// Every recipient with its reply, in the order given.
     pub recipients: Vec<RecipientReply>,
-    /// The final reply after the content (usually carries the queue id).
+    /// The final reply after the content (usually carries the queue id); with LMTP the first
+    /// accepted recipient's delivery reply.
     pub data: Reply,
+    /// LMTP only (RFC 2033 §4.2): each recipient accepted at RCPT with its own reply after the
+    /// content, in RCPT order, delivered or refused. Empty for SMTP.
+    pub deliveries: Vec<RecipientReply>,
 }
 
 impl MailOutcome {
@@ -784,7 +788,9 @@ fn finish(m: &Mail<'_>, replies: EnvelopeReplies, finals: Vec<Reply>, lmtp: bool
     let mut recipients = Vec::with_capacity(m.rcpts.len());
     let mut delivered: Option<Reply> = None;
     let mut refusals = Vec::new();
+    let mut accepted_at_rcpt = Vec::with_capacity(m.rcpts.len());
     for (address, rcpt) in m.rcpts.iter().zip(replies.rcpts) {
+        accepted_at_rcpt.push(rcpt.is_positive());
         let reply = if rcpt.is_positive() {
             let Some(r) = finals.next() else {
                 return Err(Error::new(ErrorKind::Protocol, "LMTP: fewer replies after the data than recipients")
@@ -803,7 +809,9 @@ fn finish(m: &Mail<'_>, replies: EnvelopeReplies, finals: Vec<Reply>, lmtp: bool
         recipients.push(RecipientReply { address: address.clone(), reply });
     }
     if let Some(data) = delivered {
-        return Ok(MailOutcome { mail_from: replies.mail, recipients, data });
+        let deliveries =
+            recipients.iter().zip(&accepted_at_rcpt).filter(|(_, at_rcpt)| **at_rcpt).map(|(r, _)| r.clone()).collect();
+        return Ok(MailOutcome { mail_from: replies.mail, recipients, data, deliveries });
     }
     let list: Vec<String> = refusals.iter().map(|(a, r)| format!("{a} ({r})")).collect();
     let first = refusals.into_iter().next().map(|(_, r)| r);
@@ -836,5 +844,5 @@ fn finish_one(m: &Mail<'_>, replies: EnvelopeReplies, data: Reply) -> Result<Mai
         .zip(replies.rcpts)
         .map(|(address, reply)| RecipientReply { address: address.clone(), reply })
         .collect();
-    Ok(MailOutcome { mail_from: replies.mail, recipients, data })
+    Ok(MailOutcome { mail_from: replies.mail, recipients, data, deliveries: Vec::new() })
 }

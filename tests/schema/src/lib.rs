@@ -109,6 +109,16 @@ fn send_result(some: bool) -> SendResult {
         message_id: some.then(|| "<id@x.test>".into()),
         reply: reply(250),
         attempts: 1,
+        // LMTP's per-recipient replies: present in one sample, left out (SMTP) in the other.
+        deliveries: if some {
+            let plain = Reply { code: 452, enhanced_code: None, text: "full".into() };
+            vec![
+                Rejection { address: "a@x.test".into(), reply: reply(250) },
+                Rejection { address: "c@x.test".into(), reply: plain },
+            ]
+        } else {
+            vec![]
+        },
     }
 }
 
