@@ -246,6 +246,12 @@ pub fn show(c: &Common, a: &ProfileShowArgs) -> Outcome {
         if let Some(pw) = v.get_mut("password") {
             *pw = json!(relaykit::secret::MASK);
         }
+        if let Some(pw) = v.get_mut("proxy_password") {
+            *pw = json!(relaykit::secret::MASK);
+        }
+        if let (Some(url), Some(shown)) = (v.get_mut("proxy"), profile.proxy_display()) {
+            *url = json!(shown);
+        }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
