@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RK_ENV_MAX 128
+#define RK_ENV_MAX 512
 
 static struct {
   char *key;
@@ -34,10 +34,15 @@ static void rk_env_load(void) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
-  while ((n = getline(&line, &cap, f)) > 0 && rk_env_count < RK_ENV_MAX) {
+  while ((n = getline(&line, &cap, f)) > 0) {
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
     char *eq = strchr(line, '=');
     if (line[0] == '#' || eq == NULL) continue;
+    if (rk_env_count == RK_ENV_MAX) {
+      /* Dropping the rest would make defined variables look undefined. */
+      fprintf(stderr, "FATAL: %s has more than %d variables: raise RK_ENV_MAX\n", rk_env_path, RK_ENV_MAX);
+      exit(2);
+    }
     *eq = '\0';
     rk_env_vars[rk_env_count].key = strdup(line);
     rk_env_vars[rk_env_count].value = strdup(eq + 1);
