@@ -205,6 +205,29 @@ mod tests {
     }
 
     #[test]
+    fn rrts_expand_in_the_proxy_url_and_password_and_the_field_overrides_the_url() {
+        let mut ctx = RrtContext::new();
+        ctx.set("ACC", "proxyhost", "proxy.example.com").unwrap();
+        ctx.set_protected("ACC", "pp", "from-a-protected-tag").unwrap();
+        let p = Profile::from_json(
+            r#"{"server": "smtp.example.com", "proxy": "socks5://u:in-url@~ACC::%proxyhost%~:1080",
+                "proxy_password": "~ACC::%$pp%~"}"#,
+        )
+        .unwrap();
+        let proxy = p.resolve_proxy(&Keyring::new(), &ctx).unwrap().unwrap();
+        assert_eq!(proxy.authority(), "proxy.example.com:1080");
+        assert_eq!(proxy.password().unwrap().expose(), "from-a-protected-tag");
+        // An encrypted proxy password is bound to its own field name: the SMTP password's
+        // field does not open it.
+        let k = Keyring::from_text("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+        let mut e = p.clone();
+        e.encrypt_proxy_password("pw-1", &k).unwrap();
+        assert_eq!(e.resolve_proxy(&k, &ctx).unwrap().unwrap().password().unwrap().expose(), "pw-1");
+        let Some(Password::Encrypted(env)) = e.proxy_password() else { panic!("not encrypted") };
+        assert!(k.decrypt(env, secret::PASSWORD_FIELD, None).is_err());
+    }
+
+    #[test]
     fn a_missing_socket_is_an_error_naming_the_server_field() {
         let p = Profile::from_json(r#"{"server": "unix:/nonexistent/relaykit.sock"}"#).unwrap();
         let e = p.resolve_socket(&RrtContext::new()).unwrap_err();
