@@ -181,6 +181,8 @@ pub enum Cause {
     ProxyAuthFailed,
     /// The proxy was reached but refused (or failed) the connection to the server.
     ProxyRefusedTarget,
+    /// The proxy was reached but did not open the connection to the server in time.
+    ProxyNoAnswer,
 }
 
 /// How a certificate failed.

@@ -112,6 +112,10 @@ fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
         Cause::ProxyAuthFailed => {
             format!("proxy authentication failed at {proxy}: check the user name in the proxy URL and proxy_password")
         }
+        Cause::ProxyNoAnswer => format!(
+            "the proxy at {proxy} did not open the connection to {host}:{port} in time: the server may be down \
+             or unreachable from the proxy, or the proxy overloaded"
+        ),
         Cause::ProxyRefusedTarget => format!(
             "the proxy refused the connection to {host}:{port}: the proxy's rules may not allow this server or port,              or the server is down behind it"
         ),
@@ -292,7 +296,7 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
     let port_or_encryption = if typed_port { "$.port" } else { "$.encrypted_connection" };
     if let Some(cause) = err.cause() {
         return match cause {
-            Cause::ConnectionRefused | Cause::ProxyRefusedTarget => Some("$.port"),
+            Cause::ConnectionRefused | Cause::ProxyRefusedTarget | Cause::ProxyNoAnswer => Some("$.port"),
             Cause::NoTlsAnswer | Cause::PlainTextOnTlsPort | Cause::ClosedDuringTls | Cause::TlsOnPlainPort => {
                 Some(port_or_encryption)
             }

@@ -16,6 +16,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
@@ -173,28 +174,37 @@ impl Proxy {
     /// address. Errors are at [`Stage::Proxy`], say "proxy" and name the proxy and the target.
     pub async fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
         let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        // Whether the TCP connection to the proxy is up: a timeout after it is the proxy (or the
+        // server behind it) not answering, not the proxy being out of reach.
+        let reached = AtomicBool::new(false);
         let work = async {
             match self.scheme {
-                ProxyScheme::Socks5 | ProxyScheme::Socks5h => self.socks5(host, port, &target).await,
-                ProxyScheme::Http => self.http_connect(&target).await,
+                ProxyScheme::Socks5 | ProxyScheme::Socks5h => self.socks5(host, port, &target, &reached).await,
+                ProxyScheme::Http => self.http_connect(&target, &reached).await,
             }
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(r) => r,
-            Err(_) => Err(Error::new(
+            Err(_) if reached.load(Ordering::Relaxed) => Err(Error::new(
                 ErrorKind::Timeout,
                 format!("the proxy {} did not open a connection to {target} within {timeout:?}", self.authority()),
+            )
+            .with_stage(Stage::Proxy)
+            .with_cause(Cause::ProxyNoAnswer)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("could not reach the proxy {} within {timeout:?}", self.authority()),
             )
             .with_stage(Stage::Proxy)
             .with_cause(Cause::ProxyUnreachable)),
         }
     }
 
-    async fn socks5(&self, host: &str, port: u16, target: &str) -> Result<TcpStream> {
+    async fn socks5(&self, host: &str, port: u16, target: &str, reached: &AtomicBool) -> Result<TcpStream> {
         use tokio_socks::tcp::Socks5Stream;
         // Our own TCP connection to the proxy, so its failure keeps the OS's reason (tokio-socks
         // would say only "unreachable").
-        let socket = self.reach().await?;
+        let socket = self.reach(reached).await?;
         let dest: tokio_socks::TargetAddr<'_> = match host.parse::<std::net::IpAddr>() {
             Ok(ip) => tokio_socks::TargetAddr::Ip((ip, port).into()),
             Err(_) => tokio_socks::TargetAddr::Domain(host.into(), port),
@@ -244,7 +254,7 @@ impl Proxy {
     }
 
     /// The TCP connection to the proxy itself (TCP_NODELAY: the session batches its writes).
-    async fn reach(&self) -> Result<TcpStream> {
+    async fn reach(&self, reached: &AtomicBool) -> Result<TcpStream> {
         let proxy = self.authority();
         let tcp = TcpStream::connect((self.host.as_str(), self.port)).await.map_err(|e| {
             let text = if e.kind() == std::io::ErrorKind::ConnectionRefused {
@@ -254,14 +264,15 @@ impl Proxy {
             };
             Error::new(ErrorKind::Connect, text).with_stage(Stage::Proxy).with_cause(Cause::ProxyUnreachable)
         })?;
+        reached.store(true, Ordering::Relaxed);
         tcp.set_nodelay(true)
             .map_err(|e| Error::new(ErrorKind::Io, format!("setting TCP_NODELAY: {e}")).with_stage(Stage::Proxy))?;
         Ok(tcp)
     }
 
-    async fn http_connect(&self, target: &str) -> Result<TcpStream> {
+    async fn http_connect(&self, target: &str, reached: &AtomicBool) -> Result<TcpStream> {
         let proxy = self.authority();
-        let mut tcp = self.reach().await?;
+        let mut tcp = self.reach(reached).await?;
         let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
         if let (Some(u), Some(p)) = (&self.user, &self.password) {
             use base64::Engine as _;
@@ -351,5 +362,28 @@ mod tests {
         let e = Proxy::parse("socks5://u:hunter2-secret@h/").unwrap_err();
         assert!(!e.message().contains("hunter2-secret"), "{e}");
         assert!(!format!("{:?}", Proxy::parse("socks5://u:hunter2-secret@h:1").unwrap()).contains("hunter2"));
+    }
+
+    /// A scripted fake (a listener that accepts and never answers): a proxy that takes the
+    /// connection and then says nothing cannot be made of Dante or Tinyproxy on demand.
+    #[tokio::test]
+    async fn a_proxy_that_accepts_and_never_answers_times_out_as_no_answer_not_unreachable() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        // Holds every connection open, answering nothing; aborted when the test ends.
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = l.accept().await {
+                held.push(sock);
+            }
+        });
+        for scheme in ["socks5", "http"] {
+            let p = Proxy::parse(&format!("{scheme}://127.0.0.1:{port}")).unwrap();
+            let e = p.connect("192.0.2.1", 25, Duration::from_millis(300)).await.unwrap_err();
+            let got = (e.kind(), e.stage(), e.cause());
+            assert_eq!(got, (ErrorKind::Timeout, Some(Stage::Proxy), Some(&Cause::ProxyNoAnswer)), "{scheme}: {e}");
+            assert!(e.message().contains("did not open a connection to 192.0.2.1:25"), "{e}");
+        }
+        hold.abort();
     }
 }
