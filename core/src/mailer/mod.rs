@@ -379,4 +379,17 @@ mod tests {
         let rej: Vec<(&str, u16)> = m.rejected.iter().map(|r| (r.address.as_str(), r.reply.code)).collect();
         assert_eq!(rej, [("c", 550), ("d", 550)]);
     }
+
+    #[test]
+    fn an_lmtp_retry_replaces_the_retried_recipients_deliveries() {
+        let delivery = |a: &str, c| Rejection { address: a.to_owned(), reply: reply(c) };
+        let mut first = result(&["a"], &[("b", 452)]);
+        first.deliveries = vec![delivery("a", 250), delivery("b", 452)];
+        let mut second = result(&["b"], &[]);
+        second.deliveries = vec![delivery("b", 250)];
+        let m = merge(Some(first), second);
+        let got: Vec<(&str, u16)> = m.deliveries.iter().map(|r| (r.address.as_str(), r.reply.code)).collect();
+        assert_eq!(got, [("a", 250), ("b", 250)]);
+        assert!(m.rejected.is_empty());
+    }
 }
