@@ -124,7 +124,7 @@ export interface MessageInput {
 export type ErrorKind = 'config' | 'rrt' | 'crypto' | 'dns' | 'connect' | 'timeout' | 'tls' | 'protocol' | 'auth_unsupported' | 'auth_failed' | 'sender_rejected' | 'recipient_rejected' | 'message_rejected' | 'io' | 'internal'
 
 /** The Test and Send stages (`Stage::ALL`). */
-export type Stage = 'resolve' | 'dns' | 'connect' | 'tls' | 'greeting' | 'ehlo' | 'auth' | 'mail_from' | 'rcpt_to' | 'data' | 'rset' | 'quit'
+export type Stage = 'resolve' | 'dns' | 'connect' | 'tls' | 'greeting' | 'ehlo' | 'auth' | 'mail_from' | 'rcpt_to' | 'data' | 'rset' | 'quit' | 'proxy'
 
 /** `tlsMode` (`TlsChoice::NAMES`). */
 export type TlsChoice = 'auto' | 'implicit' | 'starttls'
@@ -137,6 +137,9 @@ export type AuthOrder = 'preference' | 'as_listed'
 
 /** What became of a message that was not delivered: `err.fate` (`Fate::NAMES`). */
 export type Fate = 'rejected' | 'unknown'
+
+/** `protocol`: SMTP or LMTP (`Protocol::NAMES`). */
+export type Protocol = 'smtp' | 'lmtp'
 
 /** The §8 JSON of an error: `err.toJSON()`, `report.toJSON().error`. */
 export interface ErrorJSON {
@@ -206,6 +209,12 @@ export interface SendResultJSON {
   message_id: string | null
   reply: string
   attempts: number
+  deliveries?: Array<{
+    address: string
+    code: number
+    enhanced_code: string | null
+    message: string
+  }>
 }
 
 /** The JSON of a prepared message. */
@@ -244,6 +253,9 @@ export interface ProfileJSON {
   tls_client_cert_pem?: string
   tls_client_key_file?: string
   tls_client_key?: string
+  proxy?: string
+  proxy_password?: string
+  protocol?: Protocol
 }
 
 /** The core's JSON form of the options of `test()`. */

@@ -685,6 +685,16 @@ rk_status rk_profile_encrypt_password(rk_profile *profile,
                                       const rk_keyring *keyring);
 
 /**
+ * Encrypts `plaintext` (literal) under the keyring's newest key and stores the envelope as the
+ * proxy password (`proxy_password`, bound to that field name and the profile's `id`); it
+ * overrides a password in the `proxy` URL. The other proxy fields (`proxy`, `protocol`) are set
+ * through the profile's JSON.
+ */
+rk_status rk_profile_encrypt_proxy_password(rk_profile *profile,
+                                            const char *plaintext,
+                                            const rk_keyring *keyring);
+
+/**
  * Re-encrypts an encrypted password, and an encrypted `tls_client_key`, under the keyring's
  * newest key (rotation). Writes whether anything changed to `*changed_out` (may be NULL).
  */

@@ -328,6 +328,60 @@ impl Profile {
     pub fn encrypt_current_tls_client_key(&mut self, env: Env, keyring: &Keyring) -> napi::Result<()> {
         self.inner.encrypt_current_tls_client_key(&keyring.inner).js(env)
     }
+
+    // ---- #15 "reach": proxy, proxyPassword, protocol ----
+    /// The proxy URL (`socks5://`, `socks5h://` or `http://`), as saved (tags unexpanded).
+    #[napi(getter)]
+    pub fn proxy(&self) -> Option<String> {
+        self.inner.proxy.clone()
+    }
+    #[napi(setter, js_name = "proxy", ts_args_type = "url: string | null")]
+    pub fn set_proxy(&mut self, url: Option<String>) {
+        self.inner.proxy = url;
+    }
+
+    /// Sets a plain-text proxy password (RRTs in it are expanded at Test or Send); it overrides
+    /// a password in the proxy URL.
+    #[napi]
+    pub fn set_proxy_password(&mut self, password: String) {
+        self.inner.set_proxy_password(password);
+    }
+
+    /// Sets an already encrypted `enc:v1:` envelope as the proxy password.
+    #[napi]
+    pub fn set_proxy_password_envelope(&mut self, env: Env, envelope: String) -> napi::Result<()> {
+        self.inner.set_proxy_password_envelope(envelope).js(env)
+    }
+
+    /// Removes the proxy password.
+    #[napi]
+    pub fn clear_proxy_password(&mut self) {
+        self.inner.clear_proxy_password();
+    }
+
+    /// Whether the proxy password is stored as an envelope.
+    #[napi(getter)]
+    pub fn proxy_password_encrypted(&self) -> bool {
+        self.inner.proxy_password_encrypted()
+    }
+
+    /// Encrypts `plaintext` as the proxy password, bound to the field `proxy_password` and this
+    /// profile's `id`. The plaintext is literal.
+    #[napi]
+    pub fn encrypt_proxy_password(&mut self, env: Env, plaintext: String, keyring: &Keyring) -> napi::Result<()> {
+        self.inner.encrypt_proxy_password(&plaintext, &keyring.inner).js(env)
+    }
+
+    /// `'smtp'` (the default) or `'lmtp'`.
+    #[napi(getter, ts_return_type = "Protocol")]
+    pub fn protocol(&self) -> &'static str {
+        self.inner.protocol.as_str()
+    }
+    #[napi(setter, js_name = "protocol", ts_args_type = "protocol: Protocol")]
+    pub fn set_protocol(&mut self, env: Env, protocol: String) -> napi::Result<()> {
+        self.inner.protocol = parse_choice("$.protocol", &protocol).js(env)?;
+        Ok(())
+    }
 }
 
 /// §8's `encrypt_password(profile, plaintext, keyring)`: gives the profile its envelope and sets

@@ -279,6 +279,56 @@ impl PyProfile {
     fn set_id(&mut self, v: Option<String>) {
         self.inner.id = v;
     }
+    // ---- #15 "reach": proxy, proxy_password, protocol ----
+    /// The proxy URL (`socks5://`, `socks5h://` or `http://`), as saved (tags unexpanded).
+    #[getter]
+    fn get_proxy(&self) -> Option<&str> {
+        self.inner.proxy.as_deref()
+    }
+    #[setter]
+    fn set_proxy(&mut self, v: Option<String>) {
+        self.inner.proxy = v;
+    }
+    /// The proxy password as saved: the plain text (tags unexpanded) or the `enc:v1:` envelope.
+    #[getter]
+    fn get_proxy_password(&self) -> Option<&str> {
+        self.inner.proxy_password().map(|p| match p {
+            Password::Plain(s) => s.expose(),
+            Password::Encrypted(env) => env.as_str(),
+        })
+    }
+    /// Setting a str stores it as a plain-text proxy password; `None` removes it.
+    #[setter]
+    fn set_proxy_password(&mut self, v: Option<String>) {
+        match v {
+            Some(p) => self.inner.set_proxy_password(p),
+            None => self.inner.clear_proxy_password(),
+        }
+    }
+    /// Whether the proxy password is stored as an envelope.
+    #[getter]
+    fn proxy_password_encrypted(&self) -> bool {
+        self.inner.proxy_password_encrypted()
+    }
+    /// Encrypts `plaintext` as the proxy password (bound to the field `proxy_password` and this
+    /// profile's `id`). The plaintext is literal.
+    fn encrypt_proxy_password(&mut self, plaintext: &str, keyring: &PyKeyring) -> PyResult<()> {
+        self.inner.encrypt_proxy_password(plaintext, &keyring.inner).py_err()
+    }
+    /// Stores an envelope read from saved configuration as the (encrypted) proxy password.
+    fn set_proxy_password_envelope(&mut self, envelope: String) -> PyResult<()> {
+        self.inner.set_proxy_password_envelope(envelope).py_err()
+    }
+    /// `"smtp"` (the default) or `"lmtp"`.
+    #[getter]
+    fn get_protocol(&self) -> &'static str {
+        self.inner.protocol.as_str()
+    }
+    #[setter]
+    fn set_protocol(&mut self, v: &str) -> PyResult<()> {
+        self.inner.protocol = parse_choice("$.protocol", v).py_err()?;
+        Ok(())
+    }
 
     // Client certificate (mutual TLS, #15).
     #[getter]

@@ -50,8 +50,10 @@ fn forms() -> Vec<(&'static str, Vec<Form>)> {
             ("$.relay", "RelayCheck"),
         ],
     };
-    let result =
-        Form { samples: samples::send_results(), classes: vec![("$", "SendResult"), ("$.rejected[]", "Rejection")] };
+    let result = Form {
+        samples: samples::send_results(),
+        classes: vec![("$", "SendResult"), ("$.rejected[]", "Rejection"), ("$.deliveries[]", "Delivery")],
+    };
     let stats = Form { samples: samples::mailer_stats(), classes: vec![("$", "MailerStats")] };
     let error = Form { samples: samples::errors(), classes: vec![("$", "RelayKitError")] };
     vec![("results.py", vec![report, result, stats]), ("errors.py", vec![error])]

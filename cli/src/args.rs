@@ -87,7 +87,8 @@ pub enum ProfileCmd {
 #[derive(Debug, Args, Default)]
 #[allow(clippy::struct_excessive_bools)] // the dialog's check boxes, one flag each
 pub struct ProfileFields {
-    /// Server: host name, IPv4 or IPv6 address (RRTs allowed). Required.
+    /// Server: host name, IPv4 or IPv6 address, or unix:/absolute/path for a Unix domain socket
+    /// (RRTs allowed). Required.
     #[arg(long)]
     pub server: Option<String>,
     /// Port (default 25, or 465 with --encrypted).
@@ -164,6 +165,17 @@ pub struct ProfileFields {
     /// Store the key given with --tls-client-key-from encrypted under the newest key.
     #[arg(long, requires = "tls_client_key_from")]
     pub encrypt_tls_client_key: bool,
+    /// Reach the server through a proxy: socks5://[user@]host:port, socks5h://... (the proxy
+    /// resolves the name) or http://[user@]host:port (HTTP CONNECT). RRTs allowed.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Prompt for the proxy's password without echo (stored as `proxy_password`; encrypted too
+    /// with --encrypt-password).
+    #[arg(long)]
+    pub proxy_password_prompt: bool,
+    /// The protocol: smtp (default) or lmtp. With --server unix:/path, a Unix socket.
+    #[arg(long, value_name = "PROTOCOL")]
+    pub protocol: Option<String>,
 }
 
 #[derive(Debug, Args)]

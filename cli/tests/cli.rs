@@ -546,6 +546,25 @@ fn profile_new_names_the_flag_show_masks_and_validate_exits_0_or_3() {
     let out = s.expect(0, &["profile", "show", &plain, "--json"], "");
     assert_eq!(out.json()["password"], "********");
     assert_eq!(out.json()["username"], "u");
+    // #15: --proxy and --protocol; show masks a password in the proxy URL and proxy_password.
+    let reach = s.path("reach.json").display().to_string();
+    let url = "socks5h://relay:Url-Secret-7@proxy.example.com:1080";
+    s.expect(0, &["profile", "new", &reach, "--server", "lmtp.example.com", "--proxy", url, "--protocol", "lmtp"], "");
+    let v = read_json(&reach);
+    assert_eq!((v["proxy"].as_str(), v["protocol"].as_str()), (Some(url), Some("lmtp")));
+    let mut with_field = v.clone();
+    with_field["proxy_password"] = Value::from("Field-Secret-8");
+    std::fs::write(&reach, with_field.to_string()).unwrap();
+    for args in [vec!["profile", "show", reach.as_str()], vec!["profile", "show", reach.as_str(), "--json"]] {
+        let out = s.expect(0, &args, "");
+        assert!(!out.stdout.contains("Url-Secret-7") && !out.stdout.contains("Field-Secret-8"), "{out:#?}");
+        assert!(out.stdout.contains("proxy.example.com:1080") && out.stdout.contains("lmtp"), "{out:#?}");
+    }
+    let out =
+        s.expect(3, &["profile", "new", "x.json", "--no-input", "--server", "a.test", "--proxy", "socks5://p"], "");
+    assert!(out.stderr.contains("$.proxy") && out.stderr.contains("(flag --proxy)"), "{out:#?}");
+    let out = s.expect(3, &["profile", "new", "x.json", "--no-input", "--server", "a.test", "--protocol", "esmtp"], "");
+    assert!(out.stderr.contains("$.protocol") && out.stderr.contains("(flag --protocol)"), "{out:#?}");
     // validate: 0 when all are valid; 3 naming the file and field otherwise; --json lines.
     s.expect(0, &["profile", "validate", &enc, &plain], "");
     std::fs::write(s.path("bad.json"), r#"{"server": "a.test", "port": 0}"#).unwrap();

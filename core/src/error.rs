@@ -74,6 +74,9 @@ pub enum Stage {
     Rset,
     /// QUIT.
     Quit,
+    /// Opening the connection through the profile's proxy (SOCKS5 or HTTP CONNECT): reaching
+    /// the proxy, its authentication, and its connection to the server.
+    Proxy,
 }
 }
 
@@ -176,6 +179,14 @@ pub enum Cause {
     ClientCertificateRequired,
     /// The server refused the client certificate that was presented.
     ClientCertificateRefused,
+    /// The proxy itself could not be reached (refused, unreachable, timed out).
+    ProxyUnreachable,
+    /// The proxy refused our credentials (SOCKS5 RFC 1929 failure, HTTP 401/407).
+    ProxyAuthFailed,
+    /// The proxy was reached but refused (or failed) the connection to the server.
+    ProxyRefusedTarget,
+    /// The proxy was reached but did not open the connection to the server in time.
+    ProxyNoAnswer,
 }
 
 /// How a certificate failed.

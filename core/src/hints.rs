@@ -38,6 +38,9 @@ pub fn hint_for(err: &Error, s: &Settings, cx: Context<'_>) -> Option<String> {
     }
     match (err.kind(), err.stage()) {
         (ErrorKind::Dns, _) => Some(format!("the name `{host}` does not resolve: check the server field")),
+        (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) if s.socket.is_some() => {
+            Some("the Unix socket cannot be reached: check the server field's path and that the server runs".to_owned())
+        }
         (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => {
             Some(format!("{host}:{port} cannot be reached: check the server, the port, and any firewall between"))
         }
@@ -95,10 +98,27 @@ fn deferred(err: &Error) -> Option<&'static str> {
 fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
     let (port, host) = (s.port, &s.host);
     let implicit = s.tls == TlsMode::Implicit;
+    let proxy = s.proxy.as_ref().map(crate::proxy::Proxy::authority).unwrap_or_default();
     match cause {
+        Cause::ConnectionRefused if s.socket.is_some() => {
+            "nothing accepts connections on the Unix socket: is the server running?".to_owned()
+        }
         Cause::ConnectionRefused => {
             format!("nothing accepts connections on {host}:{port}: check the server and the port")
         }
+        Cause::ProxyUnreachable => format!(
+            "could not reach the proxy at {proxy}: check the proxy field (host and port) and that the proxy is running"
+        ),
+        Cause::ProxyAuthFailed => {
+            format!("proxy authentication failed at {proxy}: check the user name in the proxy URL and proxy_password")
+        }
+        Cause::ProxyNoAnswer => format!(
+            "the proxy at {proxy} did not open the connection to {host}:{port} in time: the server may be down \
+             or unreachable from the proxy, or the proxy overloaded"
+        ),
+        Cause::ProxyRefusedTarget => format!(
+            "the proxy refused the connection to {host}:{port}: the proxy's rules may not allow this server or port,              or the server is down behind it"
+        ),
         Cause::NoTlsAnswer | Cause::PlainTextOnTlsPort if implicit => format!(
             "the server speaks plain SMTP on port {port}, not implicit TLS: use STARTTLS (tls_mode starttls) \
              or the implicit-TLS port 465"
@@ -243,6 +263,9 @@ const FIELD_PATHS: &[&str] = &[
     "$.tls_ca_pem",
     "$.helo_name",
     "$.timeout_secs",
+    "$.proxy",
+    "$.proxy_password",
+    "$.protocol",
     "options.relay_check.from",
     "options.relay_check.to",
 ];
@@ -279,7 +302,7 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
     let port_or_encryption = if typed_port { "$.port" } else { "$.encrypted_connection" };
     if let Some(cause) = err.cause() {
         return match cause {
-            Cause::ConnectionRefused => Some("$.port"),
+            Cause::ConnectionRefused | Cause::ProxyRefusedTarget | Cause::ProxyNoAnswer => Some("$.port"),
             Cause::NoTlsAnswer | Cause::PlainTextOnTlsPort | Cause::ClosedDuringTls | Cause::TlsOnPlainPort => {
                 Some(port_or_encryption)
             }
@@ -300,12 +323,17 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
                 Some("$.use_ntlm_current_user")
             }
             Cause::ClientCertificateRequired | Cause::ClientCertificateRefused => Some("$.tls_client_cert_file"),
+            Cause::ProxyAuthFailed if profile.proxy_password().is_some() => Some("$.proxy_password"),
+            Cause::ProxyUnreachable | Cause::ProxyAuthFailed => Some("$.proxy"),
         };
     }
     match (err.kind(), err.stage()) {
         (ErrorKind::Config, _) => known_path(err.field().unwrap_or(err.detail())),
         (ErrorKind::Rrt, _) => err.field().and_then(known_path),
         (ErrorKind::Dns, _) => Some("$.server"),
+        (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) if profile.socket_path().is_some() => {
+            Some("$.server")
+        }
         (ErrorKind::Connect | ErrorKind::Timeout, Some(Stage::Connect)) => Some("$.port"),
         (ErrorKind::Io, Some(Stage::Greeting)) => Some(port_or_encryption),
         (ErrorKind::Protocol, Some(Stage::Ehlo)) if !err.reply().is_some_and(crate::Reply::is_transient) => {

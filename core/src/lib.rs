@@ -21,6 +21,7 @@ pub mod hints;
 mod json;
 pub mod message;
 pub mod profile;
+pub mod proxy;
 pub mod report;
 pub mod resolve;
 pub mod rrt;

@@ -110,7 +110,8 @@ impl TestReport {
     }
 }
 
-/// A recipient the server refused.
+/// A recipient with the server's reply: a refusal (in [`SendResult::rejected`]), or with LMTP a
+/// recipient's own reply after the data (in [`SendResult::deliveries`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// The address.
@@ -154,6 +155,11 @@ pub struct SendResult {
     /// How many mail transactions it took: 1, or more when a [`crate::Mailer`] retried the
     /// message or its deferred recipients.
     pub attempts: u32,
+    /// LMTP only (RFC 2033): every recipient the server accepted at RCPT with its own reply
+    /// after the data, in RCPT order, delivered (2xx) or not (also in `rejected`). Left out of
+    /// the JSON for SMTP, whose one reply after the data is `reply`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<Rejection>,
 }
 
 fn serialize_display<T: std::fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -220,6 +226,7 @@ mod tests {
             message_id: Some("<1@x.test>".into()),
             reply: Reply { code: 250, enhanced_code: Some("2.0.0".into()), text: "Ok: queued as A1".into() },
             attempts: 1,
+            deliveries: vec![],
         };
         let ok = Ok(sent.clone());
         let v: Value = serde_json::from_str(&BatchOutcome::new(3, &ok).to_json()).unwrap();

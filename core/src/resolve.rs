@@ -84,6 +84,12 @@ pub struct Settings {
     pub auth: Option<AuthSettings>,
     /// The client certificate (mutual TLS), read and checked against its key.
     pub client_certificate: Option<tls::ClientCertificate>,
+    /// The proxy to go through, with its password decrypted or expanded.
+    pub proxy: Option<crate::proxy::Proxy>,
+    /// The Unix domain socket to connect to (`server` = `unix:/path`), checked to exist.
+    pub socket: Option<std::path::PathBuf>,
+    /// SMTP or LMTP.
+    pub protocol: crate::profile::Protocol,
 }
 
 impl AuthSettings {
@@ -111,6 +117,9 @@ impl Settings {
             timeout: self.timeout,
             trace,
             client_certificate: self.client_certificate.clone(),
+            proxy: self.proxy.clone(),
+            socket: self.socket.clone(),
+            lmtp: self.protocol == crate::profile::Protocol::Lmtp,
         }
     }
 
@@ -131,10 +140,19 @@ impl Settings {
                 )
             }
         };
+        let server = match &self.socket {
+            Some(path) => format!("unix:{}", path.display()),
+            None => format!("{}:{}", self.host, self.port),
+        };
+        let mut via = String::new();
+        if let Some(p) = &self.proxy {
+            via = format!(" via {} proxy {}", p.scheme_name(), p.authority());
+        }
+        if self.protocol == crate::profile::Protocol::Lmtp {
+            via.push_str(" lmtp");
+        }
         format!(
-            "{}:{} tls={} verify={} helo={} timeout={}s {}",
-            self.host,
-            self.port,
+            "{server}{via} tls={} verify={} helo={} timeout={}s {}",
             self.tls.as_str(),
             self.tls_verify,
             self.helo_name,
@@ -173,8 +191,15 @@ impl Profile {
 
     fn resolve_inner(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<Settings> {
         self.validate()?;
-        let (server, _) = ctx.expand_tracked(&self.server, Field::Server)?;
-        let host = parse_host(server.expose().trim(), "$.server (after RRT expansion)")?;
+        let socket = self.resolve_socket(ctx)?;
+        let host = if socket.is_some() {
+            // The name TLS verifies over a socket (and messages show): the local machine.
+            Host::Name("localhost".to_owned())
+        } else {
+            let (server, _) = ctx.expand_tracked(&self.server, Field::Server)?;
+            parse_host(server.expose().trim(), "$.server (after RRT expansion)")?
+        };
+        let proxy = self.resolve_proxy(keyring, ctx)?;
         let port = self.effective_port();
         let tls = if self.encrypted_connection {
             match self.tls_mode.unwrap_or_default() {
@@ -210,6 +235,9 @@ impl Profile {
             timeout: Duration::from_secs_f64(self.timeout_secs),
             auth,
             client_certificate,
+            proxy,
+            socket,
+            protocol: self.protocol,
         })
     }
 

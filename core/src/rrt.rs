@@ -107,6 +107,10 @@ pub enum Field<'a> {
     HeloName,
     /// A message field (`from`, `subject`, …).
     Message(&'a str),
+    /// `proxy` (the proxy URL)
+    Proxy,
+    /// `proxy_password`
+    ProxyPassword,
 }
 
 impl<'a> Field<'a> {
@@ -118,6 +122,8 @@ impl<'a> Field<'a> {
             "username" => Field::Username,
             "password" => Field::Password,
             "helo_name" => Field::HeloName,
+            "proxy" => Field::Proxy,
+            "proxy_password" => Field::ProxyPassword,
             other => Field::Message(other),
         }
     }
@@ -130,6 +136,8 @@ impl<'a> Field<'a> {
             Field::Password => "password",
             Field::HeloName => "helo_name",
             Field::Message(n) => n,
+            Field::Proxy => "proxy",
+            Field::ProxyPassword => "proxy_password",
         }
     }
 
@@ -143,7 +151,7 @@ impl<'a> Field<'a> {
 
     /// Whether the field accepts restricted (`@`) tags.
     pub fn accepts_restricted(&self) -> bool {
-        matches!(self, Field::Password)
+        matches!(self, Field::Password | Field::ProxyPassword)
     }
 }
 

@@ -60,6 +60,7 @@ impl SendResult {
             message_id: prepared.message_id.clone(),
             reply: out.data,
             attempts: 1,
+            deliveries: out.deliveries.into_iter().map(|r| Rejection { address: r.address, reply: r.reply }).collect(),
         }
     }
 }

@@ -285,7 +285,10 @@ mod client_certificate_required {
             p[k] = v.clone();
         }
         let p = Profile::from_json_value(&p).unwrap();
-        let r = relaykit::test_async(&p, &Keyring::new(), &RrtContext::new(), &TestOptions::default()).await.unwrap();
+        // Boxed: Test's future is large (clippy::large_futures).
+        let r = Box::pin(relaykit::test_async(&p, &Keyring::new(), &RrtContext::new(), &TestOptions::default()))
+            .await
+            .unwrap();
         drop(f.log().await);
         r
     }

@@ -198,6 +198,23 @@ pub extern "C" fn rk_profile_encrypt_password(
     })
 }
 
+/// Encrypts `plaintext` (literal) under the keyring's newest key and stores the envelope as the
+/// proxy password (`proxy_password`, bound to that field name and the profile's `id`); it
+/// overrides a password in the `proxy` URL. The other proxy fields (`proxy`, `protocol`) are set
+/// through the profile's JSON.
+#[unsafe(no_mangle)]
+pub extern "C" fn rk_profile_encrypt_proxy_password(
+    profile: *mut rk_profile,
+    plaintext: *const c_char,
+    keyring: *const rk_keyring,
+) -> rk_status {
+    with_profile(profile, |p| {
+        let pt = arg_str(plaintext, "plaintext")?;
+        let k = arg_ref(keyring, "keyring")?;
+        p.encrypt_proxy_password(pt, &k.inner).map_err(|e| core_err(&e))
+    })
+}
+
 /// Re-encrypts an encrypted password, and an encrypted `tls_client_key`, under the keyring's
 /// newest key (rotation). Writes whether anything changed to `*changed_out` (may be NULL).
 #[unsafe(no_mangle)]

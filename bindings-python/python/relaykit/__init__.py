@@ -57,6 +57,7 @@ from .errors import (
 from .results import (
     AuthAttempt,
     AuthInfo,
+    Delivery,
     MailerStats,
     Record,
     Rejection,
@@ -73,6 +74,7 @@ __all__ = [
     "Attachment",
     "AuthAttempt",
     "AuthInfo",
+    "Delivery",
     "MailerStats",
     "RateLimit",
     "RetryPolicy",

@@ -43,6 +43,8 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
     } else {
         None
     };
+    let proxy_password =
+        if f.proxy_password_prompt { Some(common::read_secret("Proxy password (not shown): ", false)?) } else { None };
     let mut value = fields_json(f, auth);
     if let (Some(pem), Value::Object(obj)) = (&f.tls_ca_pem_from, &mut value) {
         let text = std::fs::read_to_string(pem)
@@ -73,6 +75,13 @@ pub fn new(c: &Common, mut a: ProfileNewArgs) -> Outcome {
         }
     }
     let mut profile = built.map_err(with_flag)?;
+    if let Some(p) = &proxy_password {
+        match &keyring {
+            Some(k) => profile.encrypt_proxy_password(p.as_str(), k)?,
+            None => profile.set_proxy_password(p.as_str()),
+        }
+        profile.validate().map_err(with_flag)?;
+    }
     if f.ntlm_current_user {
         // The library's setter decides what "Log on using NTLM authentication" implies.
         profile.set_ntlm_current_user(true);
@@ -157,6 +166,12 @@ fn fields_json(f: &ProfileFields, auth: bool) -> Value {
     if let Some(k) = &f.tls_client_key_file {
         put("tls_client_key_file", json!(k));
     }
+    if let Some(p) = &f.proxy {
+        put("proxy", json!(p));
+    }
+    if let Some(p) = &f.protocol {
+        put("protocol", json!(p));
+    }
     Value::Object(o)
 }
 
@@ -188,6 +203,9 @@ fn flag_for(path: &str) -> Option<&'static str> {
         "tls_client_cert_pem" => "--tls-client-cert-pem-from",
         "tls_client_key_file" => "--tls-client-key-file",
         "tls_client_key" => "--tls-client-key-from",
+        "proxy" => "--proxy",
+        "proxy_password" => "--proxy-password-prompt",
+        "protocol" => "--protocol",
         _ => return None,
     })
 }
@@ -254,6 +272,12 @@ pub fn show(c: &Common, a: &ProfileShowArgs) -> Outcome {
         if let Some(k) = v.get_mut("tls_client_key") {
             *k = json!(relaykit::secret::MASK);
         }
+        if let Some(pw) = v.get_mut("proxy_password") {
+            *pw = json!(relaykit::secret::MASK);
+        }
+        if let (Some(url), Some(shown)) = (v.get_mut("proxy"), profile.proxy_display()) {
+            *url = json!(shown);
+        }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
@@ -316,6 +340,16 @@ pub fn show(c: &Common, a: &ProfileShowArgs) -> Outcome {
         rows.push(("HELO name", h.clone()));
     }
     rows.push(("Timeout per stage", format!("{} s", profile.timeout_secs)));
+    if let Some(p) = profile.proxy_display() {
+        rows.push(("Proxy", p));
+    }
+    if profile.proxy_password().is_some() {
+        let how = if profile.proxy_password_encrypted() { "encrypted" } else { "not encrypted" };
+        rows.push(("Proxy password", format!("{} ({how})", relaykit::secret::MASK)));
+    }
+    if profile.protocol != relaykit::profile::Protocol::Smtp {
+        rows.push(("Protocol", profile.protocol.as_str().to_owned()));
+    }
     if let Some(id) = &profile.id {
         rows.push(("Profile id", id.clone()));
     }

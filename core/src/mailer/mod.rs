@@ -341,8 +341,10 @@ fn merge(partial: Option<SendResult>, res: SendResult) -> SendResult {
     let tried: Vec<&str> =
         res.accepted.iter().map(String::as_str).chain(res.rejected.iter().map(|r| r.address.as_str())).collect();
     p.rejected.retain(|r| !tried.contains(&r.address.as_str()));
+    p.deliveries.retain(|r| !tried.contains(&r.address.as_str()));
     p.accepted.extend(res.accepted);
     p.rejected.extend(res.rejected);
+    p.deliveries.extend(res.deliveries);
     p.reply = res.reply;
     p
 }
@@ -364,6 +366,7 @@ mod tests {
             message_id: None,
             reply: reply(250),
             attempts: 1,
+            deliveries: vec![],
         }
     }
 
@@ -375,5 +378,18 @@ mod tests {
         assert_eq!(m.accepted, ["a", "b"]);
         let rej: Vec<(&str, u16)> = m.rejected.iter().map(|r| (r.address.as_str(), r.reply.code)).collect();
         assert_eq!(rej, [("c", 550), ("d", 550)]);
+    }
+
+    #[test]
+    fn an_lmtp_retry_replaces_the_retried_recipients_deliveries() {
+        let delivery = |a: &str, c| Rejection { address: a.to_owned(), reply: reply(c) };
+        let mut first = result(&["a"], &[("b", 452)]);
+        first.deliveries = vec![delivery("a", 250), delivery("b", 452)];
+        let mut second = result(&["b"], &[]);
+        second.deliveries = vec![delivery("b", 250)];
+        let m = merge(Some(first), second);
+        let got: Vec<(&str, u16)> = m.deliveries.iter().map(|r| (r.address.as_str(), r.reply.code)).collect();
+        assert_eq!(got, [("a", 250), ("b", 250)]);
+        assert!(m.rejected.is_empty());
     }
 }

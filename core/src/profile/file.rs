@@ -82,6 +82,13 @@ pub(super) struct ProfileFile {
     // PEM text, or an `enc:v1:` envelope (a PEM key never starts with that prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls_client_key: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proxy: Option<String>,
+    // An `enc:v1:` envelope is the encrypted form; anything else is plain text (RRTs allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proxy_password: Option<Zeroizing<String>>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    protocol: super::Protocol,
 }
 
 impl TryFrom<ProfileFile> for Profile {
@@ -124,6 +131,15 @@ impl TryFrom<ProfileFile> for Profile {
             tls_client_cert_pem: f.tls_client_cert_pem,
             tls_client_key_file: f.tls_client_key_file,
             tls_client_key: f.tls_client_key.map(|k| super::mtls::key_from_text(&k)),
+            proxy: f.proxy,
+            proxy_password: f.proxy_password.map(|t| {
+                if crate::secret::is_envelope(&t) {
+                    Password::Encrypted(t.to_string())
+                } else {
+                    Password::Plain(SecretString::new(t.as_str()))
+                }
+            }),
+            protocol: f.protocol,
         };
         p.set_auth_mechanisms(f.auth_mechanisms.as_deref());
         p.validate()?;
@@ -164,6 +180,14 @@ impl From<&Profile> for ProfileFile {
             tls_client_cert_pem: p.tls_client_cert_pem.clone(),
             tls_client_key_file: p.tls_client_key_file.clone(),
             tls_client_key: p.tls_client_key_text(),
+            proxy: p.proxy.clone(),
+            proxy_password: p.proxy_password.as_ref().map(|pw| {
+                Zeroizing::new(match pw {
+                    Password::Plain(s) => s.expose().to_owned(),
+                    Password::Encrypted(env) => env.clone(),
+                })
+            }),
+            protocol: p.protocol,
         }
     }
 }

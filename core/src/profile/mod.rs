@@ -22,11 +22,13 @@ mod choices;
 mod file;
 mod host;
 mod mtls;
+mod reach;
 mod validate;
 
 pub use builder::ProfileBuilder;
 pub use choices::{AuthOrder, StarttlsPolicy, TlsChoice, parse_choice};
 pub use host::{Host, parse_host};
+pub use reach::{PROXY_PASSWORD_FIELD, Protocol, SOCKET_PREFIX};
 
 /// The profile format version this relaykit reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -75,7 +77,9 @@ impl fmt::Debug for Password {
 #[derive(Clone, PartialEq)]
 #[allow(clippy::struct_excessive_bools)] // the dialog's check boxes, one bool each
 pub struct Profile {
-    /// Host name, IPv4 or IPv6 address (with or without brackets); RRTs allowed.
+    /// Host name, IPv4 or IPv6 address (with or without brackets), or `unix:/absolute/path` for
+    /// a Unix domain socket (no DNS; the port is unused; TLS over it verifies the name
+    /// `localhost`); RRTs allowed.
     pub server: String,
     /// The port; `None` means 25, or 465 when `encrypted_connection` is true.
     pub port: Option<u16>,
@@ -117,6 +121,12 @@ pub struct Profile {
     /// A PEM file with the client certificate's private key.
     pub tls_client_key_file: Option<String>,
     tls_client_key: Option<Password>,
+    /// A proxy URL (`socks5://`, `socks5h://` or `http://`, with `user:pass@` if it needs
+    /// them); RRTs allowed.
+    pub proxy: Option<String>,
+    proxy_password: Option<Password>,
+    /// SMTP (the default) or LMTP.
+    pub protocol: Protocol,
 }
 
 impl fmt::Debug for Profile {
@@ -144,6 +154,9 @@ impl fmt::Debug for Profile {
             .field("tls_client_cert_pem", &self.tls_client_cert_pem.as_ref().map(|_| "<pem>"))
             .field("tls_client_key_file", &self.tls_client_key_file)
             .field("tls_client_key", &self.tls_client_key)
+            .field("proxy", &self.proxy.as_deref().map(reach::masked_proxy))
+            .field("proxy_password", &self.proxy_password)
+            .field("protocol", &self.protocol)
             .finish()
     }
 }
@@ -174,6 +187,9 @@ impl Profile {
             tls_client_cert_pem: None,
             tls_client_key_file: None,
             tls_client_key: None,
+            proxy: None,
+            proxy_password: None,
+            protocol: Protocol::Smtp,
         }
     }
 

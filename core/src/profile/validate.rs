@@ -26,6 +26,7 @@ impl Profile {
         }
         self.validate_tls()?;
         self.validate_auth()?;
+        self.validate_reach()?;
         if let Some(h) = &self.helo_name {
             validate_helo(h)?;
         }
@@ -135,6 +136,9 @@ impl Profile {
 fn validate_server(server: &str) -> Result<()> {
     if server.trim().is_empty() {
         return Err(Error::config("$.server", "is required and cannot be empty"));
+    }
+    if let Some(path) = server.trim().strip_prefix(super::SOCKET_PREFIX) {
+        return super::reach::validate_socket(path);
     }
     let pieces = rrt::parse(server);
     if pieces.iter().all(|p| matches!(p, rrt::Piece::Literal { .. })) {

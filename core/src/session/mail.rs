@@ -58,8 +58,12 @@ pub struct MailOutcome {
     pub mail_from: Reply,
     /// Every recipient with its reply, in the order given.
     pub recipients: Vec<RecipientReply>,
-    /// The final reply after the content (usually carries the queue id).
+    /// The final reply after the content (usually carries the queue id); with LMTP the first
+    /// accepted recipient's delivery reply.
     pub data: Reply,
+    /// LMTP only (RFC 2033 §4.2): each recipient accepted at RCPT with its own reply after the
+    /// content, in RCPT order, delivered or refused. Empty for SMTP.
+    pub deliveries: Vec<RecipientReply>,
 }
 
 impl MailOutcome {
@@ -455,20 +459,21 @@ impl Session {
         check_order(&replies)?;
         if let Some(err) = envelope_error(m, &replies) {
             if err.code() != Some(421) {
-                self.read_chunk_end().await?;
+                self.read_chunk_end(1).await?;
             }
             return Ok(Err(err));
         }
-        let end = self.read_chunk_end().await?;
-        Ok(finish(m, replies, end))
+        let due = self.finals_due(&replies);
+        let end = self.read_chunk_end(due).await?;
+        Ok(finish(m, replies, end, self.cfg.lmtp))
     }
 
-    /// The replies to `BDAT LAST` and the RSET after it: the BDAT reply (a 421 there closes the
-    /// connection, so no RSET reply follows).
-    async fn read_chunk_end(&mut self) -> Result<Reply> {
-        let end = self.read_reply(Stage::Data, "BDAT").await?;
-        check_final(&end)?;
-        if end.code == 421 {
+    /// The replies to `BDAT LAST` (`due` of them: one, or with LMTP one per accepted
+    /// recipient) and the RSET after them (a 421 closes the connection, so no RSET reply
+    /// follows).
+    async fn read_chunk_end(&mut self, due: usize) -> Result<Vec<Reply>> {
+        let end = self.read_finals(due, Stage::Data, "BDAT").await?;
+        if end.iter().any(|r| r.code == 421) {
             return Ok(end);
         }
         let r = self.read_reply(Stage::Rset, "RSET").await?;
@@ -478,6 +483,28 @@ impl Session {
                 .with_reply(r));
         }
         Ok(end)
+    }
+
+    /// How many replies follow a message's data: one with SMTP; with LMTP (RFC 2033 §4.2) one
+    /// per accepted recipient, in the order of their RCPT commands.
+    fn finals_due(&self, replies: &EnvelopeReplies) -> usize {
+        if self.cfg.lmtp { replies.rcpts.iter().filter(|r| r.is_positive()).count().max(1) } else { 1 }
+    }
+
+    /// Reads the `due` replies after a message's data, each a final one; a 421 ends the reading
+    /// (the server closes, nothing follows it).
+    async fn read_finals(&mut self, due: usize, stage: Stage, what: &str) -> Result<Vec<Reply>> {
+        let mut out = Vec::with_capacity(due);
+        for _ in 0..due {
+            let r = self.read_reply(stage, what).await?;
+            check_final(&r)?;
+            let closing = r.code == 421;
+            out.push(r);
+            if closing {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// The next message of `feed` with its checked envelope; a message that fails the checks
@@ -531,9 +558,10 @@ impl Session {
             Verdict::Body(replies) => {
                 self.queue_body(m.body);
                 self.flush(Stage::Data, "the message").await?;
-                let r = self.read_reply(Stage::Data, "the end of DATA").await.map_err(Error::with_unknown_fate)?;
-                check_final(&r).map_err(Error::with_unknown_fate)?;
-                Ok(finish(&m, replies, r))
+                let due = self.finals_due(&replies);
+                let r =
+                    self.read_finals(due, Stage::Data, "the end of DATA").await.map_err(Error::with_unknown_fate)?;
+                Ok(finish(&m, replies, r, self.cfg.lmtp))
             }
             Verdict::Fail { err, .. } if err.code() == Some(421) => Ok(Err(err)),
             Verdict::Fail { err, dot, rset } => {
@@ -612,12 +640,15 @@ impl Session {
         match pending {
             Pending::Nothing => Ok(()),
             Pending::Final(t, replies) => {
-                let r = self.read_reply(Stage::Data, "the end of DATA").await.and_then(|r| check_final(&r).map(|()| r));
+                let due = self.finals_due(&replies);
+                let r = self.read_finals(due, Stage::Data, "the end of DATA").await;
                 match r {
                     Ok(r) => {
-                        let closing =
-                            (r.code == 421).then(|| closing_error().with_stage(Stage::MailFrom).with_reply(r.clone()));
-                        feed.done(t.clone(), finish(&feed.mail(&t), replies, r));
+                        let closing = r
+                            .iter()
+                            .find(|r| r.code == 421)
+                            .map(|r| closing_error().with_stage(Stage::MailFrom).with_reply(r.clone()));
+                        feed.done(t.clone(), finish(&feed.mail(&t), replies, r, self.cfg.lmtp));
                         closing.map_or(Ok(()), Err)
                     }
                     Err(e) => {
@@ -741,7 +772,64 @@ fn judge(m: &Mail<'_>, replies: EnvelopeReplies) -> Verdict {
     Verdict::Body(replies)
 }
 
-fn finish(m: &Mail<'_>, replies: EnvelopeReplies, data: Reply) -> Result<MailOutcome> {
+/// The message's result from its envelope replies and the replies after its data: one (SMTP),
+/// or one per accepted recipient (LMTP), which then becomes that recipient's reply, so a
+/// recipient refused after the data is a rejected recipient of a partial result.
+fn finish(m: &Mail<'_>, replies: EnvelopeReplies, finals: Vec<Reply>, lmtp: bool) -> Result<MailOutcome> {
+    let mut finals = finals.into_iter();
+    let Some(data) = finals.next() else {
+        return Err(Error::internal("no reply after the data"));
+    };
+    if !lmtp {
+        return finish_one(m, replies, data);
+    }
+    // LMTP: the first reply is the first accepted recipient's.
+    let mut finals = std::iter::once(data).chain(finals);
+    let mut recipients = Vec::with_capacity(m.rcpts.len());
+    let mut delivered: Option<Reply> = None;
+    let mut refusals = Vec::new();
+    let mut accepted_at_rcpt = Vec::with_capacity(m.rcpts.len());
+    for (address, rcpt) in m.rcpts.iter().zip(replies.rcpts) {
+        accepted_at_rcpt.push(rcpt.is_positive());
+        let reply = if rcpt.is_positive() {
+            let Some(r) = finals.next() else {
+                return Err(Error::new(ErrorKind::Protocol, "LMTP: fewer replies after the data than recipients")
+                    .with_stage(Stage::Data)
+                    .with_unknown_fate());
+            };
+            if r.is_positive() {
+                delivered.get_or_insert_with(|| r.clone());
+            } else {
+                refusals.push((address.clone(), r.clone()));
+            }
+            r
+        } else {
+            rcpt
+        };
+        recipients.push(RecipientReply { address: address.clone(), reply });
+    }
+    if let Some(data) = delivered {
+        let deliveries =
+            recipients.iter().zip(&accepted_at_rcpt).filter(|(_, at_rcpt)| **at_rcpt).map(|(r, _)| r.clone()).collect();
+        return Ok(MailOutcome { mail_from: replies.mail, recipients, data, deliveries });
+    }
+    let list: Vec<String> = refusals.iter().map(|(a, r)| format!("{a} ({r})")).collect();
+    let first = refusals.into_iter().next().map(|(_, r)| r);
+    let mut err = Error::new(
+        ErrorKind::MessageRejected,
+        format!("the server refused the message for every recipient: {}", list.join("; ")),
+    )
+    .with_stage(Stage::Data);
+    if let Some(r) = first {
+        if r.code == 421 {
+            err = closing_error().with_stage(Stage::Data);
+        }
+        err = err.with_reply(r);
+    }
+    Err(err)
+}
+
+fn finish_one(m: &Mail<'_>, replies: EnvelopeReplies, data: Reply) -> Result<MailOutcome> {
     if data.code == 421 {
         return Err(closing_error().with_stage(Stage::Data).with_reply(data));
     }
@@ -756,5 +844,5 @@ fn finish(m: &Mail<'_>, replies: EnvelopeReplies, data: Reply) -> Result<MailOut
         .zip(replies.rcpts)
         .map(|(address, reply)| RecipientReply { address: address.clone(), reply })
         .collect();
-    Ok(MailOutcome { mail_from: replies.mail, recipients, data })
+    Ok(MailOutcome { mail_from: replies.mail, recipients, data, deliveries: Vec::new() })
 }

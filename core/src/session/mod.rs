@@ -45,6 +45,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zeroize::Zeroize;
 
+use crate::proxy::{Proxy, ProxyScheme};
+
 pub use self::auth::SaslStep;
 pub use self::ehlo::Extensions;
 pub(crate) use self::mail::Feed;
@@ -53,7 +55,7 @@ pub use self::tls::TlsInfo;
 pub use self::tls::{ClientCertificate, PemSource};
 pub use self::trace::{Direction, TraceEvent, TraceSink};
 
-use self::io::Stream;
+use self::io::{Stream, Transport};
 use self::tls::{Trust, Verification};
 use self::trace::{Mode, Tracer};
 use crate::error::{Cause, Error, ErrorKind, Reply, Result, Stage};
@@ -107,6 +109,13 @@ pub struct SessionConfig {
     pub trace: Option<TraceSink>,
     /// The client certificate to present when the server asks (mutual TLS).
     pub client_certificate: Option<tls::ClientCertificate>,
+    /// The proxy to reach the server through (`socks5`, `socks5h` or HTTP CONNECT), if any.
+    pub proxy: Option<Proxy>,
+    /// A Unix domain socket to connect to instead of `host:port` (`host` then only names the
+    /// server for TLS and messages).
+    pub socket: Option<std::path::PathBuf>,
+    /// Speak LMTP (RFC 2033): LHLO, and one reply per accepted recipient after the data.
+    pub lmtp: bool,
 }
 
 impl SessionConfig {
@@ -122,6 +131,9 @@ impl SessionConfig {
             timeout: Duration::from_secs(30),
             trace: None,
             client_certificate: None,
+            proxy: None,
+            socket: None,
+            lmtp: false,
         }
     }
 
@@ -131,8 +143,11 @@ impl SessionConfig {
         h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(h)
     }
 
-    /// `host:port`, with brackets around an IPv6 address.
+    /// `host:port`, with brackets around an IPv6 address; `unix:<path>` for a Unix socket.
     pub fn authority(&self) -> String {
+        if let Some(path) = &self.socket {
+            return format!("unix:{}", path.display());
+        }
         let h = self.bare_host();
         if h.contains(':') { format!("[{h}]:{}", self.port) } else { format!("{h}:{}", self.port) }
     }
@@ -189,7 +204,7 @@ pub enum TlsUpgrade {
 pub struct Session {
     cfg: SessionConfig,
     stream: Stream,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     rbuf: Vec<u8>,
     rpos: usize,
@@ -291,7 +306,7 @@ impl Session {
                         Error::new(ErrorKind::Io, format!("setting TCP_NODELAY: {e}")).with_stage(Stage::Connect)
                     })?;
                     let local = tcp.local_addr().ok();
-                    return Ok(Session::new(cfg, Stream::Plain(tcp), *addr, local));
+                    return Ok(Session::new(cfg, Stream::Plain(Transport::Tcp(tcp)), Some(*addr), local));
                 }
                 Ok(Err(e)) => {
                     all_refused &= e.kind() == std::io::ErrorKind::ConnectionRefused;
@@ -322,7 +337,80 @@ impl Session {
         Err(if all_refused { e.with_cause(Cause::ConnectionRefused) } else { e })
     }
 
-    fn new(cfg: SessionConfig, stream: Stream, peer: SocketAddr, local: Option<SocketAddr>) -> Self {
+    /// Connects to the Unix domain socket of the config, within the timeout. A path where
+    /// there is no socket is a configuration error naming `$.server`.
+    pub async fn connect_unix(cfg: SessionConfig) -> Result<Session> {
+        let Some(path) = cfg.socket.clone() else {
+            return Err(Error::internal("connect_unix without a socket path"));
+        };
+        let shown = path.display().to_string();
+        match tokio::time::timeout(cfg.timeout, tokio::net::UnixStream::connect(&path)).await {
+            Ok(Ok(sock)) => Ok(Session::new(cfg, Stream::Plain(Transport::Unix(sock)), None, None)),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::config(
+                "$.server",
+                format!("there is no Unix socket at {shown} (is the server running, and is the path right?)"),
+            )
+            .with_stage(Stage::Connect)),
+            Ok(Err(e)) => {
+                let err = Error::new(ErrorKind::Connect, format!("could not connect to the Unix socket {shown} ({e})"))
+                    .with_stage(Stage::Connect);
+                Err(if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    err.with_cause(Cause::ConnectionRefused)
+                } else {
+                    err
+                })
+            }
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("could not connect to the Unix socket {shown} within {}", human(cfg.timeout)),
+            )
+            .with_stage(Stage::Connect)),
+        }
+    }
+
+    /// Opens a tunnel to the server through the config's proxy, within the timeout: for
+    /// `socks5` to each of `addrs` in turn (relaykit resolved the name), for `socks5h` and
+    /// HTTP CONNECT to the name itself (the proxy resolves it). Errors are at [`Stage::Proxy`].
+    pub async fn connect_proxied(cfg: SessionConfig, addrs: &[SocketAddr]) -> Result<Session> {
+        let Some(proxy) = cfg.proxy.clone() else {
+            return Err(Error::internal("connect_proxied without a proxy"));
+        };
+        let deadline = tokio::time::Instant::now() + cfg.timeout;
+        let targets: Vec<String> = if proxy.scheme() == ProxyScheme::Socks5 && !addrs.is_empty() {
+            addrs.iter().map(|a| a.ip().to_string()).collect()
+        } else {
+            vec![cfg.bare_host().to_owned()]
+        };
+        let mut last = None;
+        for host in &targets {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match proxy.connect(host, cfg.port, left).await {
+                Ok(tcp) => {
+                    let (peer, local) = (tcp.peer_addr().ok(), tcp.local_addr().ok());
+                    let mut s = Session::new(cfg, Stream::Plain(Transport::Tcp(tcp)), peer, local);
+                    if let Some(p) = proxy.password() {
+                        s.keep_secret(p.expose());
+                    }
+                    return Ok(s);
+                }
+                // The proxy itself is at fault: another address of the server will not help.
+                Err(e) if e.cause() != Some(&Cause::ProxyRefusedTarget) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("the proxy {} did not open a connection within {}", proxy.authority(), human(cfg.timeout)),
+            )
+            .with_stage(Stage::Proxy)
+        }))
+    }
+
+    fn new(cfg: SessionConfig, stream: Stream, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
         let tracer = Tracer::new(cfg.trace.clone());
         Session {
             cfg,
@@ -352,8 +440,21 @@ impl Session {
     /// [`Session::open`], telling `obs` how each stage went: the one connection sequence that
     /// Test (which reports every stage) and Send (which keeps what hints need) share.
     pub async fn open_observed(cfg: SessionConfig, obs: &mut impl OpenObserver) -> Result<Session> {
-        let addrs = observed(obs, Stage::Dns, Session::resolve(&cfg)).await?;
-        let mut s = observed(obs, Stage::Connect, Session::connect(cfg, &addrs)).await?;
+        let mut s = if cfg.socket.is_some() {
+            // No name to resolve: the socket is the server.
+            observed(obs, Stage::Connect, Session::connect_unix(cfg)).await?
+        } else if let Some(proxy) = &cfg.proxy {
+            // socks5h and HTTP CONNECT hand the name to the proxy; only socks5 resolves here.
+            let addrs = if proxy.scheme() == ProxyScheme::Socks5 {
+                observed(obs, Stage::Dns, Session::resolve(&cfg)).await?
+            } else {
+                Vec::new()
+            };
+            observed(obs, Stage::Proxy, Session::connect_proxied(cfg, &addrs)).await?
+        } else {
+            let addrs = observed(obs, Stage::Dns, Session::resolve(&cfg)).await?;
+            observed(obs, Stage::Connect, Session::connect(cfg, &addrs)).await?
+        };
         if s.cfg.tls_mode == TlsMode::Implicit {
             let r = observed(obs, Stage::Tls, s.tls_handshake()).await.map(|_| ());
             obs.tls(s.tls_info());
@@ -407,8 +508,9 @@ impl Session {
         &self.cfg
     }
 
-    /// The address connected to.
-    pub fn peer_addr(&self) -> SocketAddr {
+    /// The address of the TCP peer: the server, or the proxy when there is one; `None` over a
+    /// Unix domain socket.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
     }
 
@@ -458,11 +560,11 @@ impl Session {
             cert_sent = Some(flag);
         }
         let name = tls::server_name(self.cfg.bare_host())?;
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+        let Stream::Plain(transport) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(Error::internal("stream changed during the TLS check"));
         };
         let connector = tokio_rustls::TlsConnector::from(config);
-        let tls = match tokio::time::timeout(self.cfg.timeout, connector.connect(name.clone(), tcp)).await {
+        let tls = match tokio::time::timeout(self.cfg.timeout, connector.connect(name.clone(), transport)).await {
             Err(_) => {
                 return Err(Error::new(
                     ErrorKind::Timeout,
@@ -522,9 +624,17 @@ impl Session {
         }
     }
 
-    /// EHLO, falling back to HELO when the server does not know EHLO (500/502).
+    /// EHLO, falling back to HELO when the server does not know EHLO (500/502). With LMTP,
+    /// LHLO (RFC 2033 has no fallback).
     pub async fn ehlo(&mut self) -> Result<&Extensions> {
         let name = self.helo_arg();
+        if self.cfg.lmtp {
+            let r = self.cmd_checked(&format!("LHLO {name}"), Stage::Ehlo, "LHLO").await?;
+            if r.code != 250 {
+                return Err(ehlo_error("LHLO", r));
+            }
+            return Ok(self.ext.insert(Extensions::from_ehlo(&r)));
+        }
         let r = self.cmd_checked(&format!("EHLO {name}"), Stage::Ehlo, "EHLO").await?;
         let ext = if r.code == 250 {
             Extensions::from_ehlo(&r)
@@ -592,7 +702,7 @@ impl Session {
     pub async fn command(&mut self, line: &str) -> Result<Reply> {
         let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
         let stage = match verb.as_str() {
-            "EHLO" | "HELO" => Stage::Ehlo,
+            "EHLO" | "HELO" | "LHLO" => Stage::Ehlo,
             "STARTTLS" => Stage::Tls,
             "AUTH" => Stage::Auth,
             "MAIL" => Stage::MailFrom,

@@ -11,7 +11,7 @@
 mod shape;
 
 use relaykit::message::{Attachment, Content, Message, Prepared};
-use relaykit::profile::{AuthOrder, StarttlsPolicy, TlsChoice};
+use relaykit::profile::{AuthOrder, Protocol, StarttlsPolicy, TlsChoice};
 use relaykit::report::{AuthAttempt, AuthReport, Rejection, RelayCheck, ServerInfo, StageReport, TlsReport};
 use relaykit::{
     Error, ErrorKind, Fate, MailerOptions, MailerStats, Profile, RateLimit, RelayCheckRequest, Reply, SendOptions,
@@ -31,6 +31,7 @@ pub fn lists() -> Vec<(&'static str, Vec<&'static str>)> {
         ("StarttlsPolicy", StarttlsPolicy::NAMES.to_vec()),
         ("AuthOrder", AuthOrder::NAMES.to_vec()),
         ("Fate", Fate::NAMES.to_vec()),
+        ("Protocol", Protocol::NAMES.to_vec()),
     ]
 }
 
@@ -109,6 +110,16 @@ fn send_result(some: bool) -> SendResult {
         message_id: some.then(|| "<id@x.test>".into()),
         reply: reply(250),
         attempts: 1,
+        // LMTP's per-recipient replies: present in one sample, left out (SMTP) in the other.
+        deliveries: if some {
+            let plain = Reply { code: 452, enhanced_code: None, text: "full".into() };
+            vec![
+                Rejection { address: "a@x.test".into(), reply: reply(250) },
+                Rejection { address: "c@x.test".into(), reply: plain },
+            ]
+        } else {
+            vec![]
+        },
     }
 }
 
@@ -152,6 +163,9 @@ pub fn profiles() -> Vec<Value> {
     p.tls_client_cert_pem = Some("PEM".into());
     p.tls_client_key_file = Some("/client.key".into());
     p.set_tls_client_key("KEY");
+    p.proxy = Some("socks5://u@proxy.x.test:1080".into());
+    p.set_proxy_password("pp");
+    p.protocol = Protocol::Lmtp;
     vec![p.to_json_value(), Profile::new("mx.x.test").to_json_value()]
 }
 

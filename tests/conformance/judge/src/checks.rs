@@ -195,6 +195,25 @@ pub fn secrets_of(input: &Input) -> Vec<Secret> {
     for (i, line) in client_key_lines(profile).into_iter().enumerate() {
         add(format!("line {} of the client key", i + 2), line);
     }
+    // The proxy's password (#15): in its own field, or in the proxy URL's `user:pass@`, and
+    // HTTP Basic's base64 of `user:pass`.
+    let proxy = profile.get("proxy").and_then(Value::as_str).unwrap_or_default();
+    let userinfo = proxy.split_once("://").and_then(|(_, rest)| rest.rsplit_once('@')).map(|(u, _)| u);
+    let proxy_user = userinfo.map(|u| u.split_once(':').map_or(u, |(u, _)| u)).unwrap_or_default();
+    let mut proxy_passwords: Vec<(&str, &str)> = Vec::new();
+    if let Some(p) = userinfo.and_then(|u| u.split_once(':')).map(|(_, p)| p) {
+        proxy_passwords.push(("the proxy URL's password", p));
+    }
+    if let Some(p) = profile.get("proxy_password").and_then(Value::as_str).filter(|p| !p.starts_with("enc:")) {
+        proxy_passwords.push(("the proxy password", p));
+    }
+    for (what, p) in proxy_passwords {
+        add(what.to_owned(), p.to_owned());
+        for pad in 0..3 {
+            add(format!("{what} in base64, alignment {pad}"), stable_base64(p.as_bytes(), pad));
+        }
+        add(format!("{what} in HTTP Basic"), STANDARD.encode(format!("{proxy_user}:{p}")));
+    }
     if let Some(keyring) = &input.keyring {
         for entry in keyring.split(',') {
             if let Some((kid, key)) = entry.split_once(':') {
@@ -296,6 +315,27 @@ mod tests {
         let clean = json!({"elapsed_ms": 5, "error": {"message": "535 authentication failed", "hint": "check the password"},
                            "trace": ["C: AUTH PLAIN <redacted>", "S: 535 5.7.8 no"]});
         assert_eq!(c.problems(&clean), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_proxy_password_in_its_field_and_in_the_url_is_a_secret() {
+        let mut i =
+            input(json!({"proxy": "http://rkproxy:Url-Secret-7@127.0.0.1:3128", "proxy_password": "Field-Secret-8"}));
+        i.keyring = None;
+        i.rrt.clear();
+        let c = Checks { secrets: secrets_of(&i), ..Checks::default() };
+        let basic = STANDARD.encode("rkproxy:Field-Secret-8");
+        for leak in [
+            json!({"error": {"message": "proxy said Url-Secret-7"}}),
+            json!({"trace": ["C: Field-Secret-8"]}),
+            json!({"logs": [format!("Proxy-Authorization: Basic {basic}")]}),
+        ] {
+            assert!(!c.problems(&json!({"outcome": leak})).is_empty(), "not caught: {leak}");
+        }
+        assert!(
+            c.problems(&json!({"outcome": {"error": {"hint": "proxy authentication failed at 127.0.0.1:3128"}}}))
+                .is_empty()
+        );
     }
 
     #[test]
