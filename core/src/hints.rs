@@ -263,6 +263,10 @@ const FIELD_PATHS: &[&str] = &[
     "$.tls_ca_pem",
     "$.helo_name",
     "$.timeout_secs",
+    "$.tls_client_cert_file",
+    "$.tls_client_cert_pem",
+    "$.tls_client_key_file",
+    "$.tls_client_key",
     "$.proxy",
     "$.proxy_password",
     "$.protocol",
@@ -271,8 +275,8 @@ const FIELD_PATHS: &[&str] = &[
 ];
 
 /// The one path of [`FIELD_PATHS`] that `text` starts with, followed by the end, `:`, `[`,
-/// ` ` or `.` (so `$.port` is not found in `$.portal`). Only relaykit's own messages are read:
-/// [`Error::config`] writes the path first, and the RRT expander writes "in field `name`".
+/// ` ` or `.` (so `$.port` is not found in `$.portal`). Only relaykit's own paths are read:
+/// [`Error::field`], or a config error's message, which [`Error::config`] starts with the path.
 fn known_path(text: &str) -> Option<&'static str> {
     FIELD_PATHS
         .iter()
@@ -493,6 +497,19 @@ mod tests {
         assert_eq!(field_for(&e, &p), Some("$.tls_ca_file"), "{e}");
         let e = crate::TestOptions::from_json(r#"{"relay_check": {"from": "a@b"}}"#).unwrap_err();
         assert_eq!(field_for(&e, &any), Some("options.relay_check.to"), "{e}");
+    }
+
+    #[test]
+    fn every_profile_key_is_a_field_a_hint_may_name() {
+        // The keys serde lists for an unknown one are the profile's JSON keys, all of them.
+        let e = Profile::from_json(r#"{"server": "a", "no_such_key": 1}"#).unwrap_err();
+        let text = e.message();
+        let keys: Vec<&str> = text.split("expected one of ").nth(1).unwrap().split('`').skip(1).step_by(2).collect();
+        assert!(keys.len() > 20, "{keys:?}");
+        for k in keys {
+            let path = format!("$.{k}");
+            assert!(FIELD_PATHS.contains(&path.as_str()), "{path} is missing from FIELD_PATHS");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use relaykit::auth::Mechanism;
-use relaykit::profile::{AuthOrder, StarttlsPolicy, TlsChoice};
+use relaykit::profile::{AuthOrder, Protocol, StarttlsPolicy, TlsChoice};
 use relaykit::{Error, ErrorKind, Keyring, Profile, RrtContext, TestOptions, hints, secret};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -241,6 +241,7 @@ pub async fn load(State(app): State<Arc<App>>) -> Response {
         "tls_mode": TlsChoice::NAMES,
         "starttls": StarttlsPolicy::NAMES,
         "auth_order": AuthOrder::NAMES,
+        "protocol": Protocol::NAMES,
         "auth_mechanisms": Mechanism::ALL.map(Mechanism::name),
     });
     let mut body = json!({

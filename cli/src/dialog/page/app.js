@@ -8,12 +8,14 @@
   const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
   const $ = (id) => document.getElementById(id);
 
-  const TEXT = ['server', 'username', 'tls_ca_file', 'helo_name', 'id'];
+  const TEXT = ['server', 'username', 'tls_ca_file', 'helo_name', 'id', 'proxy', 'tls_client_cert_file',
+    'tls_client_key_file'];
   const CHECKS = ['encrypted_connection', 'requires_authentication', 'use_ntlm_current_user',
     'allow_plaintext_password', 'tls_verify'];
-  const SELECTS = ['tls_mode', 'starttls', 'auth_order'];
+  const SELECTS = ['tls_mode', 'starttls', 'auth_order', 'protocol'];
   const ADVANCED = ['tls_mode', 'starttls', 'auth_mechanisms', 'auth_order', 'allow_plaintext_password',
-    'tls_verify', 'tls_ca_file', 'helo_name', 'timeout_secs', 'id'];
+    'tls_verify', 'tls_ca_file', 'helo_name', 'timeout_secs', 'id', 'protocol', 'proxy', 'tls_client_cert_file',
+    'tls_client_key_file'];
 
   let base = {};          // the profile as loaded: keys the form does not show are kept
   let portTyped = false;  // the person typed a port (or the file has one)
