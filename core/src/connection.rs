@@ -75,6 +75,7 @@ pub(crate) async fn open(
     settings: &Settings,
     trace: Option<TraceSink>,
     ntlm_helper: Option<&Vec<String>>,
+    tokens: Option<&crate::token::SharedTokenProvider>,
     progress: &mut Progress,
 ) -> Result<Session> {
     let mut s = Session::open_observed(settings.session_config(trace), progress).await?;
@@ -88,7 +89,7 @@ pub(crate) async fn open(
     }
     if let Some(auth) = &settings.auth {
         let mut a = AuthReport::default();
-        let r = progress.timed(Stage::Auth, login::authenticate(&mut s, auth, ntlm_helper, &mut a)).await;
+        let r = progress.timed(Stage::Auth, login::authenticate(&mut s, auth, ntlm_helper, tokens, &mut a)).await;
         progress.auth = Some(a);
         r?;
     }

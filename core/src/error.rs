@@ -172,6 +172,9 @@ pub enum Cause {
     No8BitMime,
     /// An address needs SMTPUTF8 and the server does not offer it.
     NoSmtpUtf8,
+    /// The host's token provider gave no usable token (it failed, timed out, or returned
+    /// something that is not a token).
+    TokenProvider,
 }
 
 /// How a certificate failed.

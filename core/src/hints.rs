@@ -150,6 +150,9 @@ fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
         Cause::NoSmtpUtf8 => "the server does not take non-ASCII addresses (no SMTPUTF8): use ASCII addresses with \
                               this server"
             .to_owned(),
+        Cause::TokenProvider => "the error is the token provider's, not the server's: check how it obtains access \
+                                 tokens (its token endpoint, client credentials and scopes)"
+            .to_owned(),
     }
 }
 
@@ -278,9 +281,12 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
                 Some(port_or_encryption)
             }
             Cause::NoGreeting if !profile.encrypted_connection => Some(port_or_encryption),
-            Cause::NoGreeting | Cause::TlsIncompatible | Cause::TooLarge | Cause::No8BitMime | Cause::NoSmtpUtf8 => {
-                None
-            }
+            Cause::NoGreeting
+            | Cause::TlsIncompatible
+            | Cause::TooLarge
+            | Cause::No8BitMime
+            | Cause::NoSmtpUtf8
+            | Cause::TokenProvider => None,
             Cause::Certificate(CertificateProblem::Untrusted) => Some("$.tls_ca_file"),
             Cause::Certificate(CertificateProblem::WrongName) | Cause::ServerNotProven => Some("$.server"),
             Cause::Certificate(CertificateProblem::Expired | CertificateProblem::NotYetValid) => Some("$.tls_verify"),

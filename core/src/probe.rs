@@ -19,7 +19,7 @@ pub async fn test_async(
     ctx: &RrtContext,
     options: &TestOptions,
 ) -> Result<TestReport> {
-    let settings = profile.resolve(keyring, ctx)?;
+    let settings = profile.resolve_for(keyring, ctx, options.token_provider.is_some())?;
     if let Some(r) = &options.relay_check {
         r.validate()?;
     }
@@ -45,7 +45,14 @@ async fn probe(
     progress: &mut Progress,
     relay: &mut Option<RelayCheck>,
 ) -> Result<()> {
-    let mut s = connection::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
+    let mut s = connection::open(
+        settings,
+        options.trace.clone(),
+        options.ntlm_helper.as_ref(),
+        options.token_provider.as_ref(),
+        progress,
+    )
+    .await?;
     if let Some(rc) = &options.relay_check {
         *relay = Some(relay_check(&mut s, rc, progress).await?);
     }

@@ -155,11 +155,24 @@ impl Profile {
     ///
     /// Errors carry [`Stage::Resolve`].
     pub fn resolve(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<Settings> {
-        self.resolve_inner(keyring, ctx).map_err(|e| e.with_stage(Stage::Resolve))
+        self.resolve_for(keyring, ctx, false)
     }
 
-    fn resolve_inner(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<Settings> {
-        self.validate()?;
+    /// [`Profile::resolve`] for a Test, Send or mailer that has a token provider
+    /// (`token_provider`): the password may then be absent (the provider gives the token).
+    pub fn resolve_for(&self, keyring: &Keyring, ctx: &RrtContext, token_provider: bool) -> Result<Settings> {
+        self.resolve_inner(keyring, ctx, token_provider).map_err(|e| e.with_stage(Stage::Resolve))
+    }
+
+    fn resolve_inner(&self, keyring: &Keyring, ctx: &RrtContext, tokens: bool) -> Result<Settings> {
+        if tokens && self.password().is_none() && self.requires_authentication && !self.use_ntlm_current_user {
+            // Every other rule still holds: check them as if a password were given.
+            let mut with = self.clone();
+            with.set_password("");
+            with.validate()?;
+        } else {
+            self.validate()?;
+        }
         let (server, _) = ctx.expand_tracked(&self.server, Field::Server)?;
         let host = parse_host(server.expose().trim(), "$.server (after RRT expansion)")?;
         let port = self.effective_port();
@@ -185,7 +198,7 @@ impl Profile {
         if let Some(pem) = &self.tls_ca_pem {
             trust_anchors.extend(tls::trust_anchors(pem.as_bytes(), "$.tls_ca_pem", "")?);
         }
-        let auth = if self.requires_authentication { Some(self.resolve_auth(keyring, ctx)?) } else { None };
+        let auth = if self.requires_authentication { Some(self.resolve_auth(keyring, ctx, tokens)?) } else { None };
         Ok(Settings {
             host,
             port,
@@ -198,7 +211,7 @@ impl Profile {
         })
     }
 
-    fn resolve_auth(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<AuthSettings> {
+    fn resolve_auth(&self, keyring: &Keyring, ctx: &RrtContext, tokens: bool) -> Result<AuthSettings> {
         let mut allowed: Option<Vec<Mechanism>> =
             self.auth_mechanisms.as_ref().map(|l| l.iter().filter_map(|n| Mechanism::from_name(n)).collect());
         let identity = if self.use_ntlm_current_user {
@@ -219,6 +232,7 @@ impl Profile {
                 Some(Password::Encrypted(env)) => {
                     keyring.decrypt(env, crate::secret::PASSWORD_FIELD, self.id.as_deref())?
                 }
+                None if tokens => SecretString::default(),
                 None => return Err(Error::config("$.password", "required when requires_authentication is true")),
             };
             Identity::Password { username, username_sensitive, password }

@@ -6,7 +6,8 @@
 //! 1. [`negotiate`] turns the server's EHLO `AUTH` list, the profile's allow-list, the TLS
 //!    state and the user name into the ordered list of mechanisms to try (spec §4:
 //!    SCRAM-SHA-256, SCRAM-SHA-1, NTLM, CRAM-MD5, PLAIN, LOGIN, with NTLM first for a
-//!    `DOMAIN\user` name; XOAUTH2 only when explicitly allowed) and the reason each other
+//!    `DOMAIN\user` name; OAUTHBEARER and XOAUTH2 only when explicitly allowed or a token
+//!    provider is given) and the reason each other
 //!    mechanism was left out, so an error can say *why* nothing was usable.
 //! 2. For each mechanism, [`SaslClient::new`]; then `AUTH <NAME> <base64>` with
 //!    [`SaslClient::initial_response`] when it returns `Some` (SASL-IR; an empty response is
@@ -47,6 +48,7 @@ mod cram_md5;
 mod login;
 mod ntlm;
 mod ntlm_helper;
+mod oauthbearer;
 mod outcome;
 mod plain;
 mod salted;
@@ -73,23 +75,36 @@ pub enum Mechanism {
     Login,
     /// XOAUTH2 (Google/Microsoft): an OAuth 2.0 bearer token in clear.
     Xoauth2,
+    /// OAUTHBEARER (RFC 7628): an OAuth 2.0 bearer token in clear, with a GS2 header.
+    OAuthBearer,
 }
 
 impl Mechanism {
-    /// Every mechanism, in the order of spec §4 (most secure first), XOAUTH2 last.
-    pub const ALL: [Mechanism; 7] = [
+    /// Every mechanism, in the order of spec §4 (most secure first), the token mechanisms
+    /// last: OAUTHBEARER before XOAUTH2.
+    pub const ALL: [Mechanism; 8] = [
         Mechanism::ScramSha256,
         Mechanism::ScramSha1,
         Mechanism::Ntlm,
         Mechanism::CramMd5,
         Mechanism::Plain,
         Mechanism::Login,
+        Mechanism::OAuthBearer,
         Mechanism::Xoauth2,
     ];
 
-    /// The order of spec §4, most secure first: [`Mechanism::ALL`] without XOAUTH2, which is
-    /// used only when the allow-list names it (it needs a token, not a password).
+    /// The order of spec §4, most secure first: [`Mechanism::ALL`] without OAUTHBEARER and
+    /// XOAUTH2, which are used only when the allow-list names them or a token provider is
+    /// given (they need a token, not a password).
     pub const PREFERENCE: &'static [Mechanism] = Mechanism::ALL.split_at(6).0;
+
+    /// The mechanisms that carry an OAuth 2.0 bearer token, in the order of §4.
+    pub const TOKEN: &'static [Mechanism] = Mechanism::ALL.split_at(6).1;
+
+    /// Whether the secret is an OAuth 2.0 bearer token (OAUTHBEARER, XOAUTH2).
+    pub const fn takes_token(self) -> bool {
+        matches!(self, Mechanism::OAuthBearer | Mechanism::Xoauth2)
+    }
 
     /// The IANA/EHLO name, e.g. `"SCRAM-SHA-256"`.
     pub const fn name(self) -> &'static str {
@@ -101,6 +116,7 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::Xoauth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -109,10 +125,11 @@ impl Mechanism {
         Mechanism::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(s.trim()))
     }
 
-    /// Whether the secret crosses the wire readable (PLAIN, LOGIN, and XOAUTH2's bearer token).
-    /// These are never used on a connection without TLS unless plaintext is explicitly allowed.
+    /// Whether the secret crosses the wire readable (PLAIN, LOGIN, and the bearer token of
+    /// OAUTHBEARER and XOAUTH2). These are never used on a connection without TLS unless
+    /// plaintext is explicitly allowed.
     pub const fn sends_password_in_clear(self) -> bool {
-        matches!(self, Mechanism::Plain | Mechanism::Login | Mechanism::Xoauth2)
+        matches!(self, Mechanism::Plain | Mechanism::Login | Mechanism::Xoauth2 | Mechanism::OAuthBearer)
     }
 
     /// Whether the client speaks first (has an initial response for SASL-IR).
@@ -169,11 +186,19 @@ pub struct AuthOptions {
     pub ntlm_helper: Option<Vec<String>>,
     /// The longest the NTLM helper may take to start or to answer one request.
     pub helper_timeout: Duration,
+    /// OAUTHBEARER: the server's host name and port, sent in the `host` and `port`
+    /// key-values (RFC 7628 §3.1). Empty and 0 when unknown.
+    pub server: (String, u16),
 }
 
 impl Default for AuthOptions {
     fn default() -> Self {
-        AuthOptions { workstation: None, ntlm_helper: None, helper_timeout: Duration::from_secs(15) }
+        AuthOptions {
+            workstation: None,
+            ntlm_helper: None,
+            helper_timeout: Duration::from_secs(15),
+            server: (String::new(), 0),
+        }
     }
 }
 
@@ -188,8 +213,8 @@ pub fn ntlm_helper_default_argv() -> Vec<String> {
 pub enum SkipReason {
     /// The server does not advertise it.
     NotOffered,
-    /// The server offers it but the allow-list does not include it (XOAUTH2 is never used
-    /// unless listed).
+    /// The server offers it but the allow-list does not include it (OAUTHBEARER and XOAUTH2
+    /// are never used unless listed or a token provider is given).
     NotAllowed,
     /// It sends the password (or token) in clear, the connection has no TLS and
     /// `allow_plaintext_password` is off.
@@ -437,6 +462,7 @@ enum Inner {
     Ntlm(Box<ntlm::Ntlm>),
     NtlmHelper(Box<ntlm_helper::Helper>),
     Xoauth2(xoauth2::Xoauth2),
+    OAuthBearer(oauthbearer::OAuthBearer),
 }
 
 /// One authentication exchange with a server, for one mechanism.
@@ -475,6 +501,9 @@ impl SaslClient {
                 None => Inner::Ntlm(Box::new(ntlm::Ntlm::new(creds, opts.workstation.as_deref().unwrap_or(""), None)?)),
             },
             Mechanism::Xoauth2 => Inner::Xoauth2(xoauth2::Xoauth2::new(creds)?),
+            Mechanism::OAuthBearer => {
+                Inner::OAuthBearer(oauthbearer::OAuthBearer::new(creds, &opts.server.0, opts.server.1)?)
+            }
         };
         Ok(SaslClient { mech, inner, initial_done: false })
     }
@@ -521,6 +550,7 @@ impl SaslClient {
             Inner::Scram(x) => Some(x),
             Inner::Ntlm(x) => Some(x.as_mut()),
             Inner::Xoauth2(x) => Some(x),
+            Inner::OAuthBearer(x) => Some(x),
             Inner::NtlmHelper(_) => None,
         }
     }
@@ -598,6 +628,7 @@ impl SaslClient {
     pub fn server_error(&self) -> Option<&str> {
         match &self.inner {
             Inner::Xoauth2(x) => x.server_error(),
+            Inner::OAuthBearer(x) => x.server_error(),
             Inner::Scram(x) => x.server_error(),
             Inner::NtlmHelper(h) => h.server_error(),
             _ => None,
