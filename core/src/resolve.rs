@@ -233,7 +233,12 @@ impl Profile {
                     keyring.decrypt(env, crate::secret::PASSWORD_FIELD, self.id.as_deref())?
                 }
                 None if tokens => SecretString::default(),
-                None => return Err(Error::config("$.password", "required when requires_authentication is true")),
+                None => {
+                    return Err(Error::config(
+                        "$.password",
+                        "required when requires_authentication is true (or give a token provider for OAUTHBEARER/XOAUTH2)",
+                    ));
+                }
             };
             Identity::Password { username, username_sensitive, password }
         };
