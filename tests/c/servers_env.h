@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RK_ENV_MAX 128
+#define RK_ENV_MAX 512 /* servers.env has ~180 lines with every role (#15) */
 
 static struct {
   char *key;
