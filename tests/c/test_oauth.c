@@ -6,93 +6,24 @@
  * message, at once; no token in the trace or the report. Built and run under ASan+UBSan and
  * valgrind by tests/c/run.sh. Needs $RELAYKIT_STATE/servers.env with the oauth2 role. */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "relaykit.h"
 #include "check.h"
+#include "http.h"
 #include "servers_env.h"
 #include "util.h"
 
 #define WAIT_SECS 60
 
-/* POSTs `form` to the issuer's `url` (http://127.0.0.1:PORT/path); the response body (free
- * it) or NULL. */
-static char *http_post(const char *url, const char *form) {
-  char host[64];
-  int port = 0;
-  char path[128];
-  if (sscanf(url, "http://%63[^:]:%d%127s", host, &port, path) != 3) return NULL;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return NULL;
-  struct timeval tv = {10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  inet_pton(AF_INET, host, &sa.sin_addr);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    close(fd);
-    return NULL;
-  }
-  char req[2048];
-  int n = snprintf(req, sizeof req,
-                   "POST %s HTTP/1.0\r\nHost: %s:%d\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                   "Content-Length: %zu\r\n\r\n%s",
-                   path, host, port, strlen(form), form);
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return NULL;
-  }
-  size_t cap = 8192, len = 0;
-  char *buf = malloc(cap + 1);
-  ssize_t got;
-  while (buf && len < cap && (got = read(fd, buf + len, cap - len)) > 0) len += (size_t)got;
-  close(fd);
-  if (buf == NULL) return NULL;
-  buf[len] = '\0';
-  char *body = strstr(buf, "\r\n\r\n");
-  char *out = body ? strdup(body + 4) : NULL;
-  free(buf);
-  return out;
-}
-
-/* The value of "key":"..." in a flat JSON object (the issuer's answers), or NULL. */
-static char *json_str(const char *json, const char *key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\": \"", key);
-  const char *p = json ? strstr(json, pat) : NULL;
-  if (p == NULL) return NULL;
-  p += strlen(pat);
-  const char *end = strchr(p, '"');
-  return end ? strndup(p, (size_t)(end - p)) : NULL;
-}
-
 /* A new access token for the role's user (free it). */
-static char *issue(void) {
-  char form[512];
-  snprintf(form, sizeof form, "grant_type=password&username=%s&password=%s", rk_env("RK_OAUTH_USER"),
-           rk_env("RK_OAUTH_PASS"));
-  /* The user name has an '@' and the password no reserved character: fine unencoded for the
-   * issuer's parse_qs. */
-  char *body = http_post(rk_env("RK_OAUTH_TOKEN_URL"), form);
-  char *t = json_str(body, "access_token");
-  free(body);
-  return t;
-}
+static char *issue(void) { return rk_issue_token(rk_env("RK_OAUTH_TOKEN_URL"), rk_env("RK_OAUTH_USER"), rk_env("RK_OAUTH_PASS")); }
 
-static void revoke(const char *token) {
-  char form[512];
-  snprintf(form, sizeof form, "token=%s", token);
-  free(http_post(rk_env("RK_OAUTH_REVOKE_URL"), form));
-}
+static void revoke(const char *token) { CHECK(rk_revoke_token(rk_env("RK_OAUTH_REVOKE_URL"), token) == 0); }
 
 /* A host's provider: keeps its token for each new connection, a fresh one on refresh. */
 #define MAX_CALLS 16
