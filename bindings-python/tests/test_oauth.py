@@ -11,6 +11,7 @@ import asyncio
 import base64
 import email
 import json
+import logging
 import pathlib
 import threading
 import time
@@ -172,7 +173,8 @@ def test_async_mailer_with_a_coroutine_provider_on_the_callers_loop() -> None:
 
 
 @needs_servers
-def test_send_and_test_with_a_dead_token_refresh() -> None:
+def test_send_and_test_with_a_dead_token_refresh(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="relaykit")
     for mech in ("OAUTHBEARER", "XOAUTH2"):
         dead = issue()
         revoke(dead)
@@ -193,7 +195,9 @@ def test_send_and_test_with_a_dead_token_refresh() -> None:
         assert r.accepted == (env("RK_RCPT"),)
         assert delivered([mid])
         assert provider.calls == ["initial", "refresh", "initial", "refresh"]
-        assert_no_token(provider.tokens, [report.to_json(), repr(report), repr(r)])
+        logs = [rec.getMessage() for rec in caplog.records]
+        assert any(f"AUTH {mech} <redacted>" in m for m in logs), "the relaykit logger got the trace"
+        assert_no_token(provider.tokens, [report.to_json(), repr(report), repr(r), str(report.error)] + logs)
 
 
 @needs_servers

@@ -299,6 +299,83 @@ async fn credentials_a_server_echoes_are_scrubbed_from_errors_reports_and_traces
     }
 }
 
+/// Fake: a server that repeats the OAuth bearer token a token provider gave, in its 334 JSON
+/// error challenge and in its 535 (no real server echoes credentials on demand). Neither token
+/// (the first, nor the one asked for on refresh), nor the base64 of the SASL message, may reach
+/// the error, the report's JSON, its Debug, or the trace; the provider is asked twice.
+#[tokio::test]
+async fn bearer_tokens_a_server_echoes_are_scrubbed_from_errors_reports_and_traces() {
+    for mech in ["OAUTHBEARER", "XOAUTH2"] {
+        // (A challenge that repeats the token is not made here: the session scrubs the token's
+        // base64 from every server line, so such a challenge no longer decodes and ends the
+        // exchange as a protocol error, safely; the 535 text is where an echo can be checked.)
+        let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (port, server) = fake(move |line| {
+            if line.starts_with("EHLO") {
+                return "250-fake\r\n250 AUTH OAUTHBEARER XOAUTH2\r\n".to_owned();
+            }
+            if line == "QUIT" {
+                return "221 bye\r\n".to_owned();
+            }
+            if let Some(payload) = line.split(' ').nth(2).filter(|_| line.starts_with("AUTH ")) {
+                *last.lock().unwrap() = payload.to_owned();
+                return format!("334 {}\r\n", B64.encode(r#"{"status":"invalid_token","schemes":"bearer"}"#));
+            }
+            // The client's answer to the error challenge (^A or an empty line), then the verdict
+            // repeating the SASL message, decoded and in base64.
+            let payload = last.lock().unwrap().clone();
+            let sasl = String::from_utf8_lossy(&B64.decode(&payload).unwrap_or_default()).replace('\x01', " ");
+            format!("535-5.7.8 rejected {sasl}\r\n535 5.7.8 you sent {payload} then {line:?}\r\n")
+        })
+        .await;
+        let profile = Profile::from_json_value(&json!({
+            "server": "127.0.0.1", "port": port, "starttls": "never", "timeout_secs": 5,
+            "requires_authentication": true, "username": "echo-user", "allow_plaintext_password": true,
+            "auth_mechanisms": [mech],
+        }))
+        .unwrap();
+        let given = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let g = given.clone();
+        let provider = relaykit::token::token_provider_fn(move |req: relaykit::token::TokenRequest| {
+            let token = format!("ya29.Echo-Token-{}-{}", req.reason.as_str(), g.lock().unwrap().len());
+            g.lock().unwrap().push(token.clone());
+            async move { Ok::<_, String>(relaykit::SecretString::new(token)) }
+        });
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let options = TestOptions {
+            trace: Some(relaykit::session::TraceSink::new(move |e| sink.lock().unwrap().push(e.to_string()))),
+            token_provider: Some(provider),
+            ..TestOptions::default()
+        };
+        let report =
+            tokio::time::timeout(WAIT, relaykit::test_async(&profile, &Keyring::new(), &RrtContext::new(), &options))
+                .await
+                .unwrap()
+                .unwrap();
+        let log = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+        let e = report.error.as_ref().unwrap();
+        assert_eq!((e.kind(), e.code()), (ErrorKind::AuthFailed, Some(535)), "{mech}: {e:?}");
+        assert_eq!(auth_lines(&log), [mech, mech], "{mech}: AUTH once more after the refresh: {log:?}");
+        let tokens = given.lock().unwrap().clone();
+        assert_eq!(tokens.len(), 2, "{mech}: initial and refresh");
+        let mut everything = serde_json::to_string(&report).unwrap();
+        everything.push_str(&e.message());
+        everything.push_str(&format!("{report:?}{e:?}{options:?}"));
+        everything.push_str(&lines.lock().unwrap().join("\n"));
+        let sent: Vec<String> = log
+            .iter()
+            .filter_map(|l| l.split(' ').nth(2).filter(|_| l.starts_with("AUTH ")))
+            .map(|p| p.trim_end_matches('=').to_owned())
+            .collect();
+        assert_eq!(sent.len(), 2);
+        for secret in tokens.iter().chain(&sent) {
+            assert!(!everything.contains(secret.as_str()), "{mech}: {secret:?} leaked in {everything}");
+        }
+        assert!(everything.contains("invalid_token"), "{mech}: the server's error is kept: {everything}");
+    }
+}
+
 /// Fake: a SCRAM server asking for 1,000,000 iterations (no real server here is set up so).
 /// The derivation runs off the runtime's I/O threads and stops at the stage timeout: two such
 /// Tests in flight on a one-thread runtime do not hold up a third against a healthy server,
