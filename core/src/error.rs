@@ -175,6 +175,9 @@ pub enum Cause {
     /// The host's token provider gave no usable token (it failed, timed out, or returned
     /// something that is not a token).
     TokenProvider,
+    /// The server rejected an OAuth 2.0 bearer token (OAUTHBEARER/XOAUTH2, 535), after the
+    /// token provider, if any, was asked for a fresh one.
+    TokenRejected,
 }
 
 /// How a certificate failed.

@@ -153,6 +153,9 @@ fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
         Cause::TokenProvider => "the error is the token provider's, not the server's: check how it obtains access \
                                  tokens (its token endpoint, client credentials and scopes)"
             .to_owned(),
+        Cause::TokenRejected => "535: the server rejected the OAuth2 access token: it may have expired or been \
+                                 revoked, be for another user than the profile's username, or lack the mail scope"
+            .to_owned(),
     }
 }
 
@@ -286,7 +289,8 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
             | Cause::TooLarge
             | Cause::No8BitMime
             | Cause::NoSmtpUtf8
-            | Cause::TokenProvider => None,
+            | Cause::TokenProvider
+            | Cause::TokenRejected => None,
             Cause::Certificate(CertificateProblem::Untrusted) => Some("$.tls_ca_file"),
             Cause::Certificate(CertificateProblem::WrongName) | Cause::ServerNotProven => Some("$.server"),
             Cause::Certificate(CertificateProblem::Expired | CertificateProblem::NotYetValid) => Some("$.tls_verify"),

@@ -121,7 +121,20 @@ pub(crate) async fn authenticate(
             }
         }
     }
-    Err(last.unwrap_or_else(|| negotiation.unsupported_error()))
+    Err(match last {
+        // A bearer token the server judged: say so, not "user name or password".
+        Some(e)
+            if e.code() == Some(535) && report.attempts.last().is_some_and(|a| is_token_mechanism(&a.mechanism)) =>
+        {
+            e.with_cause(crate::error::Cause::TokenRejected)
+        }
+        Some(e) => e,
+        None => negotiation.unsupported_error(),
+    })
+}
+
+fn is_token_mechanism(name: &str) -> bool {
+    Mechanism::from_name(name).is_some_and(Mechanism::takes_token)
 }
 
 /// A token from the host's provider for `creds`' user, bounded by the session's timeout and

@@ -361,7 +361,7 @@ async fn bearer_tokens_a_server_echoes_are_scrubbed_from_errors_reports_and_trac
         assert_eq!(tokens.len(), 2, "{mech}: initial and refresh");
         let mut everything = serde_json::to_string(&report).unwrap();
         everything.push_str(&e.message());
-        everything.push_str(&format!("{report:?}{e:?}{options:?}"));
+        everything.extend([format!("{report:?}"), format!("{e:?}"), format!("{options:?}")]);
         everything.push_str(&lines.lock().unwrap().join("\n"));
         let sent: Vec<String> = log
             .iter()

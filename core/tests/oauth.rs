@@ -312,6 +312,7 @@ async fn a_token_rejected_twice_is_the_auth_error() {
     .unwrap_err();
     assert_eq!((e.kind(), e.stage(), e.code()), (ErrorKind::AuthFailed, Some(Stage::Auth), Some(535)), "{e}");
     assert!(e.message().contains("invalid_token"), "the server's JSON error is in the message: {e}");
+    assert!(e.hint().is_some_and(|h| h.contains("rejected the OAuth2 access token")), "{:?}", e.hint());
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_no_token(&[dead], &[e.to_string(), format!("{e:?}")]);
 }
