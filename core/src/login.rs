@@ -37,12 +37,17 @@ impl SaslStep for Step<'_> {
 /// With a token provider (`tokens`), only OAUTHBEARER and XOAUTH2 are considered (those of the
 /// allow-list, or both), the token comes from the provider instead of the password, and a token
 /// the server rejects (535) is replaced once: the provider is asked again with
-/// [`TokenReason::Refresh`] and the same mechanism runs once more on this connection.
+/// [`TokenReason::Refresh`] and the same mechanism runs once more on this connection. When the
+/// server closed the connection with its rejection (the retry meets a closed connection or a
+/// 421), the fresh token is left in `carried` and the error returned: the caller opens a new
+/// connection and calls again, and a `carried` token is used as it is (no provider call, no
+/// further refresh).
 pub(crate) async fn authenticate(
     session: &mut Session,
     auth: &AuthSettings,
     helper: Option<&Vec<String>>,
     tokens: Option<&SharedTokenProvider>,
+    carried: &mut Option<Zeroizing<String>>,
     report: &mut AuthReport,
 ) -> Result<()> {
     let offered = session.extensions().map(|e| e.auth.clone()).unwrap_or_default();
@@ -77,15 +82,25 @@ pub(crate) async fn authenticate(
         auth.allow_plaintext_password,
         creds.username(),
     );
-    if let (Some(p), Some(_)) = (tokens, negotiation.to_try.first()) {
-        creds =
-            Credentials::new(creds.username().to_owned(), fetch_token(session, p, &creds, TokenReason::Initial).await?);
-    }
     let mut refreshed = false;
+    if let (Some(p), Some(_)) = (tokens, negotiation.to_try.first()) {
+        let token = match carried.take() {
+            Some(t) => {
+                // The fresh token of the connection the server closed.
+                refreshed = true;
+                session.keep_secret(&t);
+                t
+            }
+            None => fetch_token(session, p, &creds, TokenReason::Initial).await?,
+        };
+        creds = Credentials::new(creds.username().to_owned(), token);
+    }
+    let mut on_retry = false;
     let mut last: Option<Error> = None;
     let mut queue: std::collections::VecDeque<Mechanism> = negotiation.to_try.iter().copied().collect();
     while let Some(mech) = queue.pop_front() {
         let name = mech.name().to_owned();
+        let retrying = std::mem::take(&mut on_retry);
         match attempt(session, mech, &creds, &opts).await {
             Ok(reply) => {
                 report.attempts.push(AuthAttempt {
@@ -105,6 +120,11 @@ pub(crate) async fn authenticate(
                     message: Some(e.message().into_owned()),
                 });
                 let rejected = outcome == Outcome::CredentialsRejected;
+                if retrying && (e.kind() == crate::ErrorKind::Io || e.code() == Some(421)) {
+                    // The server closed the connection with its rejection of the first token:
+                    // the fresh one goes to a new connection (the caller's).
+                    *carried = Some(Zeroizing::new(creds.secret().to_owned()));
+                }
                 last = Some(e);
                 if let Some(p) = tokens.filter(|_| rejected && !refreshed && mech.takes_token()) {
                     // The token was rejected (expired, revoked): ask once for a fresh one and
@@ -113,6 +133,7 @@ pub(crate) async fn authenticate(
                     let fresh = fetch_token(session, p, &creds, TokenReason::Refresh).await?;
                     creds = Credentials::new(creds.username().to_owned(), fresh);
                     queue.push_front(mech);
+                    on_retry = true;
                     continue;
                 }
                 if !outcome.goes_on() {

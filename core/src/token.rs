@@ -4,7 +4,8 @@
 //! A provider is asked once per new connection that logs in ([`TokenReason::Initial`]), and
 //! once more, with [`TokenReason::Refresh`], after the server rejected the token it gave (the
 //! `334` JSON error challenge, then `535`): relaykit then runs AUTH once more on the same
-//! connection with the new token. A second rejection is the authentication error.
+//! connection with the new token, or on a new connection when the server closed this one with
+//! its rejection. A second rejection is the authentication error.
 //!
 //! The provider's answer is bounded by the profile's `timeout_secs`. Its failure (an error, a
 //! timeout, an empty token) is an `auth_failed` error at stage `auth` whose message names the
