@@ -64,6 +64,13 @@ export interface CallOptions {
    * with an event listener. `connection` is the line's connection id for a mailer (1, 2, ...
    * in the order they opened), `null` for `test()` and `send()`. */
   trace?: ((direction: 'C' | 'S', line: string, connection: number | null) => void) | null
+  /** Gives OAUTHBEARER/XOAUTH2 access tokens instead of the profile's password: called on the
+   * JavaScript thread for each new connection that logs in (`reason` `'initial'`) and once more
+   * after the server rejected the token (`'refresh'`: give a fresh one). It returns the token
+   * or a Promise of it; a throw, a rejection, a value that is not a string or no answer within
+   * the profile's `timeoutSecs` fails the login with an `AUTH_FAILED` error naming the token
+   * provider. The token is never in a trace, an error or a report. */
+  tokenProvider?: ((username: string, reason: 'initial' | 'refresh') => string | Promise<string>) | null
 }
 /** The options of `test()`: `relayCheck` also checks that the server would relay (MAIL FROM,
  * RCPT TO, RSET; nothing is sent); `ntlmHelper` is the current-user NTLM helper's argv. */

@@ -32,6 +32,12 @@
 #define RK_VERSION_PATCH 0
 
 /**
+ * The size of the buffer a token callback writes into (a token and its NUL; Microsoft's
+ * access tokens are 1 to 3 KB).
+ */
+#define RK_TOKEN_CAPACITY 16384
+
+/**
  * The result of every fallible relaykit call. The values are fixed and never reused.
  *
  * `RK_OK` is success. On any other status, `rk_last_error()` on the same thread describes
@@ -278,6 +284,31 @@ typedef void (*rk_send_callback)(void *user,
                                  rk_status status,
                                  rk_send_result *result,
                                  const rk_error *error);
+
+/**
+ * Gives an OAuth 2.0 access token for OAUTHBEARER or XOAUTH2, instead of the profile's
+ * password. Called on a relaykit worker thread (it may block, e.g. on an HTTPS request to the
+ * token endpoint), possibly on several threads at once: it must be thread-safe.
+ *
+ * - `user`: the pointer given to `rk_set_token_callback`.
+ * - `username`: the profile's user name (after RRT expansion), valid during the call.
+ * - `refresh`: 0 when a new connection logs in; 1 when the server has just rejected the token
+ *   this callback gave (expired or revoked): return a fresh one. relaykit asks once more after
+ *   a rejection and logs in again with the new token; a second rejection is `RK_AUTH_FAILED`.
+ * - `buf`, `cap`: where the token goes, NUL-terminated (`cap` is `RK_TOKEN_CAPACITY`). relaykit
+ *   zeroes the buffer after use.
+ *
+ * Returns 0 with the token in `buf`. Any other value is a failure: `buf` may then hold a
+ * NUL-terminated message saying why (never a token), which the error (`RK_AUTH_FAILED`, stage
+ * auth, "the token provider failed to give a token: ...") quotes. An empty token, one with a
+ * control character, one that does not fit, or no answer within the profile's `timeout_secs`
+ * is a failure too.
+ */
+typedef int32_t (*rk_token_callback)(void *user,
+                                     const char *username,
+                                     int32_t refresh,
+                                     char *buf,
+                                     size_t cap);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1046,6 +1077,17 @@ rk_status rk_mailer_close(const rk_mailer *mailer);
  * mailer may be running or made afterwards.
  */
 void rk_mailer_free(rk_mailer *mailer);
+
+/**
+ * Sets the process-wide token callback (NULL removes it). Every Test, Send and mailer that
+ * starts afterwards takes its OAUTHBEARER/XOAUTH2 tokens from `cb` with `user` (a mailer for
+ * each new connection) instead of the profile's password; only the token mechanisms are
+ * then tried (those of `auth_mechanisms`, or both), and the profile may have no password when
+ * its `auth_mechanisms` lists only them. One that is already running keeps the callback it
+ * started with. `user` must stay valid until the callback is replaced and every call and
+ * mailer that started before has finished.
+ */
+rk_status rk_set_token_callback(rk_token_callback cb, void *user);
 
 #ifdef __cplusplus
 }  // extern "C"

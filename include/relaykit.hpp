@@ -13,7 +13,14 @@
 #define RELAYKIT_HPP
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -419,6 +426,63 @@ class mailer : public detail::handle<rk_mailer, rk_mailer_free> {
     return detail::take(s);
   }
 };
+
+// The OAuth2 token provider (rk_set_token_callback): provider(username, refresh) returns an
+// access token for OAUTHBEARER/XOAUTH2; refresh is true when the server has just rejected the
+// one it gave. It runs on relaykit threads, possibly several at once. An exception it throws
+// fails the login (relaykit::error, kind "auth_failed", naming the token provider and what()).
+// Process-wide, like the C callback: every test(), send() and mailer made afterwards uses it;
+// an empty function removes it. Calls already running keep the provider they started with.
+using token_provider = std::function<std::string(const std::string &username, bool refresh)>;
+
+namespace detail {
+inline std::mutex &token_lock() {
+  static std::mutex m;
+  return m;
+}
+inline std::shared_ptr<token_provider> &token_slot() {
+  static std::shared_ptr<token_provider> slot;
+  return slot;
+}
+// The C callback: the provider kept alive by its shared_ptr (user) while a call uses it.
+inline int32_t token_trampoline(void *user, const char *username, int32_t refresh, char *buf, size_t cap) {
+  auto *keep = static_cast<std::shared_ptr<token_provider> *>(user);
+  std::shared_ptr<token_provider> f;
+  {
+    std::lock_guard<std::mutex> g(token_lock());
+    f = *keep;
+  }
+  if (!f) {
+    std::snprintf(buf, cap, "no token provider is set");
+    return 1;
+  }
+  try {
+    std::string t = (*f)(username != nullptr ? username : "", refresh != 0);
+    if (t.size() + 1 > cap) return 2;
+    std::memcpy(buf, t.c_str(), t.size() + 1);
+    std::fill(t.begin(), t.end(), '\0');
+    return 0;
+  } catch (const std::exception &e) {
+    std::snprintf(buf, cap, "%s", e.what());
+    return 1;
+  } catch (...) {
+    return 1;
+  }
+}
+}  // namespace detail
+
+inline void set_token_provider(token_provider provider) {
+  // The slot lives for the process; the callback copies it under the lock, so replacing the
+  // provider while a login runs is safe (that login keeps the copy it took).
+  std::lock_guard<std::mutex> g(detail::token_lock());
+  if (!provider) {
+    detail::check(rk_set_token_callback(nullptr, nullptr));
+    detail::token_slot().reset();
+    return;
+  }
+  detail::token_slot() = std::make_shared<token_provider>(std::move(provider));
+  detail::check(rk_set_token_callback(detail::token_trampoline, &detail::token_slot()));
+}
 
 inline std::string version() { return rk_version(); }
 

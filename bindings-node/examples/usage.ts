@@ -137,5 +137,19 @@ async function sendMany(profile: Profile, keyring: Keyring, messages: MessageInp
   return stats.sent + stats.retried + stats.queued
 }
 
-console.log(typeof sendMany)
+// OAuth2: tokens from the host's function (a string or a Promise of one), asked for each new
+// connection and once more with 'refresh' after the server rejected one.
+async function oauth(profile: Profile): Promise<boolean> {
+  let cached: string | null = null
+  const tokenProvider = async (username: string, reason: 'initial' | 'refresh'): Promise<string> => {
+    if (cached === null || reason === 'refresh') cached = `token-for-${username}`
+    return cached
+  }
+  const report: TestReport = await test(profile, { tokenProvider })
+  const mailer = new Mailer(profile, { tokenProvider: () => 'static-token' })
+  await mailer.close()
+  return report.ok
+}
+
+console.log(typeof sendMany, typeof oauth)
 console.log(port, shown, saved.length, file.server, user, prepared.recipients, bytes.length, preparedJson.message_id, typeof testAndSend)

@@ -111,6 +111,8 @@ pub(crate) struct Options {
     pub(crate) context: Option<relaykit::RrtContext>,
     pub(crate) trace: Option<Arc<Trace>>,
     pub(crate) rest: Value,
+    /// `tokenProvider`, as the core's provider.
+    pub(crate) token_provider: Option<relaykit::token::SharedTokenProvider>,
 }
 
 fn config_error(env: Env, path: &str, reason: &str) -> napi::Error {
@@ -142,10 +144,10 @@ fn instance<'e, T: JavaScriptClassExt + 'e>(
     Ok(Some(unsafe { ClassInstance::<T>::from_napi_value(env.raw(), v.raw())? }))
 }
 
-const JS_ONLY: [&str; 3] = ["keyring", "context", "trace"];
+const JS_ONLY: [&str; 4] = ["keyring", "context", "trace", "tokenProvider"];
 
 pub(crate) fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Result<Options> {
-    let mut out = Options { keyring: None, context: None, trace: None, rest: Value::Null };
+    let mut out = Options { keyring: None, context: None, trace: None, rest: Value::Null, token_provider: None };
     let Some(obj) = options else { return Ok(out) };
     out.keyring = instance::<Keyring>(env, &obj, "keyring", "Keyring")?.map(|k| k.inner.clone());
     out.context = instance::<RrtContext>(env, &obj, "context", "RrtContext")?.map(|c| c.inner.clone());
@@ -157,6 +159,16 @@ pub(crate) fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Resu
         let func = unsafe { Function::<Line, Unknown<'static>>::from_napi_value(env.raw(), f.raw())? };
         let tsfn = func.build_threadsafe_function::<Line>().callee_handled::<false>().weak::<true>().build()?;
         out.trace = Some(Arc::new(Trace { tsfn, held: Mutex::new(None) }));
+    }
+    if let Some(f) = present(&obj, "tokenProvider")? {
+        if f.get_type()? != ValueType::Function {
+            return Err(config_error(
+                *env,
+                "tokenProvider",
+                "expected a function (username, reason) => string | Promise<string>",
+            ));
+        }
+        out.token_provider = Some(crate::token::provider(env, &f)?);
     }
     let mut rest = Object::new(env)?;
     for key in Object::keys(&obj)? {
@@ -226,6 +238,7 @@ pub fn test<'e>(env: &'e Env, profile: &Profile, options: Option<Object<'e>>) ->
         })
     );
     core_options.trace = o.trace.as_ref().map(Trace::sink);
+    core_options.token_provider = o.token_provider;
     let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
     spawn(env, o.trace, async move { call.test(&core_options).await.map(|r| Done::Json(r.to_json_value())) })
 }
@@ -252,6 +265,7 @@ pub fn send<'e>(
         })
     );
     core_options.trace = o.trace.as_ref().map(Trace::sink);
+    core_options.token_provider = o.token_provider;
     let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
     spawn(env, o.trace, async move { call.send(&message, &core_options).await.map(|r| Done::Json(r.to_json_value())) })
 }

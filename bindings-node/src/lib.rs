@@ -23,3 +23,4 @@ mod mailer;
 mod message;
 mod profile;
 mod rrt;
+mod token;

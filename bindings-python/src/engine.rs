@@ -17,6 +17,7 @@ use crate::profile::PyProfile;
 use crate::rrt::PyRrtContext;
 use crate::runtime;
 use crate::secret::PyKeyring;
+use crate::token;
 
 /// A sink that calls `callback(direction, line, connection)` with the GIL, on the runtime
 /// thread that runs the session; `connection` is the mailer connection's id, `None` outside a
@@ -44,15 +45,25 @@ pub(crate) fn options_json(options: Option<&Bound<'_, PyAny>>) -> PyResult<serde
     options.map_or(Ok(serde_json::Value::Null), convert::from_py)
 }
 
-fn test_options(options: Option<&Bound<'_, PyAny>>, trace: Option<Py<PyAny>>) -> PyResult<TestOptions> {
+fn test_options(
+    options: Option<&Bound<'_, PyAny>>,
+    trace: Option<Py<PyAny>>,
+    token_provider: Option<Py<PyAny>>,
+) -> PyResult<TestOptions> {
     let mut o = TestOptions::from_json_value(&options_json(options)?).py_err()?;
     o.trace = trace_sink(trace);
+    o.token_provider = token::provider(token_provider);
     Ok(o)
 }
 
-fn send_options(options: Option<&Bound<'_, PyAny>>, trace: Option<Py<PyAny>>) -> PyResult<SendOptions> {
+fn send_options(
+    options: Option<&Bound<'_, PyAny>>,
+    trace: Option<Py<PyAny>>,
+    token_provider: Option<Py<PyAny>>,
+) -> PyResult<SendOptions> {
     let mut o = SendOptions::from_json_value(&options_json(options)?).py_err()?;
     o.trace = trace_sink(trace);
+    o.token_provider = token::provider(token_provider);
     Ok(o)
 }
 
@@ -71,7 +82,7 @@ pub(crate) fn result_out(py: Python<'_>, result: &SendResult) -> PyResult<Py<PyA
 
 /// Test, blocking; returns `(json, json_text, error_or_None)`.
 #[pyfunction(name = "_test")]
-#[pyo3(signature = (profile, keyring=None, context=None, options=None, trace=None))]
+#[pyo3(signature = (profile, keyring=None, context=None, options=None, trace=None, token_provider=None))]
 pub(crate) fn test(
     py: Python<'_>,
     profile: &PyProfile,
@@ -79,8 +90,9 @@ pub(crate) fn test(
     context: Option<&PyRrtContext>,
     options: Option<&Bound<'_, PyAny>>,
     trace: Option<Py<PyAny>>,
+    token_provider: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let options = test_options(options, trace)?;
+    let options = test_options(options, trace, token_provider)?;
     let call = call(profile, keyring, context);
     let report = runtime::block_on(py, async move { call.test(&options).await })?.py_err()?;
     report_out(py, &report)
@@ -88,7 +100,8 @@ pub(crate) fn test(
 
 /// Test on the runtime; an `asyncio.Future` of `event_loop` for `(json, json_text, error_or_None)`.
 #[pyfunction(name = "_test_async")]
-#[pyo3(signature = (event_loop, profile, keyring=None, context=None, options=None, trace=None))]
+#[allow(clippy::too_many_arguments)] // the public keywords plus the loop
+#[pyo3(signature = (event_loop, profile, keyring=None, context=None, options=None, trace=None, token_provider=None))]
 pub(crate) fn test_async<'py>(
     py: Python<'py>,
     event_loop: &Bound<'py, PyAny>,
@@ -97,8 +110,9 @@ pub(crate) fn test_async<'py>(
     context: Option<&PyRrtContext>,
     options: Option<&Bound<'py, PyAny>>,
     trace: Option<Py<PyAny>>,
+    token_provider: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = test_options(options, trace)?;
+    let options = test_options(options, trace, token_provider)?;
     let call = call(profile, keyring, context);
     let fut = async move { call.test(&options).await };
     runtime::spawn_future(py, event_loop, fut, |py, report| report_out(py, &report))
@@ -106,7 +120,8 @@ pub(crate) fn test_async<'py>(
 
 /// Send, blocking; returns `(json, json_text)` of the result or raises the error of its kind.
 #[pyfunction(name = "_send")]
-#[pyo3(signature = (profile, message, keyring=None, context=None, options=None, trace=None))]
+#[allow(clippy::too_many_arguments)] // the public keywords
+#[pyo3(signature = (profile, message, keyring=None, context=None, options=None, trace=None, token_provider=None))]
 pub(crate) fn send(
     py: Python<'_>,
     profile: &PyProfile,
@@ -115,8 +130,9 @@ pub(crate) fn send(
     context: Option<&PyRrtContext>,
     options: Option<&Bound<'_, PyAny>>,
     trace: Option<Py<PyAny>>,
+    token_provider: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let options = send_options(options, trace)?;
+    let options = send_options(options, trace, token_provider)?;
     let call = call(profile, keyring, context);
     let m = message.inner.clone();
     let result = runtime::block_on(py, async move { call.send(&m, &options).await })?.py_err()?;
@@ -125,7 +141,7 @@ pub(crate) fn send(
 
 /// Send on the runtime; an `asyncio.Future` of `event_loop` for `(json, json_text)`.
 #[pyfunction(name = "_send_async")]
-#[pyo3(signature = (event_loop, profile, message, keyring=None, context=None, options=None, trace=None))]
+#[pyo3(signature = (event_loop, profile, message, keyring=None, context=None, options=None, trace=None, token_provider=None))]
 #[allow(clippy::too_many_arguments)] // the public keywords plus the loop
 pub(crate) fn send_async<'py>(
     py: Python<'py>,
@@ -136,8 +152,9 @@ pub(crate) fn send_async<'py>(
     context: Option<&PyRrtContext>,
     options: Option<&Bound<'py, PyAny>>,
     trace: Option<Py<PyAny>>,
+    token_provider: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = send_options(options, trace)?;
+    let options = send_options(options, trace, token_provider)?;
     let call = call(profile, keyring, context);
     let m = message.inner.clone();
     let fut = async move { call.send(&m, &options).await };

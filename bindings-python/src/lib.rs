@@ -18,6 +18,7 @@ mod profile;
 mod rrt;
 mod runtime;
 mod secret;
+mod token;
 
 #[pymodule]
 #[pyo3(name = "_native")]

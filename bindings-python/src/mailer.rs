@@ -33,7 +33,7 @@ impl PyMailer {
     /// Resolves the profile now (a bad profile or option raises `ConfigError` naming the field);
     /// no connection is opened until the first send.
     #[new]
-    #[pyo3(signature = (profile, keyring=None, context=None, options=None, trace=None))]
+    #[pyo3(signature = (profile, keyring=None, context=None, options=None, trace=None, token_provider=None))]
     fn new(
         py: Python<'_>,
         profile: &PyProfile,
@@ -41,9 +41,11 @@ impl PyMailer {
         context: Option<&PyRrtContext>,
         options: Option<&Bound<'_, PyAny>>,
         trace: Option<Py<PyAny>>,
+        token_provider: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let mut o = MailerOptions::from_json_value(&options_json(options)?).py_err()?;
         o.trace = trace_sink(trace);
+        o.token_provider = crate::token::provider(token_provider);
         // The core's defaults for a keyring or context not given, as Test and Send get them.
         let c = engine::call(profile, keyring, context);
         // Resolving may decrypt the password (a key derivation): other threads run meanwhile.

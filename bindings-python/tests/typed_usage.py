@@ -109,3 +109,18 @@ async def many_async(profile: relaykit.Profile, msgs: list[relaykit.Message]) ->
 
     async with relaykit.Mailer(profile, max_messages_per_connection=50) as mailer:
         return list(await asyncio.gather(*(mailer.send_async(m) for m in msgs)))
+
+
+def oauth(profile: relaykit.Profile, msg: relaykit.Message) -> relaykit.SendResult:
+    def sync_provider(username: str, reason: str) -> str:
+        return f"token-for-{username}-{reason}"
+
+    async def async_provider(username: str, reason: str) -> str:
+        return sync_provider(username, reason)
+
+    provider: relaykit.TokenProvider = async_provider
+    report = relaykit.test(profile, token_provider=provider)
+    print(report.ok)
+    with relaykit.Mailer(profile, token_provider=sync_provider) as mailer:
+        print(mailer.stats.sent)
+    return relaykit.send(profile, msg, token_provider=sync_provider)

@@ -75,9 +75,10 @@ pub(crate) async fn open(
     settings: &Settings,
     trace: Option<TraceSink>,
     ntlm_helper: Option<&Vec<String>>,
+    tokens: Option<&crate::token::SharedTokenProvider>,
     progress: &mut Progress,
 ) -> Result<Session> {
-    let mut s = Session::open_observed(settings.session_config(trace), progress).await?;
+    let mut s = Session::open_observed(settings.session_config(trace.clone()), progress).await?;
     if let Some(t) = &progress.tls {
         if !t.verified {
             progress.warnings.push(format!(
@@ -88,7 +89,18 @@ pub(crate) async fn open(
     }
     if let Some(auth) = &settings.auth {
         let mut a = AuthReport::default();
-        let r = progress.timed(Stage::Auth, login::authenticate(&mut s, auth, ntlm_helper, &mut a)).await;
+        let mut carried = None;
+        let mut r = progress
+            .timed(Stage::Auth, login::authenticate(&mut s, auth, ntlm_helper, tokens, &mut carried, &mut a))
+            .await;
+        if r.is_err() && carried.is_some() {
+            // The server closed the connection with its rejection of the token: the fresh token
+            // logs in on a new connection (its stages are reported again).
+            s = Session::open_observed(settings.session_config(trace), progress).await?;
+            r = progress
+                .timed(Stage::Auth, login::authenticate(&mut s, auth, ntlm_helper, tokens, &mut carried, &mut a))
+                .await;
+        }
         progress.auth = Some(a);
         r?;
     }

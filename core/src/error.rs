@@ -187,6 +187,12 @@ pub enum Cause {
     ProxyRefusedTarget,
     /// The proxy was reached but did not open the connection to the server in time.
     ProxyNoAnswer,
+    /// The host's token provider gave no usable token (it failed, timed out, or returned
+    /// something that is not a token).
+    TokenProvider,
+    /// The server rejected an OAuth 2.0 bearer token (OAUTHBEARER/XOAUTH2, 535), after the
+    /// token provider, if any, was asked for a fresh one.
+    TokenRejected,
 }
 
 /// How a certificate failed.

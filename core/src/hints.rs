@@ -176,6 +176,12 @@ fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
         Cause::ClientCertificateRefused => "the server refused the client certificate: give one issued by a CA \
                                             the server trusts for clients, not expired (tls_client_cert_file)"
             .to_owned(),
+        Cause::TokenProvider => "the error is the token provider's, not the server's: check how it obtains access \
+                                 tokens (its token endpoint, client credentials and scopes)"
+            .to_owned(),
+        Cause::TokenRejected => "535: the server rejected the OAuth2 access token: it may have expired or been \
+                                 revoked, be for another user than the profile's username, or lack the mail scope"
+            .to_owned(),
     }
 }
 
@@ -311,9 +317,13 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
                 Some(port_or_encryption)
             }
             Cause::NoGreeting if !profile.encrypted_connection => Some(port_or_encryption),
-            Cause::NoGreeting | Cause::TlsIncompatible | Cause::TooLarge | Cause::No8BitMime | Cause::NoSmtpUtf8 => {
-                None
-            }
+            Cause::NoGreeting
+            | Cause::TlsIncompatible
+            | Cause::TooLarge
+            | Cause::No8BitMime
+            | Cause::NoSmtpUtf8
+            | Cause::TokenProvider
+            | Cause::TokenRejected => None,
             Cause::Certificate(CertificateProblem::Untrusted) => Some("$.tls_ca_file"),
             Cause::Certificate(CertificateProblem::WrongName) | Cause::ServerNotProven => Some("$.server"),
             Cause::Certificate(CertificateProblem::Expired | CertificateProblem::NotYetValid) => Some("$.tls_verify"),

@@ -15,6 +15,7 @@ pub mod options;
 mod probe;
 mod send;
 pub mod session;
+pub mod token;
 
 pub use error::{Error, ErrorKind, Fate, Reply, Result, Stage};
 pub mod hints;

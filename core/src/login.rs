@@ -10,6 +10,7 @@ use crate::error::{Error, Reply, Result};
 use crate::report::{AuthAttempt, AuthReport};
 use crate::resolve::{AuthSettings, Identity};
 use crate::session::{SaslStep, Session};
+use crate::token::{self, SharedTokenProvider, TokenReason};
 
 /// [`SaslClient`] as the session's [`SaslStep`].
 struct Step<'a>(&'a mut SaslClient);
@@ -32,14 +33,27 @@ impl SaslStep for Step<'_> {
 /// moves on to the next; a 535 ends authentication with that attempt, and so does a server that
 /// fails its SCRAM proof (nothing else is tried, least of all a mechanism that sends the
 /// password). [`SaslClient::outcome`] makes that call.
+///
+/// With a token provider (`tokens`), only OAUTHBEARER and XOAUTH2 are considered (those of the
+/// allow-list, or both), the token comes from the provider instead of the password, and a token
+/// the server rejects (535) is replaced once: the provider is asked again with
+/// [`TokenReason::Refresh`] and the same mechanism runs once more on this connection. When the
+/// server closed the connection with its rejection (the retry meets a closed connection or a
+/// 421), the fresh token is left in `carried` and the error returned: the caller opens a new
+/// connection and calls again, and a `carried` token is used as it is (no provider call, no
+/// further refresh).
 pub(crate) async fn authenticate(
     session: &mut Session,
     auth: &AuthSettings,
     helper: Option<&Vec<String>>,
+    tokens: Option<&SharedTokenProvider>,
+    carried: &mut Option<Zeroizing<String>>,
     report: &mut AuthReport,
 ) -> Result<()> {
     let offered = session.extensions().map(|e| e.auth.clone()).unwrap_or_default();
-    let (creds, opts) = match &auth.identity {
+    let server = (session.config().host.clone(), session.config().port);
+    let tokens = tokens.filter(|_| matches!(auth.identity, Identity::Password { .. }));
+    let (mut creds, mut opts) = match &auth.identity {
         Identity::Password { username, password, .. } => {
             (Credentials::new(username.clone(), Zeroizing::new(password.expose().to_owned())), AuthOptions::default())
         }
@@ -54,21 +68,43 @@ pub(crate) async fn authenticate(
             },
         ),
     };
+    opts.server = server;
     if !creds.secret().is_empty() {
         session.keep_secret(creds.secret());
     }
+    // A token provider's token is only for the token mechanisms.
+    let token_allowed: Option<Vec<Mechanism>> = tokens.map(|_| match &auth.allowed {
+        None => Mechanism::TOKEN.to_vec(),
+        Some(list) => list.iter().copied().filter(|m| m.takes_token()).collect(),
+    });
     let negotiation = auth::negotiate(
         &offered,
-        auth.allowed.as_deref(),
+        token_allowed.as_deref().or(auth.allowed.as_deref()),
         auth.as_listed,
         session.is_tls(),
         auth.allow_plaintext_password,
         creds.username(),
     );
+    let mut refreshed = false;
+    if let (Some(p), Some(_)) = (tokens, negotiation.to_try.first()) {
+        let token = match carried.take() {
+            Some(t) => {
+                // The fresh token of the connection the server closed.
+                refreshed = true;
+                session.keep_secret(&t);
+                t
+            }
+            None => fetch_token(session, p, &creds, TokenReason::Initial).await?,
+        };
+        creds = Credentials::new(creds.username().to_owned(), token);
+    }
+    let mut on_retry = false;
     let mut last: Option<Error> = None;
-    for mech in &negotiation.to_try {
+    let mut queue: std::collections::VecDeque<Mechanism> = negotiation.to_try.iter().copied().collect();
+    while let Some(mech) = queue.pop_front() {
         let name = mech.name().to_owned();
-        match attempt(session, *mech, &creds, &opts).await {
+        let retrying = std::mem::take(&mut on_retry);
+        match attempt(session, mech, &creds, &opts).await {
             Ok(reply) => {
                 report.attempts.push(AuthAttempt {
                     mechanism: name.clone(),
@@ -86,14 +122,65 @@ pub(crate) async fn authenticate(
                     code: e.code(),
                     message: Some(e.message().into_owned()),
                 });
+                let rejected = outcome == Outcome::CredentialsRejected;
+                if retrying && (e.kind() == crate::ErrorKind::Io || e.code() == Some(421)) {
+                    // The server closed the connection with its rejection of the first token:
+                    // the fresh one goes to a new connection (the caller's).
+                    *carried = Some(Zeroizing::new(creds.secret().to_owned()));
+                }
                 last = Some(e);
+                if let Some(p) = tokens.filter(|_| rejected && !refreshed && mech.takes_token()) {
+                    // The token was rejected (expired, revoked): ask once for a fresh one and
+                    // run the same mechanism again on this connection.
+                    refreshed = true;
+                    let fresh = fetch_token(session, p, &creds, TokenReason::Refresh).await?;
+                    creds = Credentials::new(creds.username().to_owned(), fresh);
+                    queue.push_front(mech);
+                    on_retry = true;
+                    continue;
+                }
                 if !outcome.goes_on() {
                     break;
                 }
             }
         }
     }
-    Err(last.unwrap_or_else(|| negotiation.unsupported_error()))
+    Err(match last {
+        // A bearer token the server judged: say so, not "user name or password".
+        Some(e)
+            if e.code() == Some(535) && report.attempts.last().is_some_and(|a| is_token_mechanism(&a.mechanism)) =>
+        {
+            e.with_cause(crate::error::Cause::TokenRejected)
+        }
+        Some(e) => e,
+        None => negotiation.unsupported_error(),
+    })
+}
+
+fn is_token_mechanism(name: &str) -> bool {
+    Mechanism::from_name(name).is_some_and(Mechanism::takes_token)
+}
+
+/// A token from the host's provider for `creds`' user, bounded by the session's timeout and
+/// registered as a secret of the session; a failure's message is cleaned of every secret the
+/// session knows (the previous token included).
+async fn fetch_token(
+    session: &mut Session,
+    provider: &SharedTokenProvider,
+    creds: &Credentials,
+    reason: TokenReason,
+) -> Result<Zeroizing<String>> {
+    let timeout = session.config().timeout;
+    match token::ask(provider, creds.username(), reason, timeout).await {
+        Ok(t) => {
+            session.keep_secret(t.expose());
+            Ok(Zeroizing::new(t.expose().to_owned()))
+        }
+        Err(e) => {
+            let detail = session.scrub(e.detail()).into_owned();
+            Err(e.with_detail(detail))
+        }
+    }
 }
 
 /// One mechanism's exchange: the server's 235, or the failure with what it means for the login

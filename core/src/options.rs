@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::json::{self, Root};
 use crate::session::TraceSink;
+use crate::token::SharedTokenProvider;
 
 /// The optional relay check of a Test: MAIL FROM `from`, RCPT TO `to`, then RSET. Nothing is
 /// sent.
@@ -35,6 +36,11 @@ pub struct TestOptions {
     /// The current-user NTLM helper's argv (default: Samba's `ntlm_auth`).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "helper_argv")]
     pub ntlm_helper: Option<Vec<String>>,
+    /// Where OAUTHBEARER/XOAUTH2 access tokens come from (instead of the profile's password),
+    /// asked for each login and once more after the server rejects a token. Not part of the
+    /// JSON form: each binding takes its own function. See [`crate::token`].
+    #[serde(skip)]
+    pub token_provider: Option<SharedTokenProvider>,
 }
 
 /// Options of a Send.
@@ -48,6 +54,9 @@ pub struct SendOptions {
     /// The current-user NTLM helper's argv (default: Samba's `ntlm_auth`).
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "helper_argv")]
     pub ntlm_helper: Option<Vec<String>>,
+    /// Where OAUTHBEARER/XOAUTH2 access tokens come from (see [`TestOptions::token_provider`]).
+    #[serde(skip)]
+    pub token_provider: Option<SharedTokenProvider>,
 }
 
 /// A helper command line: the command and its arguments, at least the command.

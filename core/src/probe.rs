@@ -19,7 +19,7 @@ pub async fn test_async(
     ctx: &RrtContext,
     options: &TestOptions,
 ) -> Result<TestReport> {
-    let settings = profile.resolve(keyring, ctx)?;
+    let settings = profile.resolve_for(keyring, ctx, options.token_provider.is_some())?;
     if let Some(r) = &options.relay_check {
         r.validate()?;
     }
@@ -45,7 +45,16 @@ async fn probe(
     progress: &mut Progress,
     relay: &mut Option<RelayCheck>,
 ) -> Result<()> {
-    let mut s = connection::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
+    // Boxed: opening (proxy, TLS, AUTH) is most of the future's state; the caller's future
+    // stays small (clippy::large_futures) at the cost of one allocation per connection.
+    let mut s = Box::pin(connection::open(
+        settings,
+        options.trace.clone(),
+        options.ntlm_helper.as_ref(),
+        options.token_provider.as_ref(),
+        progress,
+    ))
+    .await?;
     if let Some(rc) = &options.relay_check {
         *relay = Some(relay_check(&mut s, rc, progress).await?);
     }

@@ -186,11 +186,24 @@ impl Profile {
     ///
     /// Errors carry [`Stage::Resolve`].
     pub fn resolve(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<Settings> {
-        self.resolve_inner(keyring, ctx).map_err(|e| e.with_stage(Stage::Resolve))
+        self.resolve_for(keyring, ctx, false)
     }
 
-    fn resolve_inner(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<Settings> {
-        self.validate()?;
+    /// [`Profile::resolve`] for a Test, Send or mailer that has a token provider
+    /// (`token_provider`): the password may then be absent (the provider gives the token).
+    pub fn resolve_for(&self, keyring: &Keyring, ctx: &RrtContext, token_provider: bool) -> Result<Settings> {
+        self.resolve_inner(keyring, ctx, token_provider).map_err(|e| e.with_stage(Stage::Resolve))
+    }
+
+    fn resolve_inner(&self, keyring: &Keyring, ctx: &RrtContext, tokens: bool) -> Result<Settings> {
+        if tokens && self.password().is_none() && self.requires_authentication && !self.use_ntlm_current_user {
+            // Every other rule still holds: check them as if a password were given.
+            let mut with = self.clone();
+            with.set_password("");
+            with.validate()?;
+        } else {
+            self.validate()?;
+        }
         let socket = self.resolve_socket(ctx)?;
         let host = if socket.is_some() {
             // The name TLS verifies over a socket (and messages show): the local machine.
@@ -223,7 +236,7 @@ impl Profile {
         if let Some(pem) = &self.tls_ca_pem {
             trust_anchors.extend(tls::trust_anchors(pem.as_bytes(), "$.tls_ca_pem", "")?);
         }
-        let auth = if self.requires_authentication { Some(self.resolve_auth(keyring, ctx)?) } else { None };
+        let auth = if self.requires_authentication { Some(self.resolve_auth(keyring, ctx, tokens)?) } else { None };
         let client_certificate = self.client_certificate(keyring)?;
         Ok(Settings {
             host,
@@ -241,7 +254,7 @@ impl Profile {
         })
     }
 
-    fn resolve_auth(&self, keyring: &Keyring, ctx: &RrtContext) -> Result<AuthSettings> {
+    fn resolve_auth(&self, keyring: &Keyring, ctx: &RrtContext, tokens: bool) -> Result<AuthSettings> {
         let mut allowed: Option<Vec<Mechanism>> =
             self.auth_mechanisms.as_ref().map(|l| l.iter().filter_map(|n| Mechanism::from_name(n)).collect());
         let identity = if self.use_ntlm_current_user {
@@ -265,7 +278,13 @@ impl Profile {
                 Some(Password::Encrypted(env)) => {
                     keyring.decrypt(env, crate::secret::PASSWORD_FIELD, self.id.as_deref())?
                 }
-                None => return Err(Error::config("$.password", "required when requires_authentication is true")),
+                None if tokens => SecretString::default(),
+                None => {
+                    return Err(Error::config(
+                        "$.password",
+                        "required when requires_authentication is true (or give a token provider for OAUTHBEARER/XOAUTH2)",
+                    ));
+                }
             };
             Identity::Password { username, username_sensitive, password }
         };

@@ -22,7 +22,7 @@ pub async fn send_async(
     message: &Message,
     options: &SendOptions,
 ) -> Result<SendResult> {
-    let settings = profile.resolve(keyring, ctx)?;
+    let settings = profile.resolve_for(keyring, ctx, options.token_provider.is_some())?;
     let prepared = message.prepare_in_async(ctx)?;
     let mut progress = Progress::default();
     let result = deliver(&settings, options, &prepared, &mut progress).await;
@@ -35,7 +35,16 @@ async fn deliver(
     prepared: &Prepared,
     progress: &mut Progress,
 ) -> Result<SendResult> {
-    let mut s = connection::open(settings, options.trace.clone(), options.ntlm_helper.as_ref(), progress).await?;
+    // Boxed: opening (proxy, TLS, AUTH) is most of the future's state; the caller's future
+    // stays small (clippy::large_futures) at the cost of one allocation per connection.
+    let mut s = Box::pin(connection::open(
+        settings,
+        options.trace.clone(),
+        options.ntlm_helper.as_ref(),
+        options.token_provider.as_ref(),
+        progress,
+    ))
+    .await?;
     let result = transact(&mut s, prepared).await?;
     let _ = s.quit().await;
     Ok(result)

@@ -299,6 +299,166 @@ async fn credentials_a_server_echoes_are_scrubbed_from_errors_reports_and_traces
     }
 }
 
+/// Fake: a server that repeats the OAuth bearer token a token provider gave, in its 334 JSON
+/// error challenge and in its 535 (no real server echoes credentials on demand). Neither token
+/// (the first, nor the one asked for on refresh), nor the base64 of the SASL message, may reach
+/// the error, the report's JSON, its Debug, or the trace; the provider is asked twice.
+#[tokio::test]
+async fn bearer_tokens_a_server_echoes_are_scrubbed_from_errors_reports_and_traces() {
+    for mech in ["OAUTHBEARER", "XOAUTH2"] {
+        // (A challenge that repeats the token is not made here: the session scrubs the token's
+        // base64 from every server line, so such a challenge no longer decodes and ends the
+        // exchange as a protocol error, safely; the 535 text is where an echo can be checked.)
+        let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (port, server) = fake(move |line| {
+            if line.starts_with("EHLO") {
+                return "250-fake\r\n250 AUTH OAUTHBEARER XOAUTH2\r\n".to_owned();
+            }
+            if line == "QUIT" {
+                return "221 bye\r\n".to_owned();
+            }
+            if let Some(payload) = line.split(' ').nth(2).filter(|_| line.starts_with("AUTH ")) {
+                *last.lock().unwrap() = payload.to_owned();
+                return format!("334 {}\r\n", B64.encode(r#"{"status":"invalid_token","schemes":"bearer"}"#));
+            }
+            // The client's answer to the error challenge (^A or an empty line), then the verdict
+            // repeating the SASL message, decoded and in base64.
+            let payload = last.lock().unwrap().clone();
+            let sasl = String::from_utf8_lossy(&B64.decode(&payload).unwrap_or_default()).replace('\x01', " ");
+            format!("535-5.7.8 rejected {sasl}\r\n535 5.7.8 you sent {payload} then {line:?}\r\n")
+        })
+        .await;
+        let profile = Profile::from_json_value(&json!({
+            "server": "127.0.0.1", "port": port, "starttls": "never", "timeout_secs": 5,
+            "requires_authentication": true, "username": "echo-user", "allow_plaintext_password": true,
+            "auth_mechanisms": [mech],
+        }))
+        .unwrap();
+        let given = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let g = given.clone();
+        let provider = relaykit::token::token_provider_fn(move |req: relaykit::token::TokenRequest| {
+            let token = format!("ya29.Echo-Token-{}-{}", req.reason.as_str(), g.lock().unwrap().len());
+            g.lock().unwrap().push(token.clone());
+            async move { Ok::<_, String>(relaykit::SecretString::new(token)) }
+        });
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = lines.clone();
+        let options = TestOptions {
+            trace: Some(relaykit::session::TraceSink::new(move |e| sink.lock().unwrap().push(e.to_string()))),
+            token_provider: Some(provider),
+            ..TestOptions::default()
+        };
+        let report =
+            tokio::time::timeout(WAIT, relaykit::test_async(&profile, &Keyring::new(), &RrtContext::new(), &options))
+                .await
+                .unwrap()
+                .unwrap();
+        let log = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+        let e = report.error.as_ref().unwrap();
+        assert_eq!((e.kind(), e.code()), (ErrorKind::AuthFailed, Some(535)), "{mech}: {e:?}");
+        assert_eq!(auth_lines(&log), [mech, mech], "{mech}: AUTH once more after the refresh: {log:?}");
+        let tokens = given.lock().unwrap().clone();
+        assert_eq!(tokens.len(), 2, "{mech}: initial and refresh");
+        let mut everything = serde_json::to_string(&report).unwrap();
+        everything.push_str(&e.message());
+        everything.extend([format!("{report:?}"), format!("{e:?}"), format!("{options:?}")]);
+        everything.push_str(&lines.lock().unwrap().join("\n"));
+        let sent: Vec<String> = log
+            .iter()
+            .filter_map(|l| l.split(' ').nth(2).filter(|_| l.starts_with("AUTH ")))
+            .map(|p| p.trim_end_matches('=').to_owned())
+            .collect();
+        assert_eq!(sent.len(), 2);
+        for secret in tokens.iter().chain(&sent) {
+            assert!(!everything.contains(secret.as_str()), "{mech}: {secret:?} leaked in {everything}");
+        }
+        assert!(everything.contains("invalid_token"), "{mech}: the server's error is kept: {everything}");
+    }
+}
+
+/// Fake: a server that closes the connection with its rejection of a bearer token (the 535,
+/// then EOF), as some providers' servers may; on its second connection it accepts the token
+/// (no real server here closes after a 535). The token provider is asked twice (initial,
+/// refresh), the fresh token logs in on a new connection, and the Test passes; the provider is
+/// not asked a third time.
+#[tokio::test]
+async fn a_server_that_closes_after_rejecting_the_token_gets_the_fresh_one_on_a_new_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut logs: Vec<Vec<String>> = Vec::new();
+        for conn in 0..2 {
+            let (tcp, _) = tokio::time::timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+            let mut rd = BufReader::new(tcp);
+            rd.get_mut().write_all(b"220 fake ESMTP\r\n").await.unwrap();
+            let mut log = Vec::new();
+            loop {
+                let mut line = String::new();
+                if tokio::time::timeout(WAIT, rd.read_line(&mut line)).await.unwrap().unwrap() == 0 {
+                    break;
+                }
+                let line = line.trim_end().to_owned();
+                log.push(line.clone());
+                let reply = if line.starts_with("EHLO") {
+                    "250-fake\r\n250 AUTH OAUTHBEARER\r\n".to_owned()
+                } else if line.starts_with("AUTH ") && conn == 0 {
+                    format!("334 {}\r\n", B64.encode(r#"{"status":"invalid_token"}"#))
+                } else if line.starts_with("AUTH ") {
+                    "235 2.7.0 ok\r\n".to_owned()
+                } else if line == "QUIT" {
+                    "221 bye\r\n".to_owned()
+                } else {
+                    // The ^A after the error challenge: reject, and hang up.
+                    rd.get_mut().write_all(b"535 5.7.8 token expired\r\n").await.unwrap();
+                    break;
+                };
+                rd.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                if line == "QUIT" {
+                    break;
+                }
+            }
+            logs.push(log);
+        }
+        logs
+    });
+    let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::<&'static str>::new()));
+    let r = reasons.clone();
+    let provider = relaykit::token::token_provider_fn(move |req: relaykit::token::TokenRequest| {
+        r.lock().unwrap().push(req.reason.as_str());
+        let token = format!("tok-{}", req.reason.as_str());
+        async move { Ok::<_, String>(relaykit::SecretString::new(token)) }
+    });
+    let profile = Profile::from_json_value(&json!({
+        "server": "127.0.0.1", "port": port, "starttls": "never", "timeout_secs": 5,
+        "requires_authentication": true, "username": "u", "allow_plaintext_password": true,
+        "auth_mechanisms": ["OAUTHBEARER"],
+    }))
+    .unwrap();
+    let options = TestOptions { token_provider: Some(provider), ..TestOptions::default() };
+    let report =
+        tokio::time::timeout(WAIT, relaykit::test_async(&profile, &Keyring::new(), &RrtContext::new(), &options))
+            .await
+            .unwrap()
+            .unwrap();
+    let logs = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert!(report.ok, "{:?}", report.error);
+    assert_eq!(*reasons.lock().unwrap(), ["initial", "refresh"]);
+    // First connection: the first token, rejected with a hang-up (the retry there found it
+    // closed); second connection: the fresh token, accepted.
+    let tokens_sent = |log: &[String]| -> Vec<String> {
+        log.iter()
+            .filter_map(|l| l.strip_prefix("AUTH OAUTHBEARER "))
+            .map(|b| String::from_utf8_lossy(&B64.decode(b).unwrap()).into_owned())
+            .map(|m| m.split("auth=Bearer ").nth(1).unwrap_or_default().trim_end_matches('\x01').to_owned())
+            .collect()
+    };
+    assert_eq!(tokens_sent(&logs[0]).first().map(String::as_str), Some("tok-initial"), "{logs:?}");
+    assert_eq!(tokens_sent(&logs[1]), ["tok-refresh"], "{logs:?}");
+    let attempts: Vec<_> = report.auth.as_ref().unwrap().attempts.iter().map(|a| (a.ok, a.code)).collect();
+    assert_eq!(attempts.first(), Some(&(false, Some(535))), "{attempts:?}");
+    assert_eq!(attempts.last(), Some(&(true, Some(235))), "{attempts:?}");
+}
+
 /// Fake: a SCRAM server asking for 1,000,000 iterations (no real server here is set up so).
 /// The derivation runs off the runtime's I/O threads and stops at the stage timeout: two such
 /// Tests in flight on a one-thread runtime do not hold up a third against a healthy server,

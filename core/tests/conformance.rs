@@ -7,7 +7,8 @@
 //! (every line of the trace callback), `logs` (every `tracing` event relaykit emitted during the
 //! case), `memory_peak_kb` (how far the process's peak resident set rose above its size before
 //! the case; Linux) and, for a case against a hostile scenario that requires TLS,
-//! `credentials_before_tls` from the hostile server's record (`RK_HOSTILE_RECORD`).
+//! `credentials_before_tls` from the hostile server's record (`RK_HOSTILE_RECORD`), and for a
+//! case with a `token_provider`, `token_calls` (the reasons the provider was asked, in order).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -122,8 +123,90 @@ fn reset_peak_rss() -> Option<u64> {
     status_kb("VmRSS")
 }
 
-/// The outcome with `elapsed_ms`, `trace`, `logs`, `memory_peak_kb` and, where the hostile
-/// record tells, `credentials_before_tls`.
+/// A form POST to the issuer of a case's token provider (plain HTTP on loopback): its JSON.
+fn post(url: &str, form: &[(&str, &str)]) -> Result<Value, String> {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").ok_or("token_url: only http:// on loopback")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let enc = |v: &str| -> String {
+        v.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let body = form.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&");
+    let mut s = std::net::TcpStream::connect(authority).map_err(|e| format!("{url}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let (head, json) = text.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("{url} answered {}", head.lines().next().unwrap_or_default()));
+    }
+    serde_json::from_str(json).map_err(|e| e.to_string())
+}
+
+/// The case's declarative `token_provider` (tests/conformance/README.md) and the reasons it was
+/// asked: tokens from `token_url` (`grant_type=password`), kept and given to each new
+/// connection, a new one on refresh; `revoke_first` revokes the first before giving it,
+/// `refresh_same` gives the same again on refresh, `fail` fails with that text. (`returns` is
+/// for languages where a provider can return a non-string: not Rust.)
+fn token_provider(spec: &Value) -> (relaykit::token::SharedTokenProvider, Lines) {
+    #[derive(Default)]
+    struct State {
+        token: Option<String>,
+        fetched: usize,
+    }
+    let calls: Lines = Arc::default();
+    let state = Arc::new(Mutex::new(State::default()));
+    let (spec, seen) = (spec.clone(), calls.clone());
+    let provider = relaykit::token::token_provider_fn(move |req: relaykit::token::TokenRequest| {
+        let (spec, state, seen) = (spec.clone(), state.clone(), seen.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                seen.lock().unwrap_or_else(PoisonError::into_inner).push(req.reason.as_str().to_owned());
+                let field = |k: &str| spec.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                if let Some(why) = spec.get("fail").and_then(Value::as_str) {
+                    return Err(why.to_owned());
+                }
+                let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+                let refresh = req.reason == relaykit::token::TokenReason::Refresh;
+                if st.token.is_none() || (refresh && spec.get("refresh_same") != Some(&json!(true))) {
+                    let (user, pass) = (field("username"), field("password"));
+                    let got = post(
+                        &field("token_url"),
+                        &[("grant_type", "password"), ("username", &user), ("password", &pass)],
+                    )?;
+                    let token = got["access_token"].as_str().ok_or("no access_token")?.to_owned();
+                    st.fetched += 1;
+                    if st.fetched == 1 && spec.get("revoke_first") == Some(&json!(true)) {
+                        post(&field("revoke_url"), &[("token", &token)])?;
+                    }
+                    st.token = Some(token);
+                }
+                Ok(relaykit::SecretString::new(st.token.clone().unwrap_or_default()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the provider panicked: {e}")))
+        }
+    });
+    (provider, calls)
+}
+
+/// The outcome with `elapsed_ms`, `trace`, `logs`, `memory_peak_kb`, `token_calls` and, where
+/// the hostile record tells, `credentials_before_tls`.
 fn execute_observed(input: &Input, logs: &Lines, hostile: Option<&Hostile>) -> Result<Value, String> {
     let trace: Lines = Arc::default();
     let sink = {
@@ -136,7 +219,8 @@ fn execute_observed(input: &Input, logs: &Lines, hostile: Option<&Hostile>) -> R
     take(logs);
     let rss_before = reset_peak_rss();
     let start = Instant::now();
-    let mut outcome = execute(input, &sink)?;
+    let tokens = input.token_provider.as_ref().map(token_provider);
+    let mut outcome = execute(input, &sink, tokens.as_ref().map(|t| &t.0))?;
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     let peak = status_kb("VmHWM");
     let o = outcome.as_object_mut().ok_or("the outcome is not an object")?;
@@ -146,6 +230,9 @@ fn execute_observed(input: &Input, logs: &Lines, hostile: Option<&Hostile>) -> R
     o.insert("elapsed_ms".into(), json!(elapsed_ms.round()));
     o.insert("trace".into(), json!(take(&trace)));
     o.insert("logs".into(), json!(take(logs)));
+    if let Some((_, calls)) = &tokens {
+        o.insert("token_calls".into(), json!(take(calls)));
+    }
     if let (Some((h, port)), Some(from)) = (watched, from) {
         if let Some(before) = h.credentials_before_tls(port, from) {
             o.insert("credentials_before_tls".into(), json!(before));
@@ -155,7 +242,11 @@ fn execute_observed(input: &Input, logs: &Lines, hostile: Option<&Hostile>) -> R
 }
 
 /// The outcome of README's table; `Err` when the input itself cannot be executed.
-fn execute(input: &Input, sink: &TraceSink) -> Result<Value, String> {
+fn execute(
+    input: &Input,
+    sink: &TraceSink,
+    tokens: Option<&relaykit::token::SharedTokenProvider>,
+) -> Result<Value, String> {
     let failed = |e: relaykit::Error| json!({"status": "error", "error": e.to_json_value()});
     let profile = match Profile::from_json_value(&input.profile) {
         Ok(p) => p,
@@ -179,15 +270,21 @@ fn execute(input: &Input, sink: &TraceSink) -> Result<Value, String> {
     let options = input.options.clone().unwrap_or(Value::Null);
     Ok(match input.action {
         Action::Test => TestOptions::from_json_value(&options)
-            .and_then(|o| relaykit::test(&profile, &keyring, &ctx, &TestOptions { trace: Some(sink.clone()), ..o }))
+            .and_then(|o| {
+                let o = TestOptions { trace: Some(sink.clone()), token_provider: tokens.cloned(), ..o };
+                relaykit::test(&profile, &keyring, &ctx, &o)
+            })
             .map_or_else(failed, |report| json!({"status": "ok", "report": report.to_json_value()})),
         Action::Send => Message::from_json_value(input.message.as_ref().unwrap_or(&Value::Null))
             .and_then(|m| SendOptions::from_json_value(&options).map(|o| (m, o)))
             .and_then(|(m, o)| {
-                relaykit::send(&profile, &keyring, &ctx, &m, &SendOptions { trace: Some(sink.clone()), ..o })
+                let o = SendOptions { trace: Some(sink.clone()), token_provider: tokens.cloned(), ..o };
+                relaykit::send(&profile, &keyring, &ctx, &m, &o)
             })
             .map_or_else(failed, |result| json!({"status": "ok", "result": result.to_json_value()})),
-        Action::Mailer => mailer(&profile, &keyring, &ctx, &options, &input.messages, sink).unwrap_or_else(failed),
+        Action::Mailer => {
+            mailer(&profile, &keyring, &ctx, &options, &input.messages, sink, tokens).unwrap_or_else(failed)
+        }
     })
 }
 
@@ -199,9 +296,14 @@ fn mailer(
     options: &Value,
     messages: &[Value],
     sink: &TraceSink,
+    tokens: Option<&relaykit::token::SharedTokenProvider>,
 ) -> relaykit::Result<Value> {
     let messages = messages.iter().map(Message::from_json_value).collect::<relaykit::Result<Vec<_>>>()?;
-    let options = MailerOptions { trace: Some(sink.clone()), ..MailerOptions::from_json_value(options)? };
+    let options = MailerOptions {
+        trace: Some(sink.clone()),
+        token_provider: tokens.cloned(),
+        ..MailerOptions::from_json_value(options)?
+    };
     let m = Mailer::new(profile, keyring, ctx, options)?;
     let outcomes: Vec<Value> = m
         .send_many_blocking(&messages)?

@@ -189,6 +189,7 @@ fn test_options(options_json: *const c_char) -> FfiResult<TestOptions> {
     let text = arg_opt_str(options_json, "options_json")?.unwrap_or("null");
     let mut o = TestOptions::from_json(text).map_err(|e| core_err(&e))?;
     o.trace = trace_sink();
+    o.token_provider = crate::token::provider();
     Ok(o)
 }
 
@@ -196,6 +197,7 @@ fn send_options(options_json: *const c_char) -> FfiResult<SendOptions> {
     let text = arg_opt_str(options_json, "options_json")?.unwrap_or("null");
     let mut o = SendOptions::from_json(text).map_err(|e| core_err(&e))?;
     o.trace = trace_sink();
+    o.token_provider = crate::token::provider();
     Ok(o)
 }
 

@@ -16,11 +16,13 @@ mod engine;
 mod error;
 mod handles;
 mod mailer;
+mod token;
 
 pub use engine::*;
 pub use error::*;
 pub use handles::*;
 pub use mailer::*;
+pub use token::*;
 
 /// The major version of the relaykit this header belongs to.
 pub const RK_VERSION_MAJOR: u32 = 0;

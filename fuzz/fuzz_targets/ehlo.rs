@@ -1,11 +1,11 @@
 //! EHLO reply parsing (`Extensions::from_ehlo`) and SASL mechanism negotiation
 //! (`auth::negotiate`) on any server reply. Input: one flag byte (bit 0 TLS active, bit 1
 //! plaintext allowed, bit 2 allow-list in listed order, bits 3-7 with the next byte: which of
-//! the seven mechanisms the profile allows, all when 0), then the reply bytes.
+//! the nine mechanisms the profile allows, all when 0), then the reply bytes.
 //!
 //! Properties: the flags agree with the keyword lines; negotiation tries only mechanisms the
 //! server offered and the profile allows, each once, never a clear-text one without TLS unless
-//! allowed, never XOAUTH2 unless listed, and accounts for every offered mechanism it skips.
+//! allowed, never a token mechanism or EXTERNAL unless listed, and accounts for every offered mechanism it skips.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -40,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
     let tls = flags & 1 != 0;
     let allow_plaintext = flags & 2 != 0;
     let as_listed = flags & 4 != 0;
-    let bits = (u16::from(*flags >> 3) | (u16::from(*mask) << 5)) & 0x7f;
+    // One bit per mechanism of Mechanism::ALL (nine).
+    let bits = (u16::from(*flags >> 3) | (u16::from(*mask) << 5)) & 0x1ff;
     let allow: Vec<Mechanism> =
         Mechanism::ALL.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, m)| *m).collect();
     let allow_list = (!allow.is_empty()).then_some(allow.as_slice());

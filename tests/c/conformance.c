@@ -5,7 +5,8 @@
  * say. JSON through libjansson. Run by tests/c/run.sh as
  *   relaykit-conformance run --lang c -- valgrind ... target/c/conformance
  * Every outcome also gets "elapsed_ms" (the call's wall time) and "trace" (every line of the
- * process-wide trace callback during the case), which the judge checks (within_secs, no secret). */
+ * process-wide trace callback during the case), which the judge checks (within_secs, no secret),
+ * and, for a case with a "token_provider", "token_calls" (the reasons it was asked, in order). */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
 #include <pthread.h>
@@ -15,6 +16,53 @@
 #include <time.h>
 
 #include "relaykit.h"
+#include "http.h"
+
+/* The case's declarative token provider (tests/conformance/README.md, "token_provider"):
+ * tokens from token_url (grant_type=password), kept and given to each new connection, a new
+ * one on refresh; revoke_first revokes the first before giving it, refresh_same gives the same
+ * again on refresh, fail fails with that text ("returns" needs a language whose provider can
+ * return a non-string: not C). Set as the process-wide token callback for the case. */
+static struct token_spec {
+  pthread_mutex_t lock;
+  const json_t *spec;
+  char *token;
+  int fetched;
+  json_t *calls;
+} tokens = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, NULL};
+
+static const char *spec_str(const char *key) { return json_string_value(json_object_get(tokens.spec, key)); }
+
+static int32_t on_token(void *user, const char *username, int32_t refresh, char *buf, size_t cap) {
+  (void)user;
+  (void)username;
+  int32_t rc = 0;
+  pthread_mutex_lock(&tokens.lock);
+  json_array_append_new(tokens.calls, json_string(refresh ? "refresh" : "initial"));
+  if (spec_str("fail") != NULL) {
+    snprintf(buf, cap, "%s", spec_str("fail"));
+    rc = 1;
+  } else {
+    if (tokens.token == NULL || (refresh && !json_is_true(json_object_get(tokens.spec, "refresh_same")))) {
+      char *t = rk_issue_token(spec_str("token_url"), spec_str("username"), spec_str("password"));
+      if (t != NULL && ++tokens.fetched == 1 && json_is_true(json_object_get(tokens.spec, "revoke_first")) &&
+          rk_revoke_token(spec_str("revoke_url"), t) != 0) {
+        free(t);
+        t = NULL;
+      }
+      free(tokens.token);
+      tokens.token = t;
+    }
+    if (tokens.token == NULL || strlen(tokens.token) + 1 > cap) {
+      snprintf(buf, cap, "the runner could not get a token from %s", spec_str("token_url"));
+      rc = 2;
+    } else {
+      memcpy(buf, tokens.token, strlen(tokens.token) + 1);
+    }
+  }
+  pthread_mutex_unlock(&tokens.lock);
+  return rc;
+}
 
 /* The trace lines of the running case; the callback runs on relaykit's threads. */
 static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -209,8 +257,24 @@ int main(void) {
       pthread_mutex_lock(&trace_lock);
       json_array_clear(trace_lines);
       pthread_mutex_unlock(&trace_lock);
+      const json_t *spec = json_object_get(c, "token_provider");
+      if (spec != NULL) {
+        tokens.spec = spec;
+        tokens.calls = json_array();
+        rk_set_token_callback(on_token, NULL);
+      }
       double start = now_ms();
       json_t *outcome = run_case(c, problem, sizeof problem);
+      if (spec != NULL) {
+        rk_set_token_callback(NULL, NULL);
+        if (outcome != NULL) json_object_set(outcome, "token_calls", tokens.calls);
+        json_decref(tokens.calls);
+        free(tokens.token);
+        tokens.spec = NULL;
+        tokens.token = NULL;
+        tokens.fetched = 0;
+        tokens.calls = NULL;
+      }
       if (outcome != NULL) {
         json_object_set_new(outcome, "elapsed_ms", json_integer((json_int_t)(now_ms() - start + 0.5)));
         pthread_mutex_lock(&trace_lock);

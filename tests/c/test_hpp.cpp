@@ -133,6 +133,21 @@ int main() {
   mailer = std::move(moved);  // move-assigning into an empty one, freed once
   CHECK(mailer.get() != nullptr);
 
+  // The token provider: a std::function behind the C callback (its trampoline called here as
+  // relaykit calls it: the token, or the exception's what() as the failure's message).
+  relaykit::set_token_provider([](const std::string &user, bool refresh) -> std::string {
+    if (user == "bad") throw std::runtime_error("issuer down");
+    return (refresh ? "fresh-" : "first-") + user;
+  });
+  char buf[RK_TOKEN_CAPACITY];
+  void *slot = &relaykit::detail::token_slot();
+  CHECK(relaykit::detail::token_trampoline(slot, "alice", 0, buf, sizeof buf) == 0 && std::string(buf) == "first-alice");
+  CHECK(relaykit::detail::token_trampoline(slot, "alice", 1, buf, sizeof buf) == 0 && std::string(buf) == "fresh-alice");
+  CHECK(relaykit::detail::token_trampoline(slot, "bad", 0, buf, sizeof buf) == 1 && std::string(buf) == "issuer down");
+  CHECK(relaykit::detail::token_trampoline(slot, "alice", 0, buf, 4) == 2);  // does not fit
+  relaykit::set_token_provider(nullptr);
+  CHECK(relaykit::detail::token_trampoline(slot, "alice", 0, buf, sizeof buf) == 1);
+
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

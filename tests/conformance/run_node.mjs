@@ -53,18 +53,49 @@ export function messageInput(m) {
   return out
 }
 
-/** `execute`'s outcome with `elapsed_ms` and `trace`. */
+async function post(url, form) {
+  const r = await fetch(url, { method: 'POST', body: new URLSearchParams(form), signal: AbortSignal.timeout(10000) })
+  if (!r.ok) throw new Error(`${url} answered ${r.status}`)
+  return r.json()
+}
+
+/** The case's declarative `token_provider` (tests/conformance/README.md): tokens from
+ * `token_url` (`grant_type=password`), kept and given to each new connection, a new one on
+ * `'refresh'`; `revoke_first` revokes the first before giving it, `refresh_same` gives the same
+ * again on refresh, `fail` rejects, `returns` returns that value. `calls`: the reasons asked. */
+export function tokenProvider(spec) {
+  const p = { calls: [], token: null, fetched: 0 }
+  const fetchToken = async () => {
+    const t = (await post(spec.token_url, { grant_type: 'password', username: spec.username, password: spec.password }))
+      .access_token
+    p.fetched += 1
+    if (p.fetched === 1 && spec.revoke_first) await post(spec.revoke_url, { token: t })
+    return t
+  }
+  p.fn = async (username, reason) => {
+    p.calls.push(reason)
+    if (spec.fail !== undefined) throw new Error(spec.fail)
+    if (spec.returns !== undefined) return spec.returns
+    if (p.token === null || (reason === 'refresh' && !spec.refresh_same)) p.token = await fetchToken()
+    return p.token
+  }
+  return p
+}
+
+/** `execute`'s outcome with `elapsed_ms`, `trace` and, with a token provider, `token_calls`. */
 export async function observed(relaykit, c) {
   const trace = []
+  const provider = c.token_provider !== undefined ? tokenProvider(c.token_provider) : null
   const start = performance.now()
-  const outcome = await execute(relaykit, c, (direction, line) => trace.push(`${direction}: ${line}`))
+  const outcome = await execute(relaykit, c, (direction, line) => trace.push(`${direction}: ${line}`), provider?.fn)
   outcome.elapsed_ms = Math.round(performance.now() - start)
   outcome.trace = trace
+  if (provider) outcome.token_calls = provider.calls
   return outcome
 }
 
 /** The outcome object of README's table, from the public API. */
-export async function execute(relaykit, c, trace) {
+export async function execute(relaykit, c, trace, tokenProviderFn) {
   const { Keyring, Profile, RrtContext } = relaykit
   const keyring = c.keyring !== undefined ? Keyring.fromText(c.keyring) : new Keyring()
   try {
@@ -74,6 +105,7 @@ export async function execute(relaykit, c, trace) {
     const options = { keyring, context }
     for (const [k, v] of Object.entries(c.options || {})) options[camel(k)] = v
     if (trace) options.trace = trace
+    if (tokenProviderFn) options.tokenProvider = tokenProviderFn
     if (c.action === 'test') return { status: 'ok', report: (await relaykit.test(profile, options)).toJSON() }
     if (c.action === 'mailer') {
       const mailer = new relaykit.Mailer(profile, options)

@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any
+import urllib.parse
+import urllib.request
+from typing import Any, Optional
 
 import relaykit
 
@@ -36,15 +39,61 @@ class Collect(logging.Handler):
 LOGS = Collect()
 
 
+class Provider:
+    """The case's declarative ``token_provider`` (tests/conformance/README.md): tokens from
+    ``token_url`` (``grant_type=password``), kept and given to each new connection, a new one on
+    ``"refresh"``; ``revoke_first`` revokes the first before giving it, ``refresh_same`` gives
+    the same again on refresh, ``fail`` raises, ``returns`` returns that value. ``calls`` are
+    the reasons asked, in order."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.token: Optional[str] = None
+        self.fetched = 0
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def post(self, url: str, **form: str) -> dict[str, Any]:
+        req = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode())
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return dict(json.loads(r.read() or b"{}"))
+
+    def fetch(self) -> str:
+        s = self.spec
+        token = str(self.post(s["token_url"], grant_type="password", username=s["username"],
+                              password=s["password"])["access_token"])
+        self.fetched += 1
+        if self.fetched == 1 and s.get("revoke_first"):
+            self.post(s["revoke_url"], token=token)
+        return token
+
+    def __call__(self, username: str, reason: str) -> Any:
+        with self.lock:
+            self.calls.append(reason)
+            if "fail" in self.spec:
+                raise RuntimeError(self.spec["fail"])
+            if "returns" in self.spec:
+                return self.spec["returns"]
+            if self.token is None or (reason == "refresh" and not self.spec.get("refresh_same")):
+                self.token = self.fetch()
+            return self.token
+
+
 def observed(case: dict[str, Any]) -> dict[str, Any]:
-    """:func:`execute`'s outcome with ``elapsed_ms``, ``trace`` and ``logs``."""
+    """:func:`execute`'s outcome with ``elapsed_ms``, ``trace``, ``logs`` and, for a case with
+    a token provider, ``token_calls``."""
     trace: list[str] = []
     LOGS.messages = []
+    provider = Provider(case["token_provider"]) if "token_provider" in case else None
+    if provider is not None:
+        case = dict(case, options=dict(case.get("options") or {}, token_provider=provider))
     start = time.monotonic()
     outcome = execute(case, lambda direction, line: trace.append(f"{direction}: {line}"))
     outcome["elapsed_ms"] = round((time.monotonic() - start) * 1000)
     outcome["trace"] = trace
     outcome["logs"] = LOGS.messages
+    if provider is not None:
+        outcome["token_calls"] = provider.calls
     return outcome
 
 

@@ -24,7 +24,7 @@ import inspect
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Callable, Optional, TypedDict, Union
+from typing import Any, Awaitable, Callable, Optional, TypedDict, Union
 
 from . import _native
 from ._native import (
@@ -87,6 +87,7 @@ __all__ = [
     "Stage",
     "TestReport",
     "TlsInfo",
+    "TokenProvider",
     "TraceCallback",
     "send",
     "send_async",
@@ -134,7 +135,50 @@ the order they opened), ``None`` for :func:`test` and :func:`send`."""
 
 RelayCheckArg = Union[tuple[str, str], Sequence[str], Mapping[str, str], None]
 
+TokenProvider = Callable[[str, str], Union[str, Awaitable[str]]]
+"""``token_provider(username, reason)``: an OAuth 2.0 access token (a ``str``) for OAUTHBEARER or
+XOAUTH2, instead of the profile's password. ``reason`` is ``"initial"`` (a new connection logs
+in) or ``"refresh"`` (the server rejected the token given before: return a fresh one). It may be
+a plain callable, run on a relaykit worker thread (never on the event loop), or a coroutine
+function: :func:`test_async`, :func:`send_async` and an :class:`AsyncMailer` made inside a
+running loop await its coroutine on that loop; the blocking API runs it with
+:func:`asyncio.run` on the worker thread. An exception, a value that is not a ``str``, or no
+answer within the profile's ``timeout_secs`` fails the login with ``AuthFailedError`` naming the
+token provider. The token is never logged or traced."""
+
 log = logging.getLogger("relaykit")
+
+
+def _token_provider(provider: Optional[TokenProvider], profile: Profile,
+                    loop: Optional[asyncio.AbstractEventLoop] = None) -> Optional[Callable[[str, str], Any]]:
+    """The callable the core calls on a worker thread, ``(username, reason)``: the caller's, with
+    a coroutine it returns run to its end (on ``loop`` when that loop is running, else with
+    :func:`asyncio.run`), bounded by the profile's timeout. Its value is returned as it is: the
+    core checks that it is a ``str``."""
+    if provider is None:
+        return None
+    if not callable(provider):
+        raise TypeError(f"token_provider must be callable, not {type(provider).__name__}")
+    timeout = float(profile.timeout_secs)
+
+    def call(username: str, reason: str) -> Any:
+        out = provider(username, reason)
+        if not inspect.isawaitable(out):
+            return out
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            fut = asyncio.run_coroutine_threadsafe(_awaited(out), loop)
+            try:
+                return fut.result(timeout)
+            except BaseException:
+                fut.cancel()
+                raise
+        return asyncio.run(asyncio.wait_for(_awaited(out), timeout))
+
+    return call
+
+
+async def _awaited(aw: Awaitable[Any]) -> Any:
+    return await aw
 
 
 def _connection_style(trace: TraceCallback) -> Optional[str]:
@@ -220,6 +264,7 @@ def test(
     relay_check: RelayCheckArg = None,
     trace: Optional[TraceCallback] = None,
     ntlm_helper: Optional[Sequence[str]] = None,
+    token_provider: Optional[TokenProvider] = None,
 ) -> TestReport:
     """Tests the profile's server (the dialog's Test button, §5): connect, greeting, EHLO, TLS,
     AUTH when required, the relay check when ``relay_check=(from, to)`` (or
@@ -231,10 +276,11 @@ def test(
     ``ConfigError``, ``RrtError`` or ``CryptoError``. ``keyring`` decrypts an encrypted
     password; ``context`` expands the tags. ``trace(direction, line)`` sees the protocol,
     redacted, and is called on a relaykit thread. ``ntlm_helper`` replaces the command of
-    current-user NTLM.
+    current-user NTLM. ``token_provider`` gives OAUTHBEARER/XOAUTH2 tokens (see
+    :data:`TokenProvider`).
     """
     report = TestReport(*_native._test(profile, keyring, context, _options(relay_check, ntlm_helper),
-                                       _tracer(trace)))
+                                       _tracer(trace), _token_provider(token_provider, profile)))
     return _log_report(profile, report)
 
 
@@ -246,6 +292,7 @@ def send(
     context: Optional[RrtContext] = None,
     trace: Optional[TraceCallback] = None,
     ntlm_helper: Optional[Sequence[str]] = None,
+    token_provider: Optional[TokenProvider] = None,
 ) -> SendResult:
     """Sends ``message`` through the profile's server (§6). Blocks with the GIL released;
     Ctrl-C cancels it.
@@ -254,11 +301,12 @@ def send(
     error). Raises the exception of the failure's kind (§7) with ``.stage``, ``.code``,
     ``.enhanced_code``, ``.message`` and ``.hint``, e.g. ``AuthFailedError`` with
     ``code == 535``; ``RecipientRejectedError`` when no recipient was accepted. ``context``
-    also expands tags in the message when it asks for that.
+    also expands tags in the message when it asks for that. ``token_provider`` gives
+    OAUTHBEARER/XOAUTH2 tokens (see :data:`TokenProvider`).
     """
     try:
         result = SendResult(*_native._send(profile, message, keyring, context, _options(ntlm_helper=ntlm_helper),
-                                           _tracer(trace)))
+                                           _tracer(trace), _token_provider(token_provider, profile)))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise
@@ -273,12 +321,14 @@ async def test_async(
     relay_check: RelayCheckArg = None,
     trace: Optional[TraceCallback] = None,
     ntlm_helper: Optional[Sequence[str]] = None,
+    token_provider: Optional[TokenProvider] = None,
 ) -> TestReport:
     """:func:`test` for asyncio: runs on relaykit's own I/O threads, never blocks the event
     loop; cancelling the awaiting task cancels the Test."""
     loop = asyncio.get_running_loop()
     report = TestReport(*await _native._test_async(loop, profile, keyring, context,
-                                                   _options(relay_check, ntlm_helper), _tracer(trace)))
+                                                   _options(relay_check, ntlm_helper), _tracer(trace),
+                                                   _token_provider(token_provider, profile, loop)))
     return _log_report(profile, report)
 
 
@@ -290,13 +340,15 @@ async def send_async(
     context: Optional[RrtContext] = None,
     trace: Optional[TraceCallback] = None,
     ntlm_helper: Optional[Sequence[str]] = None,
+    token_provider: Optional[TokenProvider] = None,
 ) -> SendResult:
     """:func:`send` for asyncio: runs on relaykit's own I/O threads, never blocks the event
     loop; cancelling the awaiting task cancels the Send."""
     loop = asyncio.get_running_loop()
     try:
         result = SendResult(*await _native._send_async(loop, profile, message, keyring, context,
-                                                       _options(ntlm_helper=ntlm_helper), _tracer(trace)))
+                                                       _options(ntlm_helper=ntlm_helper), _tracer(trace),
+                                                       _token_provider(token_provider, profile, loop)))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise
@@ -359,12 +411,20 @@ class _MailerBase:
         max_queued: Optional[int] = None,
         trace: Optional[TraceCallback] = None,
         ntlm_helper: Optional[Sequence[str]] = None,
+        token_provider: Optional[TokenProvider] = None,
     ) -> None:
         options = _given(max_connections=max_connections, max_messages_per_connection=max_messages_per_connection,
                          idle_timeout_secs=idle_timeout_secs, rate_limit=rate_limit, retry=retry,
                          retry_unknown=retry_unknown, stream_window=stream_window, max_queued=max_queued,
                          ntlm_helper=ntlm_helper)
-        self._native = _native._Mailer(profile, keyring, context, options, _tracer(trace))
+        # An AsyncMailer made inside a running loop awaits a coroutine provider on that loop.
+        try:
+            loop: Optional[asyncio.AbstractEventLoop] = (
+                asyncio.get_running_loop() if isinstance(self, AsyncMailer) else None)
+        except RuntimeError:
+            loop = None
+        self._native = _native._Mailer(profile, keyring, context, options, _tracer(trace),
+                                       _token_provider(token_provider, profile, loop))
         self._profile = copy.copy(profile)  # for the log lines: where this mailer sends to
 
     @property
@@ -410,7 +470,8 @@ class Mailer(_MailerBase):
     a message whose fate is unknown is not sent again), ``stream_window`` (6: messages a
     CHUNKING connection writes ahead of their replies) and ``max_queued`` (10,000: messages
     waiting for a connection at most; a send then waits for room); ``trace`` (see :data:`TraceCallback`:
-    it may take each line's connection id) and ``ntlm_helper`` are Send's. A bad profile or
+    it may take each line's connection id), ``ntlm_helper`` and ``token_provider`` (see
+    :data:`TokenProvider`; asked for each new connection) are Send's. A bad profile or
     option raises ``ConfigError`` naming the field (``options.retry.max_attempts``) now,
     before any connection.
     """

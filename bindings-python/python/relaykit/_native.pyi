@@ -30,6 +30,8 @@ _Path = Union[str, "os.PathLike[str]"]
 _Bytes = Union[bytes, bytearray]
 _Trace = Optional[Callable[[str, str, Optional[int]], Any]]
 _Options = Optional[Mapping[str, Any]]
+# (username, reason) -> str, reason "initial" or "refresh"; the package runs coroutines first.
+_TokenProvider = Optional[Callable[[str, str], Any]]
 
 @final
 class Profile:
@@ -339,6 +341,7 @@ def _test(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
+    token_provider: _TokenProvider = None,
 ) -> tuple[dict[str, Any], str, Optional[RelayKitError]]: ...
 def _test_async(
     event_loop: asyncio.AbstractEventLoop,
@@ -347,6 +350,7 @@ def _test_async(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
+    token_provider: _TokenProvider = None,
 ) -> asyncio.Future[tuple[dict[str, Any], str, Optional[RelayKitError]]]: ...
 def _send(
     profile: Profile,
@@ -355,6 +359,7 @@ def _send(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
+    token_provider: _TokenProvider = None,
 ) -> tuple[dict[str, Any], str]: ...
 def _send_async(
     event_loop: asyncio.AbstractEventLoop,
@@ -364,6 +369,7 @@ def _send_async(
     context: Optional[RrtContext] = None,
     options: _Options = None,
     trace: _Trace = None,
+    token_provider: _TokenProvider = None,
 ) -> asyncio.Future[tuple[dict[str, Any], str]]: ...
 
 # The pooled mailer; relaykit.Mailer wraps it.
@@ -376,6 +382,7 @@ class _Mailer:
         context: Optional[RrtContext] = None,
         options: _Options = None,
         trace: _Trace = None,
+        token_provider: _TokenProvider = None,
     ) -> _Mailer: ...
     def send(self, message: Message) -> tuple[dict[str, Any], str]: ...
     def send_async(

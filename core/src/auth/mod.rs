@@ -6,7 +6,8 @@
 //! 1. [`negotiate`] turns the server's EHLO `AUTH` list, the profile's allow-list, the TLS
 //!    state and the user name into the ordered list of mechanisms to try (spec §4:
 //!    SCRAM-SHA-256, SCRAM-SHA-1, NTLM, CRAM-MD5, PLAIN, LOGIN, with NTLM first for a
-//!    `DOMAIN\user` name; XOAUTH2 only when explicitly allowed) and the reason each other
+//!    `DOMAIN\user` name; OAUTHBEARER and XOAUTH2 only when explicitly allowed or a token
+//!    provider is given) and the reason each other
 //!    mechanism was left out, so an error can say *why* nothing was usable.
 //! 2. For each mechanism, [`SaslClient::new`]; then `AUTH <NAME> <base64>` with
 //!    [`SaslClient::initial_response`] when it returns `Some` (SASL-IR; an empty response is
@@ -47,6 +48,7 @@ mod cram_md5;
 mod login;
 mod ntlm;
 mod ntlm_helper;
+mod oauthbearer;
 mod outcome;
 mod plain;
 mod salted;
@@ -78,25 +80,38 @@ pub enum Mechanism {
     /// EXTERNAL (RFC 4422 App. A): the identity established outside SASL, here the TLS client
     /// certificate; only when the allow-list names it.
     External,
+    /// OAUTHBEARER (RFC 7628): an OAuth 2.0 bearer token in clear, with a GS2 header.
+    OAuthBearer,
 }
 
 impl Mechanism {
-    /// Every mechanism, in the order of spec §4 (most secure first), XOAUTH2 last.
-    pub const ALL: [Mechanism; 8] = [
+    /// Every mechanism, in the order of spec §4 (most secure first), then the token mechanisms
+    /// (OAUTHBEARER before XOAUTH2), then EXTERNAL.
+    pub const ALL: [Mechanism; 9] = [
         Mechanism::ScramSha256,
         Mechanism::ScramSha1,
         Mechanism::Ntlm,
         Mechanism::CramMd5,
         Mechanism::Plain,
         Mechanism::Login,
+        Mechanism::OAuthBearer,
         Mechanism::Xoauth2,
         Mechanism::External,
     ];
 
-    /// The order of spec §4, most secure first: [`Mechanism::ALL`] without XOAUTH2 and
-    /// EXTERNAL, which are used only when the allow-list names them (they need a token or a
-    /// client certificate, not a password).
+    /// The order of spec §4, most secure first: [`Mechanism::ALL`] without OAUTHBEARER, XOAUTH2
+    /// and EXTERNAL. The token mechanisms are used only when the allow-list names them or a
+    /// token provider is given, EXTERNAL only when the allow-list names it (they need a token
+    /// or a client certificate, not a password).
     pub const PREFERENCE: &'static [Mechanism] = Mechanism::ALL.split_at(6).0;
+
+    /// The mechanisms that carry an OAuth 2.0 bearer token, in the order of §4.
+    pub const TOKEN: &'static [Mechanism] = Mechanism::ALL.split_at(6).1.split_at(2).0;
+
+    /// Whether the secret is an OAuth 2.0 bearer token (OAUTHBEARER, XOAUTH2).
+    pub const fn takes_token(self) -> bool {
+        matches!(self, Mechanism::OAuthBearer | Mechanism::Xoauth2)
+    }
 
     /// The IANA/EHLO name, e.g. `"SCRAM-SHA-256"`.
     pub const fn name(self) -> &'static str {
@@ -109,6 +124,7 @@ impl Mechanism {
             Mechanism::Login => "LOGIN",
             Mechanism::Xoauth2 => "XOAUTH2",
             Mechanism::External => "EXTERNAL",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -117,10 +133,11 @@ impl Mechanism {
         Mechanism::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(s.trim()))
     }
 
-    /// Whether the secret crosses the wire readable (PLAIN, LOGIN, and XOAUTH2's bearer token).
-    /// These are never used on a connection without TLS unless plaintext is explicitly allowed.
+    /// Whether the secret crosses the wire readable (PLAIN, LOGIN, and the bearer token of
+    /// OAUTHBEARER and XOAUTH2). These are never used on a connection without TLS unless
+    /// plaintext is explicitly allowed.
     pub const fn sends_password_in_clear(self) -> bool {
-        matches!(self, Mechanism::Plain | Mechanism::Login | Mechanism::Xoauth2)
+        matches!(self, Mechanism::Plain | Mechanism::Login | Mechanism::Xoauth2 | Mechanism::OAuthBearer)
     }
 
     /// Whether the client speaks first (has an initial response for SASL-IR).
@@ -177,11 +194,19 @@ pub struct AuthOptions {
     pub ntlm_helper: Option<Vec<String>>,
     /// The longest the NTLM helper may take to start or to answer one request.
     pub helper_timeout: Duration,
+    /// OAUTHBEARER: the server's host name and port, sent in the `host` and `port`
+    /// key-values (RFC 7628 §3.1). Empty and 0 when unknown.
+    pub server: (String, u16),
 }
 
 impl Default for AuthOptions {
     fn default() -> Self {
-        AuthOptions { workstation: None, ntlm_helper: None, helper_timeout: Duration::from_secs(15) }
+        AuthOptions {
+            workstation: None,
+            ntlm_helper: None,
+            helper_timeout: Duration::from_secs(15),
+            server: (String::new(), 0),
+        }
     }
 }
 
@@ -196,8 +221,8 @@ pub fn ntlm_helper_default_argv() -> Vec<String> {
 pub enum SkipReason {
     /// The server does not advertise it.
     NotOffered,
-    /// The server offers it but the allow-list does not include it (XOAUTH2 is never used
-    /// unless listed).
+    /// The server offers it but the allow-list does not include it (OAUTHBEARER and XOAUTH2
+    /// are never used unless listed or a token provider is given).
     NotAllowed,
     /// It sends the password (or token) in clear, the connection has no TLS and
     /// `allow_plaintext_password` is off.
@@ -446,6 +471,7 @@ enum Inner {
     NtlmHelper(Box<ntlm_helper::Helper>),
     Xoauth2(xoauth2::Xoauth2),
     External(external::External),
+    OAuthBearer(oauthbearer::OAuthBearer),
 }
 
 /// One authentication exchange with a server, for one mechanism.
@@ -485,6 +511,9 @@ impl SaslClient {
             },
             Mechanism::Xoauth2 => Inner::Xoauth2(xoauth2::Xoauth2::new(creds)?),
             Mechanism::External => Inner::External(external::External::new(creds)?),
+            Mechanism::OAuthBearer => {
+                Inner::OAuthBearer(oauthbearer::OAuthBearer::new(creds, &opts.server.0, opts.server.1)?)
+            }
         };
         Ok(SaslClient { mech, inner, initial_done: false })
     }
@@ -532,6 +561,7 @@ impl SaslClient {
             Inner::Ntlm(x) => Some(x.as_mut()),
             Inner::Xoauth2(x) => Some(x),
             Inner::External(x) => Some(x),
+            Inner::OAuthBearer(x) => Some(x),
             Inner::NtlmHelper(_) => None,
         }
     }
@@ -609,6 +639,7 @@ impl SaslClient {
     pub fn server_error(&self) -> Option<&str> {
         match &self.inner {
             Inner::Xoauth2(x) => x.server_error(),
+            Inner::OAuthBearer(x) => x.server_error(),
             Inner::Scram(x) => x.server_error(),
             Inner::NtlmHelper(h) => h.server_error(),
             _ => None,

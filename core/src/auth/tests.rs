@@ -21,6 +21,27 @@ fn names_round_trip() {
     assert!(Mechanism::Xoauth2.sends_password_in_clear());
     assert!(!Mechanism::CramMd5.sends_password_in_clear());
     assert!(!Mechanism::PREFERENCE.contains(&Mechanism::Xoauth2));
+    assert!(Mechanism::OAuthBearer.sends_password_in_clear());
+    assert!(!Mechanism::PREFERENCE.contains(&Mechanism::OAuthBearer));
+    assert_eq!(Mechanism::TOKEN, [Mechanism::OAuthBearer, Mechanism::Xoauth2]);
+    assert!(Mechanism::TOKEN.iter().all(|m| m.takes_token()) && !Mechanism::Plain.takes_token());
+}
+
+#[test]
+fn oauthbearer_comes_before_xoauth2() {
+    let offered = ["XOAUTH2", "OAUTHBEARER", "PLAIN"];
+    let n = negotiate(&offered, Some(&[Mechanism::Xoauth2, Mechanism::OAuthBearer]), false, true, false, "u");
+    assert_eq!(n.to_try, [Mechanism::OAuthBearer, Mechanism::Xoauth2]);
+    // as listed: the profile's order
+    let n = negotiate(&offered, Some(&[Mechanism::Xoauth2, Mechanism::OAuthBearer]), true, true, false, "u");
+    assert_eq!(n.to_try, [Mechanism::Xoauth2, Mechanism::OAuthBearer]);
+    // a bearer token is not sent without TLS unless plaintext is allowed
+    let n = negotiate(&offered, Some(Mechanism::TOKEN), false, false, false, "u");
+    assert!(n.to_try.is_empty());
+    assert_eq!(
+        n.unsupported_error().message(),
+        "server offers only PLAIN, OAUTHBEARER and XOAUTH2; OAUTHBEARER and XOAUTH2 are not sent without TLS; PLAIN is not in the allowed mechanisms"
+    );
 }
 
 #[test]
@@ -101,8 +122,15 @@ fn a_domain_account_tries_ntlm_first_unless_the_order_is_as_listed() {
 fn unsupported_messages() {
     let e = negotiate::<&str>(&[], None, false, true, false, "").unsupported_error();
     assert!(e.message().contains("does not offer authentication"), "{e}");
-    let e = negotiate(&["GSSAPI", "OAUTHBEARER"], None, false, true, false, "").unsupported_error();
-    assert_eq!(e.message(), "server offers only GSSAPI and OAUTHBEARER, which relaykit does not support");
+    let e = negotiate(&["GSSAPI", "KERBEROS_V4"], None, false, true, false, "").unsupported_error();
+    assert_eq!(e.message(), "server offers only GSSAPI and KERBEROS_V4, which relaykit does not support");
+    // The token mechanisms need the allow-list (or a token provider): without it they are
+    // offered but not allowed.
+    let e = negotiate(&["OAUTHBEARER", "XOAUTH2"], None, false, true, false, "").unsupported_error();
+    assert_eq!(
+        e.message(),
+        "server offers only OAUTHBEARER and XOAUTH2; OAUTHBEARER and XOAUTH2 are not in the allowed mechanisms"
+    );
     let e = negotiate(&["PLAIN", "CRAM-MD5"], Some(&[Mechanism::Plain]), false, false, false, "").unsupported_error();
     assert_eq!(
         e.message(),
@@ -162,6 +190,18 @@ fn xoauth2_error_is_reported() {
         s.initial_response().await.unwrap().unwrap();
         assert!(s.respond(br#"{"status":"401"}"#).await.unwrap().is_empty());
         assert_eq!(s.server_error(), Some(r#"{"status":"401"}"#));
+    });
+}
+
+#[test]
+fn oauthbearer_error_is_answered_with_ctrl_a() {
+    block_on(async {
+        let opts = AuthOptions { server: ("smtp.example.com".into(), 587), ..AuthOptions::default() };
+        let mut s = SaslClient::new(Mechanism::OAuthBearer, &creds("u@example.com", "tok"), &opts).unwrap();
+        let ir = s.initial_response().await.unwrap().unwrap();
+        assert_eq!(&ir[..], b"n,a=u@example.com,\x01host=smtp.example.com\x01port=587\x01auth=Bearer tok\x01\x01");
+        assert_eq!(&s.respond(br#"{"status":"invalid_token"}"#).await.unwrap()[..], b"\x01");
+        assert_eq!(s.server_error(), Some(r#"{"status":"invalid_token"}"#));
     });
 }
 

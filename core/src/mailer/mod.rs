@@ -52,14 +52,14 @@ impl Mailer {
     /// connection is opened until the first send.
     pub fn new(profile: &Profile, keyring: &Keyring, ctx: &RrtContext, options: MailerOptions) -> Result<Mailer> {
         options.validate()?;
-        let settings = profile.resolve(keyring, ctx)?;
+        let settings = profile.resolve_for(keyring, ctx, options.token_provider.is_some())?;
         let runtime = match tokio::runtime::Handle::try_current() {
             Ok(h) => h,
             Err(_) => crate::runtime::handle()?.handle().clone(),
         };
         let idle_timeout = options.idle_timeout()?;
         let rate = options.rate_limit.map(|r| r.interval().map(RateLimiter::new)).transpose()?;
-        let pool = Pool::new(
+        let mut pool = Pool::new(
             settings,
             options.trace,
             options.ntlm_helper,
@@ -71,6 +71,7 @@ impl Mailer {
             options.retry.delay(1),
             runtime,
         );
+        pool.token_provider = options.token_provider;
         let inner = Inner {
             pool: Arc::new(pool),
             ctx: ctx.clone(),

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::json::{self, Root};
 use crate::options::{helper_argv, options_from};
 use crate::session::{DEFAULT_STREAM_WINDOW, MAX_STREAM_WINDOW, TraceSink};
+use crate::token::SharedTokenProvider;
 
 /// The most `max_connections` can be: far beyond what one server allows one client, and within
 /// what a semaphore holds on every platform.
@@ -59,6 +60,10 @@ pub struct MailerOptions {
     /// The current-user NTLM helper's argv (default: Samba's `ntlm_auth`).
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "helper_argv")]
     pub ntlm_helper: Option<Vec<String>>,
+    /// Where OAUTHBEARER/XOAUTH2 access tokens come from: each new connection asks it, and
+    /// asks once more after the server rejects a token. Not part of the JSON form.
+    #[serde(skip)]
+    pub token_provider: Option<SharedTokenProvider>,
 }
 
 impl Default for MailerOptions {
@@ -74,6 +79,7 @@ impl Default for MailerOptions {
             max_queued: 10_000,
             trace: None,
             ntlm_helper: None,
+            token_provider: None,
         }
     }
 }

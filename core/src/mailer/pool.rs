@@ -109,6 +109,8 @@ pub(super) struct Pool {
     pub(super) settings: Settings,
     pub(super) trace: Option<TraceSink>,
     pub(super) ntlm_helper: Option<Vec<String>>,
+    /// Where OAUTHBEARER/XOAUTH2 tokens come from (set by the mailer after `new`).
+    pub(super) token_provider: Option<crate::token::SharedTokenProvider>,
     pub(super) max_connections: u32,
     pub(super) max_messages: u32,
     pub(super) idle_timeout: Duration,
@@ -151,6 +153,7 @@ impl Pool {
             settings,
             trace,
             ntlm_helper,
+            token_provider: None,
             max_connections,
             max_messages,
             idle_timeout,
@@ -358,7 +361,15 @@ impl Pool {
             .trace
             .clone()
             .map(|sink| TraceSink::new(move |ev: TraceEvent| (sink.0)(TraceEvent { connection: Some(id), ..ev })));
-        match connection::open(&self.settings, trace, self.ntlm_helper.as_ref(), &mut progress).await {
+        match connection::open(
+            &self.settings,
+            trace,
+            self.ntlm_helper.as_ref(),
+            self.token_provider.as_ref(),
+            &mut progress,
+        )
+        .await
+        {
             Ok(mut session) => {
                 session.set_stream_window(self.stream_window);
                 bump(&self.counters.opened);

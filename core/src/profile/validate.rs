@@ -93,7 +93,12 @@ impl Profile {
             if self.username.as_deref().is_none_or(str::is_empty) {
                 return Err(Error::config("$.username", "required when requires_authentication is true"));
             }
-            if self.password.is_none() {
+            // A profile whose allow-list has only token mechanisms may leave the password out:
+            // a token provider gives the tokens (#15); without one, resolving it says so.
+            let tokens_only = self.auth_mechanisms.as_ref().is_some_and(|l| {
+                !l.is_empty() && l.iter().all(|n| Mechanism::from_name(n).is_some_and(Mechanism::takes_token))
+            });
+            if self.password.is_none() && !tokens_only {
                 return Err(Error::config("$.password", "required when requires_authentication is true"));
             }
         }

@@ -232,7 +232,7 @@ impl fmt::Debug for Session {
 }
 
 /// `30 s`, `1.5 s`, `500 ms`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())
     } else if d < Duration::from_secs(1) {

@@ -175,13 +175,17 @@ pub fn test_options() -> Vec<Value> {
         relay_check: Some(RelayCheckRequest { from: "a@x.test".into(), to: "b@x.test".into() }),
         trace: None,
         ntlm_helper: Some(vec!["ntlm_auth".into()]),
+        token_provider: None,
     };
     vec![json(&full), json(&TestOptions::default())]
 }
 
 /// The JSON of Send's options.
 pub fn send_options() -> Vec<Value> {
-    vec![json(&SendOptions { trace: None, ntlm_helper: Some(vec!["x".into()]) }), json(&SendOptions::default())]
+    vec![
+        json(&SendOptions { ntlm_helper: Some(vec!["x".into()]), ..SendOptions::default() }),
+        json(&SendOptions::default()),
+    ]
 }
 
 /// The JSON of a mailer's options: every key set, and the defaults.

@@ -53,6 +53,10 @@ pub struct Input {
     /// RRT context calls, in order; absent: an empty context.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rrt: Vec<RrtCall>,
+    /// The declarative token provider each runner builds in its own language (README,
+    /// "token_provider"); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_provider: Option<Value>,
 }
 
 /// The id and action only: a profile may hold a real password (the `outside` role).
@@ -271,6 +275,11 @@ fn input(id: &str, case: &Value) -> Result<Input, String> {
         Some(Value::String(k)) => Some(k.clone()),
         Some(_) => return Err("keyring must be the keyring's text".into()),
     };
+    let token_provider = match case.get("token_provider") {
+        None => None,
+        Some(t @ Value::Object(_)) => Some(t.clone()),
+        Some(_) => return Err("token_provider must be an object".into()),
+    };
     Ok(Input {
         id: id.to_owned(),
         action,
@@ -280,6 +289,7 @@ fn input(id: &str, case: &Value) -> Result<Input, String> {
         messages,
         keyring,
         rrt: rrt_calls(case.get("rrt"))?,
+        token_provider,
     })
 }
 

@@ -214,6 +214,10 @@ pub fn secrets_of(input: &Input) -> Vec<Secret> {
         }
         add(format!("{what} in HTTP Basic"), STANDARD.encode(format!("{proxy_user}:{p}")));
     }
+    // The token provider's password at its issuer (the tokens themselves only the runner sees).
+    if let Some(p) = input.token_provider.as_ref().and_then(|t| t.get("password")).and_then(Value::as_str) {
+        add("the token provider's password".into(), p.to_owned());
+    }
     if let Some(keyring) = &input.keyring {
         for entry in keyring.split(',') {
             if let Some((kid, key)) = entry.split_once(':') {
@@ -264,6 +268,7 @@ mod tests {
             messages: Vec::new(),
             keyring: Some("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
             rrt: vec![RrtCall(RrtMethod::SetProtected, "ACC".into(), "pw".into(), "rrt-secret-9".into())],
+            token_provider: None,
         }
     }
 
