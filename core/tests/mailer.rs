@@ -81,7 +81,12 @@ async fn two_hundred_messages_over_two_connections_each_delivered_once() {
 
 #[tokio::test]
 async fn a_connection_is_recycled_after_max_messages() {
-    let m = mailer(&dovecot_starttls(), &json!({"max_connections": 1, "max_messages_per_connection": 2}));
+    let mut options =
+        MailerOptions::from_json_value(&json!({"max_connections": 1, "max_messages_per_connection": 2})).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    options.trace = Some(relaykit::session::TraceSink::new(move |e| sink.lock().unwrap().push(e.connection)));
+    let m = Mailer::new(&dovecot_starttls(), &Keyring::new(), &RrtContext::new(), options).unwrap();
     let tag = run_tag();
     for i in 0..5 {
         m.send(&message(var("RK_RCPT"), &format!("<recycle.{tag}.{i}@relaykit.test>"))).await.unwrap();
@@ -90,6 +95,11 @@ async fn a_connection_is_recycled_after_max_messages() {
     assert_eq!((s.sent, s.connections_opened, s.open_connections), (5, 3, 1), "{s:?}");
     m.close().await;
     assert_eq!(m.stats().open_connections, 0);
+    // Trace lines are numbered by connection, in the order they opened, though one task
+    // opened all three.
+    let mut ids: Vec<Option<u64>> = seen.lock().unwrap().clone();
+    ids.dedup();
+    assert_eq!(ids, [Some(1), Some(2), Some(3)]);
 }
 
 #[tokio::test]

@@ -85,7 +85,8 @@ struct State {
     /// Fewer connections than `max_connections` allowed until then (the server refused one).
     lowered: Option<(u32, Instant)>,
     closed: bool,
-    next_id: u64,
+    /// The number of the latest connection opened (or being opened): trace lines carry it.
+    next_connection: u64,
     /// No connection opens before then (the server throttled this client).
     paused: Option<Instant>,
 }
@@ -193,7 +194,7 @@ impl Pool {
         while pending.peek().is_some() {
             let mut room = pin!(self.room.notified());
             room.as_mut().enable();
-            let spawn: Vec<Option<u64>> = {
+            let spawn: Vec<bool> = {
                 let mut s = self.lock();
                 if s.closed {
                     drop(s);
@@ -210,8 +211,8 @@ impl Pool {
                 }
                 spawn
             };
-            for id in spawn {
-                self.start(id);
+            for new_task in spawn {
+                self.start(new_task);
             }
             if pending.peek().is_some() {
                 // Bounded as a queued job's wait is: every job ahead leaves the queue within
@@ -226,9 +227,9 @@ impl Pool {
         self.room.notify_waiters();
     }
 
-    /// A new task's id when the queued jobs outnumber the waiting tasks and another
+    /// Whether to start a new task: the queued jobs outnumber the waiting tasks and another
     /// connection is allowed.
-    fn spawn_needed(&self, s: &mut State) -> Option<u64> {
+    fn spawn_needed(&self, s: &mut State) -> bool {
         let limit = match s.lowered {
             Some((n, until)) if Instant::now() < until => n,
             _ => self.max_connections,
@@ -236,20 +237,18 @@ impl Pool {
         let unserved = s.queue.len() as u64 > u64::from(s.waiting + s.finishing);
         if unserved && s.tasks < limit {
             s.tasks += 1;
-            s.next_id += 1;
-            Some(s.next_id)
+            true
         } else {
-            None
+            false
         }
     }
 
-    fn start(self: &Arc<Self>, id: Option<u64>) {
-        match id {
-            Some(id) => {
-                let me = Arc::clone(self);
-                self.runtime.spawn(async move { me.run(id).await });
-            }
-            None => self.wake.notify_one(),
+    fn start(self: &Arc<Self>, new_task: bool) {
+        if new_task {
+            let me = Arc::clone(self);
+            self.runtime.spawn(async move { me.run().await });
+        } else {
+            self.wake.notify_one();
         }
     }
 
@@ -271,13 +270,13 @@ impl Pool {
 
     /// One connection task: opens a connection when there is work, feeds it queued jobs, and
     /// ends when the mailer closes or the connection has been idle too long.
-    async fn run(self: Arc<Self>, id: u64) {
+    async fn run(self: Arc<Self>) {
         let mut conn: Option<Conn> = None;
         let mut finishing = false;
         while let Some(job) = self.next_job(conn.is_some(), std::mem::take(&mut finishing)).await {
             let mut c = match conn.take() {
                 Some(c) => c,
-                None => match self.open(id).await {
+                None => match self.open().await {
                     Ok(c) => c,
                     Err(e) => {
                         if self.open_failed(job, &e) {
@@ -340,12 +339,18 @@ impl Pool {
         }
     }
 
-    async fn open(&self, id: u64) -> Result<Conn> {
+    async fn open(&self) -> Result<Conn> {
         let paused = self.lock().paused;
         if let Some(until) = paused {
             tokio::time::sleep_until(until.into()).await;
         }
-        self.lock().opening += 1;
+        // Numbered per connection, not per task: a task that reopens gets the next number.
+        let id = {
+            let mut s = self.lock();
+            s.opening += 1;
+            s.next_connection += 1;
+            s.next_connection
+        };
         let r = self.open_traced(id).await;
         let mut s = self.lock();
         s.opening -= 1;
