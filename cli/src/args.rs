@@ -53,6 +53,13 @@ pub struct Common {
     /// used on a terminal).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// OAuth2 (OAUTHBEARER, XOAUTH2): a shell command that prints an access token, run for
+    /// each connection that logs in and again when the server rejects a token. It gets
+    /// RELAYKIT_TOKEN_USER (the profile's user name) and RELAYKIT_TOKEN_REASON (`initial`, or
+    /// `refresh` for a fresh token); its standard output, trimmed, is the token; a non-zero exit
+    /// is an authentication failure naming the command. The profile may then have no password.
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub token_command: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,8 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use relaykit::{Error, Keyring, Profile, RrtContext};
+use relaykit::token::{SharedTokenProvider, TokenRequest, token_provider_fn};
+use relaykit::{Error, Keyring, Profile, RrtContext, SecretString};
 use zeroize::Zeroizing;
 
 use crate::args::Common;
@@ -197,4 +198,42 @@ pub fn warn_if_encrypting_rrt(password: &str) {
     if let Some(w) = relaykit::hints::encrypted_rrt_warning(password, true) {
         eprintln!("relaykit: warning: {w}");
     }
+}
+
+/// The token provider of `--token-command`: `sh -c COMMAND` with the user name and the reason
+/// in its environment, its trimmed standard output the token. The command is killed when
+/// relaykit stops waiting for it (the profile's timeout bounds a provider's answer).
+pub fn token_provider(common: &Common) -> Option<SharedTokenProvider> {
+    let command = common.token_command.clone()?;
+    Some(token_provider_fn(move |req: TokenRequest| {
+        let command = command.clone();
+        async move {
+            let out = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .env("RELAYKIT_TOKEN_USER", &req.username)
+                .env("RELAYKIT_TOKEN_REASON", req.reason.as_str())
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|e| format!("--token-command could not be run: {e}"))?;
+            let stdout = Zeroizing::new(out.stdout);
+            if !out.status.success() {
+                // Its last line of standard error says why (a token command reports there).
+                let err = String::from_utf8_lossy(&out.stderr);
+                let why: String =
+                    err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").chars().take(200).collect();
+                let status = out.status.code().map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
+                let why = if why.is_empty() { String::new() } else { format!(": {why}") };
+                return Err(format!("--token-command exited with {status}{why}"));
+            }
+            let text = std::str::from_utf8(&stdout).map_err(|_| "--token-command printed no UTF-8 text".to_owned())?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err("--token-command printed no token".to_owned());
+            }
+            Ok(SecretString::new(token))
+        }
+    }))
 }

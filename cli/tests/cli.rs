@@ -1063,3 +1063,98 @@ fn a_client_key_that_is_not_a_key_or_not_the_certificates_exits_3_naming_the_fie
     let out = s.expect(3, &["test", &bad], "");
     assert!(out.stderr.contains("does not match the certificate"), "{out:#?}");
 }
+
+/// A `--token-command` script: asks the oauth2 role's issuer for a token for
+/// RELAYKIT_TOKEN_USER, records the reason and the token in `log`, and (when `revoke_first`)
+/// revokes the first token it gives, so that the server rejects it and relaykit asks again.
+fn token_script(s: &Scratch, log: &Path, revoke_first: bool) -> String {
+    let script = s.path("token.py");
+    let text = format!(
+        r#"import json, os, urllib.parse, urllib.request
+reason = os.environ["RELAYKIT_TOKEN_REASON"]
+form = {{"grant_type": "password", "username": os.environ["RELAYKIT_TOKEN_USER"], "password": {pass:?}}}
+token = json.load(urllib.request.urlopen({url:?}, urllib.parse.urlencode(form).encode(), timeout=10))["access_token"]
+first = not os.path.exists({log:?})
+with open({log:?}, "a") as f:
+    f.write(reason + " " + token + "\n")
+if first and {revoke}:
+    urllib.request.urlopen({revoke_url:?}, urllib.parse.urlencode({{"token": token}}).encode(), timeout=10).read()
+print(token)
+"#,
+        pass = var("RK_OAUTH_PASS"),
+        url = var("RK_OAUTH_TOKEN_URL"),
+        revoke_url = var("RK_OAUTH_REVOKE_URL"),
+        log = log.display().to_string(),
+        revoke = if revoke_first { "True" } else { "False" },
+    );
+    std::fs::write(&script, text).unwrap();
+    format!("python3 {}", script.display())
+}
+
+/// The reasons and tokens a token script recorded, and a check that no run printed a token.
+fn tokens_given(log: &Path, outputs: &[&Run]) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut reasons = Vec::new();
+    for line in text.lines() {
+        let (reason, token) = line.split_once(' ').unwrap();
+        for out in outputs {
+            assert!(!out.stdout.contains(token) && !out.stderr.contains(token), "a token was printed: {out:#?}");
+        }
+        reasons.push(reason.to_owned());
+    }
+    reasons
+}
+
+#[test]
+fn a_token_command_logs_in_with_oauthbearer_is_asked_again_after_a_rejection_and_its_failure_exits_12() {
+    let s = Scratch::new();
+    let p = s.profile(
+        "oauth.json",
+        "RK_OAUTH_PORT",
+        &["--auth", "--username", var("RK_OAUTH_USER"), "--auth-mechanisms", "OAUTHBEARER,XOAUTH2"],
+        "",
+    );
+    // Test: the first token is revoked before use, so the server rejects it; the command is run
+    // again for a fresh one and the login succeeds.
+    let log = s.path("tokens.log");
+    let cmd = token_script(&s, &log, true);
+    let out = s.expect(0, &["--token-command", &cmd, "test", &p, "--json"], "");
+    let r = out.json();
+    assert_eq!(r["auth"]["mechanism"], "OAUTHBEARER", "{r}");
+    assert_eq!(r["auth"]["attempts"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(tokens_given(&log, &[&out]), ["initial", "refresh"]);
+    // Send: one token, delivered.
+    let log = s.path("send-tokens.log");
+    let cmd = token_script(&s, &log, false);
+    let since = servers_env::before_now();
+    let out = s.expect(
+        0,
+        &[
+            "--token-command",
+            &cmd,
+            "send",
+            &p,
+            "--from",
+            var("RK_OAUTH_USER"),
+            "--to",
+            var("RK_RCPT"),
+            "--subject",
+            "cli oauth",
+            "--text",
+            "sent with a token",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(tokens_given(&log, &[&out]), ["initial"]);
+    let mid = out.json()["message_id"].as_str().unwrap().to_owned();
+    let (local, domain) = var("RK_RCPT").split_once('@').unwrap();
+    let maildir = Path::new(var("RK_OAUTH_MAIL_DIR")).join(domain).join(local);
+    servers_env::wait_delivered(&maildir, &mid, 1, since, Duration::from_secs(20));
+    // A command that fails: an authentication failure (12) naming the command and its reason.
+    let out = s.expect(12, &["--token-command", "echo issuer unreachable >&2; exit 3", "test", &p], "");
+    assert!(out.stdout.contains("--token-command exited with status 3: issuer unreachable"), "{out:#?}");
+    // Without a token command or password, the profile cannot log in: the password is asked for.
+    let out = s.expect(3, &["test", &p], "");
+    assert!(out.stderr.contains("$.password"), "{out:#?}");
+}

@@ -26,6 +26,7 @@ pub fn run(c: &Common, a: &SendArgs) -> Outcome {
     if a.trace {
         options.trace = Some(super::test::stderr_trace());
     }
+    options.token_provider = common::token_provider(c);
     let paint = Paint::new(common::colour(c));
     match relaykit::send(&profile, &keyring, &ctx, &message, &options) {
         Ok(r) => {
@@ -151,6 +152,7 @@ fn batch_send(c: &Common, a: &SendArgs, path: &Path) -> Outcome {
     if a.trace {
         options.trace = Some(super::test::stderr_trace());
     }
+    options.token_provider = common::token_provider(c);
     let open = || {
         std::fs::File::open(path)
             .map_err(|e| Failure::Relaykit(Error::new(ErrorKind::Io, format!("--batch {}: {e}", path.display()))))

@@ -22,6 +22,7 @@ pub fn run(c: &Common, a: &TestArgs) -> Outcome {
     if a.trace {
         options.trace = Some(stderr_trace());
     }
+    options.token_provider = common::token_provider(c);
     let report = relaykit::test(&profile, &keyring, &ctx, &options)?;
     if a.json {
         println!("{}", report.to_json());
