@@ -172,8 +172,9 @@ pub struct ProfileFields {
     /// Store the key given with --tls-client-key-from encrypted under the newest key.
     #[arg(long, requires = "tls_client_key_from")]
     pub encrypt_tls_client_key: bool,
-    /// Reach the server through a proxy: socks5://[user@]host:port, socks5h://... (the proxy
-    /// resolves the name) or http://[user@]host:port (HTTP CONNECT). RRTs allowed.
+    /// Reach the server through a proxy: socks5://host:port (or socks5://user@host:port),
+    /// socks5h://... (the proxy resolves the name) or http://host:port (HTTP CONNECT). RRTs
+    /// allowed.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
     /// Prompt for the proxy's password without echo (stored as `proxy_password`; encrypted too
