@@ -24,6 +24,8 @@ pub struct Checks {
     pub max_memory_mb: Option<f64>,
     /// Texts that must appear nowhere in the outcome, each with what it is.
     pub secrets: Vec<Secret>,
+    /// The case's `arrives_in`: Maildirs in which every delivered message must be found once.
+    pub arrives_in: Vec<String>,
 }
 
 /// A text that must not appear in an outcome, and what it is (the only part ever printed).
@@ -47,6 +49,7 @@ impl fmt::Debug for Checks {
             .field("within_secs", &self.within_secs)
             .field("max_memory_mb", &self.max_memory_mb)
             .field("secrets", &self.secrets.iter().map(|s| s.what.as_str()).collect::<Vec<_>>())
+            .field("arrives_in", &self.arrives_in)
             .finish()
     }
 }
@@ -75,10 +78,19 @@ impl Checks {
                 .map(Some)
                 .ok_or_else(|| format!("{key} must be a positive number, not {v}")),
         };
+        let arrives_in = match case.get("arrives_in") {
+            None => Vec::new(),
+            Some(Value::Array(dirs)) if !dirs.is_empty() => dirs
+                .iter()
+                .map(|d| d.as_str().map(str::to_owned).ok_or_else(|| format!("arrives_in: {d} is not a Maildir path")))
+                .collect::<Result<_, _>>()?,
+            Some(v) => return Err(format!("arrives_in must be a non-empty list of Maildir paths, not {v}")),
+        };
         Ok(Checks {
             within_secs: positive("within_secs")?,
             max_memory_mb: positive("max_memory_mb")?,
             secrets: secrets_of(input),
+            arrives_in,
         })
     }
 
@@ -102,6 +114,9 @@ impl Checks {
         let mut found = Vec::new();
         self.find(outcome, "$", &mut found);
         out.extend(found);
+        if !self.arrives_in.is_empty() {
+            out.extend(crate::arrival::problems(&self.arrives_in, &crate::arrival::delivered_ids(outcome)));
+        }
         if outcome.get("credentials_before_tls") == Some(&Value::Bool(true)) {
             out.push(
                 "the server received AUTH (credentials) before TLS on a connection where TLS was required \
@@ -274,7 +289,12 @@ mod tests {
 
     fn checks() -> Checks {
         let profile = json!({"username": "alice@relaykit.test", "password": "Alice-Pass-1 ~ACC::%pw%~"});
-        Checks { within_secs: Some(3.0), max_memory_mb: Some(64.0), secrets: secrets_of(&input(profile)) }
+        Checks {
+            within_secs: Some(3.0),
+            max_memory_mb: Some(64.0),
+            secrets: secrets_of(&input(profile)),
+            ..Checks::default()
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! The binary (`relaykit-conformance expand | judge | run`) serves the C, Python and Node
 //! runners; the Rust runner (`core/tests/conformance.rs`) calls [`judge_in_process`].
 
+pub mod arrival;
 pub mod cases;
 pub mod checks;
 pub mod pattern;
