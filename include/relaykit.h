@@ -1080,14 +1080,16 @@ void rk_mailer_free(rk_mailer *mailer);
 
 /**
  * Sets the process-wide token callback (NULL removes it). Every Test, Send and mailer that
- * starts afterwards takes its OAUTHBEARER/XOAUTH2 tokens from `cb` with `user` (a mailer for
- * each new connection) instead of the profile's password; only the token mechanisms are
- * then tried (those of `auth_mechanisms`, or both), and the profile may have no password when
- * its `auth_mechanisms` lists only them. One that is already running keeps the callback it
+ * starts afterwards, for a profile that asks for tokens (its `auth_mechanisms` name OAUTHBEARER
+ * or XOAUTH2, or it has no password), takes its tokens from `cb` with `user` (a mailer for
+ * each new connection) instead of the profile's password, and tries only the token mechanisms
+ * (those of `auth_mechanisms`, or both); the profile may have no password when its
+ * `auth_mechanisms` lists only them. A profile that logs in with a password is not affected. One that is already running keeps the callback it
  * started with. `user` must stay valid until the callback is replaced and every call and
  * mailer that started before has finished.
  */
-rk_status rk_set_token_callback(rk_token_callback cb, void *user);
+rk_status rk_set_token_callback(rk_token_callback cb,
+                                void *user);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -34,8 +34,8 @@ impl SaslStep for Step<'_> {
 /// fails its SCRAM proof (nothing else is tried, least of all a mechanism that sends the
 /// password). [`SaslClient::outcome`] makes that call.
 ///
-/// With a token provider (`tokens`), only OAUTHBEARER and XOAUTH2 are considered (those of the
-/// allow-list, or both), the token comes from the provider instead of the password, and a token
+/// With a token provider (`tokens`) and a profile that wants tokens ([`wants_tokens`]), only
+/// OAUTHBEARER and XOAUTH2 are considered (those of the allow-list, or both), the token comes from the provider instead of the password, and a token
 /// the server rejects (535) is replaced once: the provider is asked again with
 /// [`TokenReason::Refresh`] and the same mechanism runs once more on this connection. When the
 /// server closed the connection with its rejection (the retry meets a closed connection or a
@@ -52,7 +52,7 @@ pub(crate) async fn authenticate(
 ) -> Result<()> {
     let offered = session.extensions().map(|e| e.auth.clone()).unwrap_or_default();
     let server = (session.config().host.clone(), session.config().port);
-    let tokens = tokens.filter(|_| matches!(auth.identity, Identity::Password { .. }));
+    let tokens = tokens.filter(|_| wants_tokens(auth));
     let (mut creds, mut opts) = match &auth.identity {
         Identity::Password { username, password, .. } => {
             (Credentials::new(username.clone(), Zeroizing::new(password.expose().to_owned())), AuthOptions::default())
@@ -155,6 +155,20 @@ pub(crate) async fn authenticate(
         Some(e) => e,
         None => negotiation.unsupported_error(),
     })
+}
+
+/// Whether a token provider serves this login: the profile asks for tokens (its allow-list
+/// names OAUTHBEARER or XOAUTH2), or it has no password to offer. A password profile beside a
+/// provider (C's process-wide token callback, or a provider a host gives to every call) logs
+/// in with its password as before.
+pub(crate) fn wants_tokens(auth: &AuthSettings) -> bool {
+    match &auth.identity {
+        Identity::Password { password, .. } => match &auth.allowed {
+            Some(list) => list.iter().any(|m| m.takes_token()),
+            None => password.expose().is_empty(),
+        },
+        Identity::Certificate { .. } | Identity::NtlmCurrentUser => false,
+    }
 }
 
 fn is_token_mechanism(name: &str) -> bool {

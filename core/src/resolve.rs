@@ -196,6 +196,13 @@ impl Profile {
     }
 
     fn resolve_inner(&self, keyring: &Keyring, ctx: &RrtContext, tokens: bool) -> Result<Settings> {
+        // A provider stands in for the password only where tokens may be used: an allow-list
+        // that names no token mechanism still needs its password.
+        let tokens = tokens
+            && self
+                .auth_mechanisms
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|n| Mechanism::from_name(n).is_some_and(Mechanism::takes_token)));
         if tokens && self.password().is_none() && self.requires_authentication && !self.use_ntlm_current_user {
             // Every other rule still holds: check them as if a password were given.
             let mut with = self.clone();

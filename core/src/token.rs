@@ -1,7 +1,9 @@
 //! Token providers: the host's function that gives relaykit an OAuth 2.0 access token for
 //! OAUTHBEARER and XOAUTH2 (issue #15).
 //!
-//! A provider is asked once per new connection that logs in ([`TokenReason::Initial`]), and
+//! A provider serves the profiles that ask for tokens: those whose `auth_mechanisms` name
+//! OAUTHBEARER or XOAUTH2, or that have no password; a password profile ignores it. It is asked
+//! once per new connection that logs in ([`TokenReason::Initial`]), and
 //! once more, with [`TokenReason::Refresh`], after the server rejected the token it gave (the
 //! `334` JSON error challenge, then `535`): relaykit then runs AUTH once more on the same
 //! connection with the new token, or on a new connection when the server closed this one with

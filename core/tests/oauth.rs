@@ -371,3 +371,32 @@ async fn static_token_still_works_and_password_needs_a_provider() {
         assert_no_token(std::slice::from_ref(&token), &trace);
     }
 }
+
+/// A provider given to a call whose profile logs in with a password (no token mechanism in its
+/// allow-list) is not used: the password login goes on as without it, as a C host's
+/// process-wide callback needs.
+#[tokio::test]
+async fn a_password_profile_ignores_the_token_provider() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let provider = token_provider_fn(move |_req: TokenRequest| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, String>(SecretString::new("not-a-token-for-this-server")) }
+    });
+    let p = Profile::from_json_value(&json!({
+        "server": var("RK_HOST"), "port": servers_env::port("RK_DOVECOT_PLAIN_PORT"), "starttls": "never",
+        "timeout_secs": 10, "requires_authentication": true, "username": var("RK_USER"), "password": var("RK_PASS"),
+        "auth_mechanisms": ["SCRAM-SHA-256", "PLAIN"], "allow_plaintext_password": true,
+    }))
+    .unwrap();
+    let options = TestOptions { token_provider: Some(provider.clone()), ..TestOptions::default() };
+    let r = relaykit::test_async(&p, &Keyring::new(), &RrtContext::new(), &options).await.unwrap();
+    assert!(r.ok, "{:?}", r.error);
+    assert_eq!(r.auth.as_ref().unwrap().mechanism.as_deref(), Some("SCRAM-SHA-256"));
+    // Without a password, the same allow-list still needs one: the provider does not stand in.
+    let mut no_password = p.clone();
+    no_password.clear_password();
+    let e = relaykit::test_async(&no_password, &Keyring::new(), &RrtContext::new(), &options).await.unwrap_err();
+    assert!(e.message().starts_with("$.password"), "{e}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the provider was asked for a password login");
+}
