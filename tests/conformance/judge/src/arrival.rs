@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// How long a message may take to appear (Postfix's queue manager, Dovecot's delivery).
-const WITHIN: Duration = Duration::from_secs(30);
+pub const WITHIN: Duration = Duration::from_secs(30);
 
 /// The Message-IDs of the messages `outcome` reports delivered (a send's `result`, a mailer
 /// case's `outcomes[*].result`), each with where it is in the outcome.
