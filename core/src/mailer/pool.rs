@@ -297,8 +297,19 @@ impl Pool {
         if let Some(c) = conn {
             self.quit(c).await;
         }
-        self.lock().tasks -= 1;
+        // A job queued after this task decided to end (between `next_job` and here) found the
+        // task count at its limit and started no task; the wake it sent reached no one. Look
+        // again under the lock that ends the task, so that no job waits for a task that will
+        // never come.
+        let again = {
+            let mut s = self.lock();
+            s.tasks -= 1;
+            self.spawn_needed(&mut s)
+        };
         self.ended.notify_waiters();
+        if again {
+            self.start(true);
+        }
     }
 
     /// The next job; `None` when the task should end: the mailer closed and nothing is queued,
