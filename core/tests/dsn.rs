@@ -185,3 +185,39 @@ fn bad_fields_are_refused_naming_them() {
         assert!(e.message().starts_with(&format!("{field}:")), "{field}: {e}");
     }
 }
+
+/// aiosmtpd advertises REQUIRETLS (`--advertise REQUIRETLS` in `tests/servers/start.sh`) and
+/// records the MAIL FROM parameters in the `.json` next to each message.
+#[test]
+fn requiretls_is_sent_over_starttls_to_a_server_that_offers_it_and_refused_in_clear() {
+    let id = unique("requiretls-ok");
+    let mut m = message(&id, &Value::Null);
+    (m.dsn, m.requiretls) = (None, true);
+    send(&profile("RK_AIOSMTPD_PORT", true), &m).unwrap();
+    let dir = Path::new(var("RK_AIOSMTPD_DIR"));
+    // The envelope .json (written last, atomically) whose message_id is ours; bounded poll.
+    let want = format!("<{id}@relaykit.test>");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let meta: Value = loop {
+        let found = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| serde_json::from_str::<Value>(&std::fs::read_to_string(e.path()).ok()?).ok())
+            .find(|v| v["message_id"] == want.as_str());
+        if let Some(v) = found {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no envelope for {want} under {} within 10 s", dir.display());
+        std::thread::sleep(Duration::from_millis(50)); // polling a directory, bounded above
+    };
+    assert_eq!(meta["tls"], true);
+    assert!(meta["mail_options"].as_array().unwrap().iter().any(|o| o == "REQUIRETLS"), "{meta}");
+    // The same server in clear: refused before MAIL, nothing stored.
+    let id2 = unique("requiretls-clear");
+    let mut m = message(&id2, &Value::Null);
+    (m.dsn, m.requiretls) = (None, true);
+    let e = send(&profile("RK_AIOSMTPD_PORT", false), &m).unwrap_err();
+    assert_eq!(e.cause(), Some(&Cause::NoRequireTls), "{e}");
+    assert!(find(dir, &format!("Subject: {id2}")).is_none());
+}
