@@ -4,7 +4,8 @@
 //! Into the core ([`core_json`]): camelCase keys become snake_case, bytes (a `Buffer`,
 //! `Uint8Array` or `ArrayBuffer`) at `name` become base64 text at `name_base64`, and a member
 //! that is `null` or `undefined` is left out ("not given"). The members of `headers` are header
-//! names, kept as written.
+//! names, and those of `recipients` (a DSN request's per-recipient map) addresses: both kept as
+//! written.
 //!
 //! Out of the core ([`presented`]): the reverse respelling, plus the one rename Node's
 //! convention for `Error.code` asks for: a number at `code` (an SMTP reply code) is `smtpCode`,
@@ -143,7 +144,7 @@ impl<'de> Visitor<'de> for Keys {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let name = if self.0 { snake_case(&key) } else { key };
-            match map.next_value_seed(Keys(name != "headers"))? {
+            match map.next_value_seed(Keys(name != "headers" && name != "recipients"))? {
                 Read::Json(Value::Null) => {}
                 Read::Json(v) => _ = out.insert(name, v),
                 Read::Bytes(b) => _ = out.insert(format!("{name}_base64"), Value::String(B64.encode(b))),

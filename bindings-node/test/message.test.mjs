@@ -123,3 +123,17 @@ test('an unknown message key is a CONFIG error naming it, in prepareMessage and 
     await assert.rejects(send(new Profile({ server: '127.0.0.1', port: 1 }), message), (e) => e.code === 'CONFIG' && e.message.startsWith(path))
   }
 })
+
+test('DSN, REQUIRETLS and List-Unsubscribe fields: headers written, validation naming the field, addresses kept as written', () => {
+  const p = prepareMessage({
+    from: 'a@example.com', to: 'b@example.com', text: 'x', requiretls: true,
+    dsn: { ret: 'hdrs', envid: 'e-1', notify: ['success'], recipients: { 'B@Example.com': { orcpt: 'B@Example.com' } } },
+    listUnsubscribe: ['https://example.com/u'], listUnsubscribePost: true,
+  })
+  assert.match(text(p), /\r\nList-Unsubscribe: <https:\/\/example\.com\/u>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n/)
+  // A per-recipient key is an address: not respelt as if it were a camelCase field name.
+  const bad = { from: 'a@example.com', to: 'b@example.com', text: 'x', dsn: { recipients: { 'B@Example.com': { notify: ['never', 'delay'] } } } }
+  assert.throws(() => prepareMessage(bad), (e) => e.code === 'CONFIG' && e.message.startsWith('message.dsn.recipients.B@Example.com.notify:'))
+  assert.throws(() => prepareMessage({ from: 'a@example.com', to: 'b@example.com', text: 'x', listUnsubscribe: 'http://example.com/u' }),
+    (e) => e.code === 'CONFIG' && e.message.startsWith('message.list_unsubscribe[0]:'))
+})

@@ -175,6 +175,25 @@ def test_message_headers_raw_json_and_injection() -> None:
         relaykit.Message.from_json("{")
 
 
+def test_message_dsn_requiretls_and_list_unsubscribe_through_json() -> None:
+    """The #16 fields go through the JSON form: headers written, validation naming the field."""
+    j = relaykit.Message.from_json(
+        '{"from": "a@example.com", "to": "b@example.com", "text": "x", "requiretls": true,'
+        ' "dsn": {"ret": "hdrs", "envid": "e-1", "notify": ["success", "failure"]},'
+        ' "list_unsubscribe": ["https://example.com/u", "mailto:u@example.com"], "list_unsubscribe_post": true}'
+    )
+    data = j.prepare().data
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in data
+    assert b"<https://example.com/u>," in data and b"<mailto:u@example.com>" in data
+    for extra, field in [
+        ('"dsn": {"notify": ["never", "delay"]}', r"^config: message\.dsn\.notify: "),
+        ('"dsn": {"envid": "a b\\u0001"}', r"^config: message\.dsn\.envid: "),
+        ('"list_unsubscribe": "ftp://example.com/u"', r"^config: message\.list_unsubscribe\[0\]: "),
+    ]:
+        m = relaykit.Message.from_json('{"from": "a@example.com", "to": "b@example.com", "text": "x", ' + extra + "}")
+        with pytest.raises(relaykit.ConfigError, match=field):
+            m.prepare()
+
 def test_reprs_hide_secrets() -> None:
     k = relaykit.Keyring()
     k.add_key(KEY, "k1")

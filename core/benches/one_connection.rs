@@ -40,8 +40,9 @@ async fn one_connection(addr: SocketAddr, n: usize) {
         s.send_mail("a@x.test", &to, &body, MailParams::default()).await.unwrap();
     }
     let one = t0.elapsed();
-    let mails: Vec<Mail<'_>> =
-        (0..n).map(|_| Mail { from: "a@x.test", rcpts: &to, body: &body, params: MailParams::default() }).collect();
+    let mails: Vec<Mail<'_>> = (0..n)
+        .map(|_| Mail { from: "a@x.test", rcpts: &to, body: &body, params: MailParams::default(), dsn: None })
+        .collect();
     let t0 = Instant::now();
     let out = s.send_many(&mails).await;
     let many = t0.elapsed();

@@ -76,7 +76,7 @@ fn relaykit_run(port: u16, n: usize, size: usize) -> Duration {
         let b = body(size);
         let rcpts = vec!["b@bench.test".to_owned()];
         let mails: Vec<Mail<'_>> = (0..n)
-            .map(|_| Mail { from: "a@bench.test", rcpts: &rcpts, body: &b, params: MailParams::default() })
+            .map(|_| Mail { from: "a@bench.test", rcpts: &rcpts, body: &b, params: MailParams::default(), dsn: None })
             .collect();
         let out = s.send_many(&mails).await;
         assert!(out.iter().all(Result::is_ok), "relaykit: a message failed");

@@ -193,6 +193,11 @@ pub enum Cause {
     /// The server rejected an OAuth 2.0 bearer token (OAUTHBEARER/XOAUTH2, 535), after the
     /// token provider, if any, was asked for a fresh one.
     TokenRejected,
+    /// The message requires REQUIRETLS (RFC 8689) and the session is not over TLS or the server
+    /// does not offer REQUIRETLS.
+    NoRequireTls,
+    /// The message requires DSN (RFC 3461) and the server does not offer it.
+    DsnRequired,
 }
 
 /// How a certificate failed.

@@ -182,6 +182,12 @@ fn cause_hint(cause: &Cause, s: &Settings, cx: Context<'_>) -> String {
         Cause::TokenRejected => "535: the server rejected the OAuth2 access token: it may have expired or been \
                                  revoked, be for another user than the profile's username, or lack the mail scope"
             .to_owned(),
+        Cause::NoRequireTls => "the message requires REQUIRETLS: send it over TLS (encrypted_connection or \
+                                STARTTLS) to a server that offers REQUIRETLS, or turn requiretls off"
+            .to_owned(),
+        Cause::DsnRequired => "the server does not offer DSN: set dsn.required to false to send without delivery \
+                               notifications, or use a server that offers DSN"
+            .to_owned(),
     }
 }
 
@@ -323,7 +329,9 @@ pub fn field_for(err: &Error, profile: &Profile) -> Option<&'static str> {
             | Cause::No8BitMime
             | Cause::NoSmtpUtf8
             | Cause::TokenProvider
-            | Cause::TokenRejected => None,
+            | Cause::TokenRejected
+            | Cause::NoRequireTls
+            | Cause::DsnRequired => None,
             Cause::Certificate(CertificateProblem::Untrusted) => Some("$.tls_ca_file"),
             Cause::Certificate(CertificateProblem::WrongName) | Cause::ServerNotProven => Some("$.server"),
             Cause::Certificate(CertificateProblem::Expired | CertificateProblem::NotYetValid) => Some("$.tls_verify"),
@@ -425,6 +433,8 @@ mod tests {
             Cause::TooLarge,
             Cause::No8BitMime,
             Cause::NoSmtpUtf8,
+            Cause::NoRequireTls,
+            Cause::DsnRequired,
             Cause::ClientCertificateRequired,
             Cause::ClientCertificateRefused,
         ];

@@ -9,7 +9,7 @@ use crate::report::{Rejection, SendResult};
 use crate::resolve::Settings;
 use crate::rrt::RrtContext;
 use crate::secret::Keyring;
-use crate::session::{MailOutcome, MailParams, Session};
+use crate::session::{Mail, MailOutcome, MailParams, Session};
 
 /// Send (§6): resolves the profile and prepares the message (expanding tags with `ctx` when it
 /// asks for that) before connecting, so bad input fails before a byte goes out; then opens a
@@ -52,8 +52,23 @@ async fn deliver(
 
 /// One mail transaction of `prepared` on an open session (the session stays open).
 pub(crate) async fn transact(s: &mut Session, prepared: &Prepared) -> Result<SendResult> {
-    let params = MailParams { smtputf8: prepared.needs_smtputf8, eight_bit_mime: prepared.eight_bit };
-    let out = s.send_mail(&prepared.envelope_from, &prepared.recipients, &prepared.bytes, params).await?;
+    let params = MailParams {
+        smtputf8: prepared.needs_smtputf8,
+        eight_bit_mime: prepared.eight_bit,
+        requiretls: prepared.requiretls,
+    };
+    let mail = Mail {
+        from: &prepared.envelope_from,
+        rcpts: &prepared.recipients,
+        body: &prepared.bytes,
+        params,
+        dsn: prepared.dsn.as_ref(),
+    };
+    let out = s
+        .send_many(std::slice::from_ref(&mail))
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(crate::error::Error::internal("send_many returned no result")))?;
     Ok(SendResult::of(prepared, out))
 }
 

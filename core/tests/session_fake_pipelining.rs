@@ -94,8 +94,8 @@ mod session {
             let mut s = ready(f.port).await;
             let (r1, r2) = (rcpts(&["b@y.test"]), rcpts(&["c@y.test"]));
             let mails = [
-                Mail { from: "a@x.test", rcpts: &r1, body: b"one\r\n", params: MailParams::default() },
-                Mail { from: "", rcpts: &r2, body: b"two\r\n", params: MailParams::default() },
+                Mail { from: "a@x.test", rcpts: &r1, body: b"one\r\n", params: MailParams::default(), dsn: None },
+                Mail { from: "", rcpts: &r2, body: b"two\r\n", params: MailParams::default(), dsn: None },
             ];
             let out = s.send_many(&mails).await;
             assert_eq!(out.len(), 2);

@@ -45,7 +45,7 @@ export function messageInput(m) {
     if (k === 'raw_base64') out.raw = Buffer.from(v, 'base64')
     else if (k === 'attachments' || k === 'inline') out[k] = v.map((p, i) => partInput(p, `message.${k}[${i}]`))
     else if (
-      ['from', 'to', 'cc', 'bcc', 'reply_to', 'subject', 'text', 'html', 'headers', 'message_id', 'envelope_from', 'expand_rrts'].includes(k)
+      ['from', 'to', 'cc', 'bcc', 'reply_to', 'subject', 'text', 'html', 'headers', 'message_id', 'envelope_from', 'expand_rrts', 'dsn', 'requiretls', 'list_unsubscribe', 'list_unsubscribe_post'].includes(k)
     ) {
       out[camel(k)] = v
     } else throw new Error(`runner: message.${k} has no Node form`)

@@ -26,6 +26,9 @@ Three modes (one process each):
                 "DOMAIN:user:password" lines; a UPN login needs its own line
                 ":user@domain:password".  The password may not contain ':'.
 
+--advertise KEYWORD (repeatable) adds an EHLO keyword that MAIL FROM then takes as a bare
+parameter, recorded in mail_options (REQUIRETLS, RFC 8689, which Postfix 3.7 lacks).
+
 Both modes: AUTH works without TLS (auth_require_tls=False); STARTTLS is
 offered (optional) when --cert/--key are given; authentication is required
 before MAIL unless --no-auth-required.  RCPT to an address given with
@@ -295,6 +298,13 @@ class Handler:
         return AuthResult(success=True, auth_data=AuthInfo("NTLM", principal, extra))
 
     # ---- envelope hooks -----------------------------------------------------------
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Adds each --advertise keyword (e.g. REQUIRETLS, which Postfix does not offer)."""
+        session.host_name = hostname
+        for kw in self.args.advertise:
+            responses.insert(len(responses) - 1, "250-%s" % kw)
+        return responses
+
     async def handle_RCPT(self, server, session, envelope: Envelope, address, rcpt_options):
         if address.lower() in self.reject:
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
@@ -350,6 +360,8 @@ def main() -> int:
     ap.add_argument("--record", help="badscram: append a JSON line per AUTH command and SCRAM step here")
     ap.add_argument("--data-size-limit", type=int, default=33554432)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--advertise", action="append", default=[],
+                    help="an extra EHLO keyword taken bare on MAIL FROM and recorded (e.g. REQUIRETLS)")
     args = ap.parse_args()
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -374,6 +386,19 @@ def main() -> int:
 
     handler = Handler(args)
 
+    advertised = {kw.upper() for kw in args.advertise}
+
+    class AdvertisingSMTP(SMTP):
+        """Takes the bare --advertise keywords as MAIL FROM parameters (aiosmtpd refuses
+        parameters it does not know) and records them in the envelope's mail_options."""
+
+        async def smtp_MAIL(self, arg: str) -> None:
+            words = (arg or "").split(" ")
+            extra = [w for w in words[1:] if w.upper() in advertised]
+            await super().smtp_MAIL(" ".join([words[0]] + [w for w in words[1:] if w.upper() not in advertised]))
+            if extra and self.envelope.mail_from is not None:
+                self.envelope.mail_options.extend(extra)
+
     class RecordingSMTP(SMTP):
         """Records every AUTH command's mechanism (badscram), whatever aiosmtpd then answers."""
 
@@ -383,7 +408,8 @@ def main() -> int:
             await super().smtp_AUTH(arg)
 
     def factory():
-        return (RecordingSMTP if args.mode == "badscram" else SMTP)(
+        cls = RecordingSMTP if args.mode == "badscram" else AdvertisingSMTP if advertised else SMTP
+        return cls(
             handler,
             hostname="localhost",
             ident=f"relaykit-aiosmtpd-{args.mode}",

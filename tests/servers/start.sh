@@ -505,7 +505,8 @@ start_aiosmtpd_role() {
   basic_users "$d"
   spawn aiosmtpd "$S/logs/aiosmtpd.log" "$PY" "$RK_SERVERS_DIR/aiosmtpd_server.py" --mode basic \
     --port "$RK_AIOSMTPD_PORT" --users "$d/users" --maildir "$d/messages" \
-    --cert "$S/certs/server-chain.crt" --key "$S/certs/server.key" --reject-rcpt "$RK_REJECT_RCPT"
+    --cert "$S/certs/server-chain.crt" --key "$S/certs/server.key" --reject-rcpt "$RK_REJECT_RCPT" \
+    --advertise REQUIRETLS
   wait_smtp "aiosmtpd (PLAIN LOGIN CRAM-MD5)" "$RK_AIOSMTPD_PORT" plain "$S/logs/aiosmtpd.log"
 }
 

@@ -57,7 +57,8 @@ impl Job {
             from: &p.envelope_from,
             rcpts: self.rcpts.as_deref().unwrap_or(&p.recipients),
             body: &p.bytes,
-            params: MailParams { smtputf8: p.needs_smtputf8, eight_bit_mime: p.eight_bit },
+            params: MailParams { smtputf8: p.needs_smtputf8, eight_bit_mime: p.eight_bit, requiretls: p.requiretls },
+            dsn: p.dsn.as_ref(),
         }
     }
 
@@ -567,7 +568,7 @@ impl Feed for JobFeed<'_> {
         match self.flight.iter().find(|(k, _)| k == t) {
             Some((_, job)) => job.mail(),
             // Tokens come from `next` and are settled once; an empty envelope fails its checks.
-            None => Mail { from: "", rcpts: &[], body: &[], params: MailParams::default() },
+            None => Mail { from: "", rcpts: &[], body: &[], params: MailParams::default(), dsn: None },
         }
     }
 

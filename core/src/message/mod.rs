@@ -25,8 +25,11 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::json::{self, Root};
 
+mod dsn;
 mod prepare;
 mod serde_forms;
+
+pub use self::dsn::{Dsn, DsnRecipient, Notify, Ret, xtext};
 
 /// The MIME type of an attachment or inline part that names none and whose file name's
 /// extension says nothing.
@@ -171,6 +174,20 @@ pub struct Message {
     /// message's fields are its envelope (`from`, `envelope_from`, `to`, `cc`, `bcc`); RRTs are
     /// never expanded in raw bytes or attachments.
     pub expand_rrts: bool,
+    /// A delivery status notification request (RFC 3461), see [`Dsn`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dsn: Option<Dsn>,
+    /// REQUIRETLS (RFC 8689): send only over TLS to a server that offers REQUIRETLS, which then
+    /// keeps TLS on every later hop; otherwise the send fails before MAIL FROM.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub requiretls: bool,
+    /// `List-Unsubscribe` URIs (RFC 2369), `https:` or `mailto:` only; built messages only.
+    #[serde(deserialize_with = "serde_forms::one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub list_unsubscribe: Vec<String>,
+    /// Add `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058); needs an `https:`
+    /// URI in `list_unsubscribe`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub list_unsubscribe_post: bool,
 }
 
 impl Default for Message {
@@ -191,6 +208,10 @@ impl Default for Message {
             envelope_from: None,
             raw: None,
             expand_rrts: true,
+            dsn: None,
+            requiretls: false,
+            list_unsubscribe: Vec::new(),
+            list_unsubscribe_post: false,
         }
     }
 }
@@ -243,6 +264,12 @@ pub struct Prepared {
     pub needs_smtputf8: bool,
     /// The bytes have octets above 127 (8BITMIME, RFC 6152).
     pub eight_bit: bool,
+    /// The message's DSN request, validated (not in the JSON form yet).
+    #[serde(skip)]
+    pub dsn: Option<Dsn>,
+    /// The message asks for REQUIRETLS (not in the JSON form yet).
+    #[serde(skip)]
+    pub requiretls: bool,
 }
 
 impl Prepared {
@@ -261,6 +288,8 @@ impl fmt::Debug for Prepared {
             .field("message_id", &self.message_id)
             .field("needs_smtputf8", &self.needs_smtputf8)
             .field("eight_bit", &self.eight_bit)
+            .field("dsn", &self.dsn)
+            .field("requiretls", &self.requiretls)
             .finish()
     }
 }

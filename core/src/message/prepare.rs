@@ -97,6 +97,24 @@ impl Message {
             bcc: x.all("bcc", &self.bcc)?,
         };
         let (envelope_from, recipients) = self.envelope(&x, &a)?;
+        if let Some(d) = &self.dsn {
+            d.validate()?;
+        }
+        super::dsn::check_unsubscribe(&self.list_unsubscribe)?;
+        if self.list_unsubscribe_post
+            && !self.list_unsubscribe.iter().any(|u| u.to_ascii_lowercase().starts_with("https://"))
+        {
+            return Err(cfg_err(
+                "list_unsubscribe_post",
+                "one-click unsubscribe needs an https: URI in list_unsubscribe",
+            ));
+        }
+        if self.raw.is_some() && !self.list_unsubscribe.is_empty() {
+            return Err(cfg_err(
+                "list_unsubscribe",
+                "a raw message carries its own headers; put List-Unsubscribe in the raw bytes",
+            ));
+        }
         let needs_smtputf8 = !envelope_from.is_ascii() || recipients.iter().any(|r| !r.is_ascii());
         let (bytes, message_id) = match &self.raw {
             Some(raw) => self.raw_bytes(raw)?,
@@ -109,6 +127,8 @@ impl Message {
             bytes,
             message_id,
             needs_smtputf8,
+            dsn: self.dsn.clone(),
+            requiretls: self.requiretls,
         })
     }
 
@@ -179,6 +199,16 @@ impl Message {
         };
         b = b.message_id(Some(message_id.clone()));
         b = self.extra_headers(b, x)?;
+        if !self.list_unsubscribe.is_empty() {
+            let v = super::dsn::unsubscribe_header(&self.list_unsubscribe);
+            b = b.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), v));
+            if self.list_unsubscribe_post {
+                b = b.raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+            }
+        }
         let text = self.text.as_deref().map(|t| x.one("text", t)).transpose()?;
         let html = self.html.as_deref().map(|t| x.one("html", t)).transpose()?;
         let msg = match self.body(text, html)? {

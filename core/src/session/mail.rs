@@ -20,6 +20,9 @@ pub struct MailParams {
     /// The content has 8-bit bytes (`BODY=8BITMIME`). When the server does not offer 8BITMIME
     /// the send fails before MAIL: encode the content as quoted-printable or base64 instead.
     pub eight_bit_mime: bool,
+    /// REQUIRETLS (RFC 8689). When the session is not over TLS or the server does not offer
+    /// REQUIRETLS the send fails before MAIL.
+    pub requiretls: bool,
 }
 
 /// One message for [`Session::send_many`].
@@ -33,6 +36,8 @@ pub struct Mail<'a> {
     pub body: &'a [u8],
     /// The MAIL FROM options.
     pub params: MailParams,
+    /// The DSN request (RFC 3461): `RET`/`ENVID` on MAIL FROM, `NOTIFY`/`ORCPT` on RCPT TO.
+    pub dsn: Option<&'a crate::message::Dsn>,
 }
 
 /// The server's answer for one recipient.
@@ -284,7 +289,44 @@ impl Session {
             }
             mail.push_str(" SMTPUTF8");
         }
-        let rcpts = rcpts.into_iter().map(|r| format!("RCPT TO:<{r}>")).collect();
+        if m.params.requiretls {
+            if !self.is_tls() || !ext.has("REQUIRETLS") {
+                let why = if self.is_tls() {
+                    "the server does not offer REQUIRETLS"
+                } else {
+                    "the connection is not over TLS"
+                };
+                return Err(Error::new(
+                    ErrorKind::MessageRejected,
+                    format!("the message requires REQUIRETLS but {why}"),
+                )
+                .with_stage(Stage::MailFrom)
+                .with_cause(Cause::NoRequireTls));
+            }
+            mail.push_str(" REQUIRETLS");
+        }
+        let dsn = match m.dsn {
+            Some(d) if ext.dsn => Some(d),
+            Some(d) if d.required => {
+                return Err(Error::new(
+                    ErrorKind::MessageRejected,
+                    "the message asks for delivery status notifications (dsn) but the server does not offer DSN",
+                )
+                .with_stage(Stage::MailFrom)
+                .with_cause(Cause::DsnRequired));
+            }
+            _ => None,
+        };
+        if let Some(d) = dsn {
+            mail.push_str(&d.mail_params());
+        }
+        let rcpts = rcpts
+            .into_iter()
+            .map(|r| {
+                let p = dsn.map(|d| d.rcpt_params(&r)).unwrap_or_default();
+                format!("RCPT TO:<{r}>{p}")
+            })
+            .collect();
         Ok(Envelope { mail, rcpts })
     }
 
@@ -310,7 +352,7 @@ impl Session {
         body: &[u8],
         params: MailParams,
     ) -> Result<MailOutcome> {
-        let mail = Mail { from, rcpts, body, params };
+        let mail = Mail { from, rcpts, body, params, dsn: None };
         let mut out = self.send_many(std::slice::from_ref(&mail)).await;
         out.pop().unwrap_or_else(|| Err(Error::internal("send_many returned no result")))
     }

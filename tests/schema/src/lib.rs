@@ -10,7 +10,7 @@
 
 mod shape;
 
-use relaykit::message::{Attachment, Content, Message, Prepared};
+use relaykit::message::{Attachment, Content, Dsn, DsnRecipient, Message, Notify, Prepared, Ret};
 use relaykit::profile::{AuthOrder, Protocol, StarttlsPolicy, TlsChoice};
 use relaykit::report::{AuthAttempt, AuthReport, Rejection, RelayCheck, ServerInfo, StageReport, TlsReport};
 use relaykit::{
@@ -136,7 +136,24 @@ fn prepare(some: bool) -> Prepared {
         message_id: some.then(|| "<id@x.test>".into()),
         needs_smtputf8: some,
         eight_bit: some,
+        // Not in the JSON form (serde skip): the sample shows that.
+        dsn: some.then(dsn),
+        requiretls: some,
     }
+}
+
+/// A DSN request with every key set.
+fn dsn() -> Dsn {
+    let mut d = Dsn {
+        ret: Some(Ret::Hdrs),
+        envid: Some("e".into()),
+        notify: vec![Notify::Success, Notify::Failure],
+        orcpt: true,
+        ..Dsn::default()
+    };
+    d.recipients
+        .insert("b@x.test".into(), DsnRecipient { notify: vec![Notify::Never], orcpt: Some("o@x.test".into()) });
+    d
 }
 
 /// The JSON of prepared messages.
@@ -229,5 +246,7 @@ pub fn message() -> (Value, Vec<Value>) {
     };
     let path = Attachment { content: Content::Path("/f".into()), ..bytes.clone() };
     (m.attachments, m.inline) = (vec![bytes.clone()], vec![path.clone()]);
+    (m.dsn, m.requiretls) = (Some(dsn()), true);
+    (m.list_unsubscribe, m.list_unsubscribe_post) = (vec!["https://x.test/u".into()], true);
     (m.to_json_value(), vec![json(&bytes), json(&path)])
 }
