@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod call;
+pub mod capture;
 mod connection;
 pub mod error;
 #[cfg(feature = "fuzzing")]

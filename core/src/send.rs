@@ -24,6 +24,9 @@ pub async fn send_async(
 ) -> Result<SendResult> {
     let settings = profile.resolve_for(keyring, ctx, options.token_provider.is_some())?;
     let prepared = message.prepare_in_async(ctx)?;
+    if let Some(t) = &options.transport {
+        return t.deliver(&prepared);
+    }
     let mut progress = Progress::default();
     let result = deliver(&settings, options, &prepared, &mut progress).await;
     result.map_err(|e| progress.hinted(e, &settings))
