@@ -14,6 +14,7 @@ mod mailer;
 mod names;
 pub mod options;
 mod probe;
+pub mod progress;
 mod send;
 pub mod session;
 pub mod token;

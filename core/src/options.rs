@@ -62,6 +62,10 @@ pub struct SendOptions {
     /// instead of connecting (see [`crate::capture`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<crate::capture::Transport>,
+    /// Told how much of the message is written (see [`crate::progress`]). Not part of the JSON
+    /// form: each binding takes its own callback.
+    #[serde(skip)]
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 /// A helper command line: the command and its arguments, at least the command.

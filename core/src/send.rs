@@ -48,6 +48,7 @@ async fn deliver(
         progress,
     ))
     .await?;
+    s.set_progress(options.progress.clone());
     let result = transact(&mut s, prepared).await?;
     let _ = s.quit().await;
     Ok(result)

@@ -74,6 +74,7 @@ impl Mailer {
             runtime,
         );
         pool.token_provider = options.token_provider;
+        pool.progress = options.progress;
         let inner = Inner {
             pool: Arc::new(pool),
             ctx: ctx.clone(),

@@ -69,6 +69,10 @@ pub struct MailerOptions {
     /// [`crate::capture`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<crate::capture::Transport>,
+    /// Told, for each message, how much of it is written (see [`crate::progress`]); the calls
+    /// of messages sent at once on different connections interleave. Not part of the JSON form.
+    #[serde(skip)]
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 impl Default for MailerOptions {
@@ -86,6 +90,7 @@ impl Default for MailerOptions {
             ntlm_helper: None,
             token_provider: None,
             transport: None,
+            progress: None,
         }
     }
 }
