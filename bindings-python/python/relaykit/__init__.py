@@ -353,7 +353,8 @@ async def send_async(
     loop = asyncio.get_running_loop()
     try:
         result = SendResult(*await _native._send_async(loop, profile, message, keyring, context,
-                                                       _given(ntlm_helper=ntlm_helper, transport=transport), _tracer(trace),
+                                                       _given(ntlm_helper=ntlm_helper, transport=transport),
+                                                       _tracer(trace),
                                                        _token_provider(token_provider, profile, loop)))
     except RelayKitError as e:
         _log_send_error(profile, e)
