@@ -277,6 +277,11 @@ export interface TestOptionsJSON {
 /** The core's JSON form of the options of `send()`. */
 export interface SendOptionsJSON {
   ntlm_helper?: Array<string>
+  transport?: {
+    capture: string | {
+      dir: string
+    }
+  }
 }
 
 /** The core's JSON form of the options of `new Mailer()`. */
@@ -297,6 +302,11 @@ export interface MailerOptionsJSON {
   max_queued: number
   retry_unknown: boolean
   ntlm_helper?: Array<string>
+  transport?: {
+    capture: string | {
+      dir: string
+    }
+  }
 }
 
 /** The JSON of a mailer's counters: `mailer.stats.toJSON()`. */
