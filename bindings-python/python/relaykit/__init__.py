@@ -294,6 +294,7 @@ def send(
     ntlm_helper: Optional[Sequence[str]] = None,
     token_provider: Optional[TokenProvider] = None,
     transport: Optional[dict[str, Any]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> SendResult:
     """Sends ``message`` through the profile's server (§6). Blocks with the GIL released;
     Ctrl-C cancels it.
@@ -306,12 +307,15 @@ def send(
     OAUTHBEARER/XOAUTH2 tokens (see :data:`TokenProvider`). ``transport={"capture": {"dir":
     "/path"}}`` validates and prepares the message as a real send does but connects nowhere:
     it writes ``<message-id>.eml`` and ``<message-id>.json`` into the directory and returns
-    every recipient accepted with the reply ``250 captured``.
+    every recipient accepted with the reply ``250 captured``. ``progress(written, total)`` is
+    called with the bytes of the message written so far, at most every 64 KiB or 100 ms and
+    once at the end (``written == total``); an exception in it goes to
+    ``sys.unraisablehook`` and the send goes on.
     """
     try:
         result = SendResult(*_native._send(profile, message, keyring, context,
                                            _given(ntlm_helper=ntlm_helper, transport=transport),
-                                           _tracer(trace), _token_provider(token_provider, profile)))
+                                           _tracer(trace), _token_provider(token_provider, profile), progress))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise
@@ -347,6 +351,7 @@ async def send_async(
     ntlm_helper: Optional[Sequence[str]] = None,
     token_provider: Optional[TokenProvider] = None,
     transport: Optional[dict[str, Any]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> SendResult:
     """:func:`send` for asyncio: runs on relaykit's own I/O threads, never blocks the event
     loop; cancelling the awaiting task cancels the Send."""
@@ -355,7 +360,7 @@ async def send_async(
         result = SendResult(*await _native._send_async(loop, profile, message, keyring, context,
                                                        _given(ntlm_helper=ntlm_helper, transport=transport),
                                                        _tracer(trace),
-                                                       _token_provider(token_provider, profile, loop)))
+                                                       _token_provider(token_provider, profile, loop), progress))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise
