@@ -58,3 +58,28 @@ describe('capture', () => {
     })
   })
 })
+
+describe('progress', () => {
+  test('a 3 MiB send reports increasing counts ending at the total', { skip }, async () => {
+    const profile = new Profile({
+      server: V.RK_HOST, port: Number(V.RK_AIOSMTPD_PORT), requiresAuthentication: true,
+      allowPlaintextPassword: true, authMechanisms: ['PLAIN'], username: V.RK_USER, password: V.RK_PASS,
+    })
+    const data = Buffer.alloc(3 << 20, 0)
+    for (let i = 0; i < data.length; i++) data[i] = i % 251
+    const messageId = `<node-progress.${randomUUID()}@relaykit.test>`
+    const calls = []
+    const since = aiosmtpdSeq(V)
+    await send(profile, {
+      from: V.RK_USER, to: V.RK_RCPT, subject: 'progress', text: 'big', messageId,
+      attachments: [{ filename: 'big.bin', contentType: 'application/octet-stream', content: data }],
+    }, { progress: (written, total) => calls.push([written, total]) })
+    const found = await aiosmtpdFind(V, since, [messageId])
+    const size = found.get(messageId).meta.size
+    const total = calls.at(-1)[1]
+    assert.ok(total === size || total === size + 3, `total ${total} vs stored ${size}`)
+    assert.equal(calls.at(-1)[0], total, 'the last call, before the Promise settled, is the end')
+    for (let i = 1; i < calls.length; i++) assert.ok(calls[i - 1][0] < calls[i][0] && calls[i][1] === total)
+    assert.ok(calls.length >= 2 && calls.length <= Math.ceil(total / 65536))
+  })
+})
