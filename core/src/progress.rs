@@ -5,7 +5,9 @@
 //! BDAT), so the last call has `written == total`. The callback runs on the sending task, at
 //! most once per 64 KiB written (the body is written in 64 KiB pieces while a callback is set)
 //! or 100 ms, and once at the end; keep it cheap. A callback that panics is not called again for
-//! that message and the send goes on (the panic is reported once on standard error).
+//! that message and the send goes on (the panic is reported once on standard error). A
+//! captured message ([`crate::capture`]) gets one call, `(total, total)`, with the length of
+//! the captured bytes.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +25,11 @@ impl ProgressSink {
     /// A sink that calls `f(written, total)`.
     pub fn new(f: impl Fn(u64, u64) + Send + Sync + 'static) -> ProgressSink {
         ProgressSink(Arc::new(f))
+    }
+
+    /// The one call of a message that is not written to a server (a capture): the end.
+    pub(crate) fn report_end(&self, total: u64) {
+        Reporter::new(self.clone(), total).update(total);
     }
 }
 

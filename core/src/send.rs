@@ -25,7 +25,11 @@ pub async fn send_async(
     let settings = profile.resolve_for(keyring, ctx, options.token_provider.is_some())?;
     let prepared = message.prepare_in_async(ctx)?;
     if let Some(t) = &options.transport {
-        return t.deliver(&prepared);
+        let r = t.deliver(&prepared)?;
+        if let Some(p) = &options.progress {
+            p.report_end(prepared.bytes.len() as u64);
+        }
+        return Ok(r);
     }
     let mut progress = Progress::default();
     let result = deliver(&settings, options, &prepared, &mut progress).await;

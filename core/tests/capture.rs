@@ -117,8 +117,11 @@ fn memory_capture_connects_nowhere_and_keeps_a_built_message_with_its_attachment
     let real = send(&p, &raw_message("<x@relaykit.test>"), &SendOptions::default()).unwrap_err();
     assert_eq!(real.kind(), ErrorKind::Connect, "port 9 must refuse, or this test proves nothing: {real}");
 
-    let o = options(&json!({"transport": {"capture": "memory"}}));
+    let mut o = options(&json!({"transport": {"capture": "memory"}}));
     let store = o.transport.as_ref().unwrap().store().unwrap().clone();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = calls.clone();
+    o.progress = Some(relaykit::progress::ProgressSink::new(move |w, t| log.lock().unwrap().push((w, t))));
     let mut m = Message::new("Alice <alice@relaykit.test>");
     m.to = vec!["bob@relaykit.test".into()];
     m.cc = vec!["carol@relaykit.test".into()];
@@ -137,6 +140,8 @@ fn memory_capture_connects_nowhere_and_keeps_a_built_message_with_its_attachment
     assert_eq!(got[0].from, "alice@relaykit.test");
     assert_eq!(got[0].recipients, r.accepted);
     assert_eq!(got[0].result, r);
+    let len = got[0].bytes.len() as u64;
+    assert_eq!(*calls.lock().unwrap(), vec![(len, len)], "a capture reports its end once");
     let parsed = MessageParser::default().parse(&got[0].bytes).unwrap();
     assert_eq!(parsed.subject(), Some("Grüße"));
     assert_eq!(parsed.message_id(), r.message_id.as_deref().map(|s| s.trim_matches(['<', '>'])));

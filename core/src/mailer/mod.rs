@@ -232,6 +232,9 @@ impl Inner {
                 .into_iter()
                 .map(|(i, p)| {
                     let r = t.deliver(&p);
+                    if let (Ok(_), Some(sink)) = (&r, &self.pool.progress) {
+                        sink.report_end(p.bytes.len() as u64);
+                    }
                     self.count(&r);
                     (i, r)
                 })
