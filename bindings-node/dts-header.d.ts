@@ -64,6 +64,11 @@ export interface CallOptions {
    * with an event listener. `connection` is the line's connection id for a mailer (1, 2, ...
    * in the order they opened), `null` for `test()` and `send()`. */
   trace?: ((direction: 'C' | 'S', line: string, connection: number | null) => void) | null
+  /** `send()` and each message of a `Mailer`: called on the JavaScript thread with the bytes of
+   * the message written so far and in all, at most every 64 KiB or 100 ms and once at the end
+   * (`written === total`, before the Promise settles). One that throws is an uncaught
+   * exception, as with `trace`. Ignored by `test()`. */
+  progress?: ((written: number, total: number) => void) | null
   /** Gives OAUTHBEARER/XOAUTH2 access tokens instead of the profile's password: called on the
    * JavaScript thread for each new connection that logs in (`reason` `'initial'`) and once more
    * after the server rejected the token (`'refresh'`: give a fresh one). It returns the token
@@ -300,6 +305,11 @@ export interface TestOptionsJSON {
 /** The core's JSON form of the options of `send()`. */
 export interface SendOptionsJSON {
   ntlm_helper?: Array<string>
+  transport?: {
+    capture: string | {
+      dir: string
+    }
+  }
 }
 
 /** The core's JSON form of the options of `new Mailer()`. */
@@ -320,6 +330,11 @@ export interface MailerOptionsJSON {
   max_queued: number
   retry_unknown: boolean
   ntlm_helper?: Array<string>
+  transport?: {
+    capture: string | {
+      dir: string
+    }
+  }
 }
 
 /** The JSON of a mailer's counters: `mailer.stats.toJSON()`. */

@@ -57,7 +57,7 @@ step "stubtest relaykit._native"
 step "mypy --strict (package and typed usage example)"
 "$VENV/bin/mypy" --strict --no-incremental -p relaykit
 "$VENV/bin/mypy" --strict --no-incremental "$HERE/tests/typed_usage.py"
-"$VENV/bin/mypy" --strict --no-incremental "$HERE/tests/servers.py" "$HERE/tests/test_servers.py" "$HERE/tests/test_mailer.py" "$HERE/tests/test_oauth.py" "$HERE/tests/test_exit.py" "$HERE/tests/exit_child.py" "$HERE/tests/test_mtls.py" "$HERE/tests/test_reach.py" \
+"$VENV/bin/mypy" --strict --no-incremental "$HERE/tests/servers.py" "$HERE/tests/test_servers.py" "$HERE/tests/test_mailer.py" "$HERE/tests/test_oauth.py" "$HERE/tests/test_exit.py" "$HERE/tests/exit_child.py" "$HERE/tests/test_mtls.py" "$HERE/tests/test_reach.py" "$HERE/tests/test_capture.py" "$HERE/tests/test_progress.py" \
   "$ROOT/tests/conformance/run_python.py"
 
 step "pytest"

@@ -286,6 +286,15 @@ typedef void (*rk_send_callback)(void *user,
                                  const rk_error *error);
 
 /**
+ * Told, during a Send (and for each message of a mailer), how many bytes of the message's
+ * content are written (`written`) of how many (`total`): at most every 64 KiB or 100 ms and
+ * once at the end, with `written == total`. Called on the thread running the send (a relaykit
+ * thread for the `_async` forms and mailers), possibly on several threads at once, so it must
+ * be thread-safe and quick. Set with `rk_set_progress_callback`.
+ */
+typedef void (*rk_progress_callback)(void *user, uint64_t written, uint64_t total);
+
+/**
  * Gives an OAuth 2.0 access token for OAUTHBEARER or XOAUTH2, instead of the profile's
  * password. Called on a relaykit worker thread (it may block, e.g. on an HTTPS request to the
  * token endpoint), possibly on several threads at once: it must be thread-safe.
@@ -1077,6 +1086,14 @@ rk_status rk_mailer_close(const rk_mailer *mailer);
  * mailer may be running or made afterwards.
  */
 void rk_mailer_free(rk_mailer *mailer);
+
+/**
+ * Sets the process-wide progress callback (NULL turns it off). Every Send and mailer that
+ * starts afterwards reports its progress to `cb` with `user`; one already running keeps the
+ * callback it started with. `user` must stay valid until the callback is replaced and every
+ * call and mailer that started before has finished.
+ */
+rk_status rk_set_progress_callback(rk_progress_callback cb, void *user);
 
 /**
  * Sets the process-wide token callback (NULL removes it). Every Test, Send and mailer that

@@ -113,6 +113,35 @@ pub(crate) struct Options {
     pub(crate) rest: Value,
     /// `tokenProvider`, as the core's provider.
     pub(crate) token_provider: Option<relaykit::token::SharedTokenProvider>,
+    /// `progress`, as the core's sink (#16).
+    pub(crate) progress: Option<relaykit::progress::ProgressSink>,
+}
+
+/// `(written, total)` for the `progress` function (numbers: a message may exceed 4 GiB).
+type Counts = FnArgs<(f64, f64)>;
+type ProgressFn = ThreadsafeFunction<Counts, Unknown<'static>, Counts, Status, false, true>;
+
+/// The core's progress sink calling the JavaScript function: the calls before the end do not
+/// wait; the end (`written == total`) waits (at most 10 s) until the function has run, so a
+/// send's Promise settles after its last progress call.
+fn progress_sink(tsfn: ProgressFn) -> relaykit::progress::ProgressSink {
+    let tsfn = Arc::new(tsfn);
+    relaykit::progress::ProgressSink::new(move |written, total| {
+        #[allow(clippy::cast_precision_loss)] // exact below 2^53 bytes
+        let args = FnArgs::from((written as f64, total as f64));
+        if written < total {
+            tsfn.call(args, ThreadsafeFunctionCallMode::NonBlocking);
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let status = tsfn.call_with_return_value(args, ThreadsafeFunctionCallMode::NonBlocking, move |ret, _env| {
+            let _ = tx.send(());
+            ret.map(|_| ())
+        });
+        if status == Status::Ok {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
+        }
+    })
 }
 
 fn config_error(env: Env, path: &str, reason: &str) -> napi::Error {
@@ -144,10 +173,11 @@ fn instance<'e, T: JavaScriptClassExt + 'e>(
     Ok(Some(unsafe { ClassInstance::<T>::from_napi_value(env.raw(), v.raw())? }))
 }
 
-const JS_ONLY: [&str; 4] = ["keyring", "context", "trace", "tokenProvider"];
+const JS_ONLY: [&str; 5] = ["keyring", "context", "trace", "tokenProvider", "progress"];
 
 pub(crate) fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Result<Options> {
-    let mut out = Options { keyring: None, context: None, trace: None, rest: Value::Null, token_provider: None };
+    let mut out =
+        Options { keyring: None, context: None, trace: None, rest: Value::Null, token_provider: None, progress: None };
     let Some(obj) = options else { return Ok(out) };
     out.keyring = instance::<Keyring>(env, &obj, "keyring", "Keyring")?.map(|k| k.inner.clone());
     out.context = instance::<RrtContext>(env, &obj, "context", "RrtContext")?.map(|c| c.inner.clone());
@@ -169,6 +199,15 @@ pub(crate) fn read_options(env: &Env, options: Option<Object<'_>>) -> napi::Resu
             ));
         }
         out.token_provider = Some(crate::token::provider(env, &f)?);
+    }
+    if let Some(f) = present(&obj, "progress")? {
+        if f.get_type()? != ValueType::Function {
+            return Err(config_error(*env, "progress", "expected a function (written, total) => void"));
+        }
+        // SAFETY: checked to be a function of this call's environment just above.
+        let func = unsafe { Function::<Counts, Unknown<'static>>::from_napi_value(env.raw(), f.raw())? };
+        let tsfn = func.build_threadsafe_function::<Counts>().callee_handled::<false>().weak::<true>().build()?;
+        out.progress = Some(progress_sink(tsfn));
     }
     let mut rest = Object::new(env)?;
     for key in Object::keys(&obj)? {
@@ -266,6 +305,7 @@ pub fn send<'e>(
     );
     core_options.trace = o.trace.as_ref().map(Trace::sink);
     core_options.token_provider = o.token_provider;
+    core_options.progress = o.progress;
     let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);
     spawn(env, o.trace, async move { call.send(&message, &core_options).await.map(|r| Done::Json(r.to_json_value())) })
 }

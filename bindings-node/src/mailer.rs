@@ -46,6 +46,7 @@ impl Mailer {
         let o = read_options(&env, options)?;
         let mut core = relaykit::MailerOptions::from_json_value(&o.rest).js(env)?;
         core.trace = o.trace.as_ref().map(Trace::sink);
+        core.progress = o.progress;
         core.token_provider = o.token_provider;
         // The core's defaults for a keyring or context not given, as Test and Send get them.
         let call = relaykit::Call::new(profile.inner.clone(), o.keyring, o.context);

@@ -35,6 +35,20 @@ pub(crate) fn trace_sink(callback: Option<Py<PyAny>>) -> Option<TraceSink> {
     }))
 }
 
+/// A progress sink that calls `callback(written, total)` with the GIL, at most every 64 KiB or
+/// 100 ms and once at the end (#16). An exception in the callback goes to
+/// `sys.unraisablehook` and the send goes on.
+pub(crate) fn progress_sink(callback: Option<Py<PyAny>>) -> Option<relaykit::progress::ProgressSink> {
+    let callback = callback?;
+    Some(relaykit::progress::ProgressSink::new(move |written, total| {
+        Python::try_attach(|py| {
+            if let Err(e) = callback.call1(py, (written, total)) {
+                e.write_unraisable(py, Some(callback.bind(py)));
+            }
+        });
+    }))
+}
+
 /// The call's inputs, cloned (the task outlives the call that starts it), with the core's
 /// defaults for a keyring or context not given.
 pub(crate) fn call(profile: &PyProfile, keyring: Option<&PyKeyring>, context: Option<&PyRrtContext>) -> Call {
@@ -60,10 +74,12 @@ fn send_options(
     options: Option<&Bound<'_, PyAny>>,
     trace: Option<Py<PyAny>>,
     token_provider: Option<Py<PyAny>>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<SendOptions> {
     let mut o = SendOptions::from_json_value(&options_json(options)?).py_err()?;
     o.trace = trace_sink(trace);
     o.token_provider = token::provider(token_provider);
+    o.progress = progress_sink(progress);
     Ok(o)
 }
 
@@ -121,7 +137,7 @@ pub(crate) fn test_async<'py>(
 /// Send, blocking; returns `(json, json_text)` of the result or raises the error of its kind.
 #[pyfunction(name = "_send")]
 #[allow(clippy::too_many_arguments)] // the public keywords
-#[pyo3(signature = (profile, message, keyring=None, context=None, options=None, trace=None, token_provider=None))]
+#[pyo3(signature = (profile, message, keyring=None, context=None, options=None, trace=None, token_provider=None, progress=None))]
 pub(crate) fn send(
     py: Python<'_>,
     profile: &PyProfile,
@@ -131,8 +147,9 @@ pub(crate) fn send(
     options: Option<&Bound<'_, PyAny>>,
     trace: Option<Py<PyAny>>,
     token_provider: Option<Py<PyAny>>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let options = send_options(options, trace, token_provider)?;
+    let options = send_options(options, trace, token_provider, progress)?;
     let call = call(profile, keyring, context);
     let m = message.inner.clone();
     let result = runtime::block_on(py, async move { call.send(&m, &options).await })?.py_err()?;
@@ -141,7 +158,7 @@ pub(crate) fn send(
 
 /// Send on the runtime; an `asyncio.Future` of `event_loop` for `(json, json_text)`.
 #[pyfunction(name = "_send_async")]
-#[pyo3(signature = (event_loop, profile, message, keyring=None, context=None, options=None, trace=None, token_provider=None))]
+#[pyo3(signature = (event_loop, profile, message, keyring=None, context=None, options=None, trace=None, token_provider=None, progress=None))]
 #[allow(clippy::too_many_arguments)] // the public keywords plus the loop
 pub(crate) fn send_async<'py>(
     py: Python<'py>,
@@ -153,8 +170,9 @@ pub(crate) fn send_async<'py>(
     options: Option<&Bound<'py, PyAny>>,
     trace: Option<Py<PyAny>>,
     token_provider: Option<Py<PyAny>>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = send_options(options, trace, token_provider)?;
+    let options = send_options(options, trace, token_provider, progress)?;
     let call = call(profile, keyring, context);
     let m = message.inner.clone();
     let fut = async move { call.send(&m, &options).await };

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod call;
+pub mod capture;
 mod connection;
 pub mod error;
 #[cfg(feature = "fuzzing")]
@@ -13,6 +14,7 @@ mod mailer;
 mod names;
 pub mod options;
 mod probe;
+pub mod progress;
 mod send;
 pub mod session;
 pub mod token;

@@ -57,6 +57,15 @@ pub struct SendOptions {
     /// Where OAUTHBEARER/XOAUTH2 access tokens come from (see [`TestOptions::token_provider`]).
     #[serde(skip)]
     pub token_provider: Option<SharedTokenProvider>,
+    /// How the message goes out: absent for SMTP to the profile's server, or
+    /// `{"capture": {"dir": "/path"}}` / `{"capture": "memory"}` to validate and keep it
+    /// instead of connecting (see [`crate::capture`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<crate::capture::Transport>,
+    /// Told how much of the message is written (see [`crate::progress`]). Not part of the JSON
+    /// form: each binding takes its own callback.
+    #[serde(skip)]
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 /// A helper command line: the command and its arguments, at least the command.

@@ -24,6 +24,13 @@ pub async fn send_async(
 ) -> Result<SendResult> {
     let settings = profile.resolve_for(keyring, ctx, options.token_provider.is_some())?;
     let prepared = message.prepare_in_async(ctx)?;
+    if let Some(t) = &options.transport {
+        let r = t.deliver(&prepared)?;
+        if let Some(p) = &options.progress {
+            p.report_end(prepared.bytes.len() as u64);
+        }
+        return Ok(r);
+    }
     let mut progress = Progress::default();
     let result = deliver(&settings, options, &prepared, &mut progress).await;
     result.map_err(|e| progress.hinted(e, &settings))
@@ -45,6 +52,7 @@ async fn deliver(
         progress,
     ))
     .await?;
+    s.set_progress(options.progress.clone());
     let result = transact(&mut s, prepared).await?;
     let _ = s.quit().await;
     Ok(result)

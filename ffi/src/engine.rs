@@ -198,6 +198,7 @@ fn send_options(options_json: *const c_char) -> FfiResult<SendOptions> {
     let mut o = SendOptions::from_json(text).map_err(|e| core_err(&e))?;
     o.trace = trace_sink();
     o.token_provider = crate::token::provider();
+    o.progress = crate::progress::sink();
     Ok(o)
 }
 

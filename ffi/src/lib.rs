@@ -16,12 +16,14 @@ mod engine;
 mod error;
 mod handles;
 mod mailer;
+mod progress;
 mod token;
 
 pub use engine::*;
 pub use error::*;
 pub use handles::*;
 pub use mailer::*;
+pub use progress::*;
 pub use token::*;
 
 /// The major version of the relaykit this header belongs to.

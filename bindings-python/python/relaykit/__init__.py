@@ -293,6 +293,8 @@ def send(
     trace: Optional[TraceCallback] = None,
     ntlm_helper: Optional[Sequence[str]] = None,
     token_provider: Optional[TokenProvider] = None,
+    transport: Optional[dict[str, Any]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> SendResult:
     """Sends ``message`` through the profile's server (§6). Blocks with the GIL released;
     Ctrl-C cancels it.
@@ -302,11 +304,18 @@ def send(
     ``.enhanced_code``, ``.message`` and ``.hint``, e.g. ``AuthFailedError`` with
     ``code == 535``; ``RecipientRejectedError`` when no recipient was accepted. ``context``
     also expands tags in the message when it asks for that. ``token_provider`` gives
-    OAUTHBEARER/XOAUTH2 tokens (see :data:`TokenProvider`).
+    OAUTHBEARER/XOAUTH2 tokens (see :data:`TokenProvider`). ``transport={"capture": {"dir":
+    "/path"}}`` validates and prepares the message as a real send does but connects nowhere:
+    it writes ``<message-id>.eml`` and ``<message-id>.json`` into the directory and returns
+    every recipient accepted with the reply ``250 captured``. ``progress(written, total)`` is
+    called with the bytes of the message written so far, at most every 64 KiB or 100 ms and
+    once at the end (``written == total``); an exception in it goes to
+    ``sys.unraisablehook`` and the send goes on.
     """
     try:
-        result = SendResult(*_native._send(profile, message, keyring, context, _options(ntlm_helper=ntlm_helper),
-                                           _tracer(trace), _token_provider(token_provider, profile)))
+        result = SendResult(*_native._send(profile, message, keyring, context,
+                                           _given(ntlm_helper=ntlm_helper, transport=transport),
+                                           _tracer(trace), _token_provider(token_provider, profile), progress))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise
@@ -341,14 +350,17 @@ async def send_async(
     trace: Optional[TraceCallback] = None,
     ntlm_helper: Optional[Sequence[str]] = None,
     token_provider: Optional[TokenProvider] = None,
+    transport: Optional[dict[str, Any]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> SendResult:
     """:func:`send` for asyncio: runs on relaykit's own I/O threads, never blocks the event
     loop; cancelling the awaiting task cancels the Send."""
     loop = asyncio.get_running_loop()
     try:
         result = SendResult(*await _native._send_async(loop, profile, message, keyring, context,
-                                                       _options(ntlm_helper=ntlm_helper), _tracer(trace),
-                                                       _token_provider(token_provider, profile, loop)))
+                                                       _given(ntlm_helper=ntlm_helper, transport=transport),
+                                                       _tracer(trace),
+                                                       _token_provider(token_provider, profile, loop), progress))
     except RelayKitError as e:
         _log_send_error(profile, e)
         raise

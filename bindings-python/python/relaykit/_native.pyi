@@ -360,6 +360,7 @@ def _send(
     options: _Options = None,
     trace: _Trace = None,
     token_provider: _TokenProvider = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> tuple[dict[str, Any], str]: ...
 def _send_async(
     event_loop: asyncio.AbstractEventLoop,
@@ -370,6 +371,7 @@ def _send_async(
     options: _Options = None,
     trace: _Trace = None,
     token_provider: _TokenProvider = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> asyncio.Future[tuple[dict[str, Any], str]]: ...
 
 # The pooled mailer; relaykit.Mailer wraps it.

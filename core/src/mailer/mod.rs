@@ -43,6 +43,7 @@ struct Inner {
     retry: RetryPolicy,
     retry_unknown: bool,
     rate: Option<RateLimiter>,
+    transport: Option<crate::capture::Transport>,
 }
 
 impl Mailer {
@@ -58,6 +59,7 @@ impl Mailer {
             Err(_) => crate::runtime::handle()?.handle().clone(),
         };
         let idle_timeout = options.idle_timeout()?;
+        let transport = options.transport;
         let rate = options.rate_limit.map(|r| r.interval().map(RateLimiter::new)).transpose()?;
         let mut pool = Pool::new(
             settings,
@@ -72,12 +74,14 @@ impl Mailer {
             runtime,
         );
         pool.token_provider = options.token_provider;
+        pool.progress = options.progress;
         let inner = Inner {
             pool: Arc::new(pool),
             ctx: ctx.clone(),
             retry: options.retry,
             retry_unknown: options.retry_unknown,
             rate,
+            transport,
         };
         Ok(Mailer { inner: Arc::new(inner) })
     }
@@ -222,6 +226,20 @@ impl Inner {
 
     /// Messages through their attempts; each attempt round is queued at once.
     async fn deliver_all(&self, first: Vec<(usize, Arc<Prepared>)>) -> Vec<(usize, Result<SendResult>)> {
+        if let Some(t) = &self.transport {
+            // Capture (#16): no connection, no retry; each message is kept as it would go out.
+            return first
+                .into_iter()
+                .map(|(i, p)| {
+                    let r = t.deliver(&p);
+                    if let (Ok(_), Some(sink)) = (&r, &self.pool.progress) {
+                        sink.report_end(p.bytes.len() as u64);
+                    }
+                    self.count(&r);
+                    (i, r)
+                })
+                .collect();
+        }
         let mut done = Vec::with_capacity(first.len());
         let mut round: Vec<(usize, Tries)> = first
             .into_iter()

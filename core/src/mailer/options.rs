@@ -64,6 +64,15 @@ pub struct MailerOptions {
     /// asks once more after the server rejects a token. Not part of the JSON form.
     #[serde(skip)]
     pub token_provider: Option<SharedTokenProvider>,
+    /// How messages go out: absent for SMTP, or `{"capture": {"dir": "/path"}}` /
+    /// `{"capture": "memory"}` to validate and keep each message instead of connecting (see
+    /// [`crate::capture`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<crate::capture::Transport>,
+    /// Told, for each message, how much of it is written (see [`crate::progress`]); the calls
+    /// of messages sent at once on different connections interleave. Not part of the JSON form.
+    #[serde(skip)]
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 impl Default for MailerOptions {
@@ -80,6 +89,8 @@ impl Default for MailerOptions {
             trace: None,
             ntlm_helper: None,
             token_provider: None,
+            transport: None,
+            progress: None,
         }
     }
 }

@@ -131,6 +131,8 @@ pub(super) struct Pool {
     ended: Notify,
     /// Jobs left the queue, or the mailer closed: a sender waiting for room looks again.
     room: Notify,
+    /// Told how much of each message is written (set by the mailer after `new`; #16).
+    pub(super) progress: Option<crate::progress::ProgressSink>,
 }
 
 pub(super) fn closed_error() -> Error {
@@ -168,6 +170,7 @@ impl Pool {
             wake: Notify::new(),
             ended: Notify::new(),
             room: Notify::new(),
+            progress: None,
         }
     }
 
@@ -389,6 +392,7 @@ impl Pool {
         {
             Ok(mut session) => {
                 session.set_stream_window(self.stream_window);
+                session.set_progress(self.progress.clone());
                 bump(&self.counters.opened);
                 Ok(Conn { session, progress, sent: 0, refusals: 0 })
             }

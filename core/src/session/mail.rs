@@ -335,7 +335,9 @@ impl Session {
             self.tracer.client(&format!("<message: {} bytes>", body.len()), self.mode);
             self.tracer.client(".", self.mode);
         }
+        let at = self.wbuf.len();
         encode_body(body, &mut self.wbuf);
+        self.marks.push((at, self.wbuf.len()));
     }
 
     /// Sends one message: MAIL FROM, RCPT TO for each recipient, DATA, the content. Pipelined
@@ -477,7 +479,10 @@ impl Session {
         if self.tracer.enabled() {
             self.tracer.client(&format!("<message: {} bytes>", self.wbuf.len() - at), self.mode);
         }
+        let chunk = self.wbuf.len() - at;
         self.wbuf.splice(at..at, header.bytes().chain(*b"\r\n"));
+        let start = at + header.len() + 2;
+        self.marks.push((start, start + chunk));
         self.queue("RSET")
     }
 

@@ -219,6 +219,10 @@ pub struct Session {
     tls: Option<TlsInfo>,
     /// What no text from the server may repeat (the password, what AUTH sent).
     secrets: Secrets,
+    /// Told how much of each message's content is written (#16).
+    progress: Option<crate::progress::ProgressSink>,
+    /// The content of each message in `wbuf` (start, end), for `progress`.
+    marks: Vec<(usize, usize)>,
 }
 
 impl fmt::Debug for Session {
@@ -428,7 +432,15 @@ impl Session {
             stream_window: mail::DEFAULT_STREAM_WINDOW,
             tls: None,
             secrets: Secrets::default(),
+            progress: None,
+            marks: Vec::new(),
         }
+    }
+
+    /// Sets (or clears) the callback told how much of each message's content is written
+    /// (see [`crate::progress`]).
+    pub fn set_progress(&mut self, progress: Option<crate::progress::ProgressSink>) {
+        self.progress = progress;
     }
 
     /// Resolve, connect, implicit TLS when configured, greeting, EHLO, STARTTLS when configured
@@ -756,15 +768,28 @@ impl Session {
         let stage = stage.into();
         let t = self.cfg.timeout;
         let mut off = 0;
+        let marks = std::mem::take(&mut self.marks);
+        let mut reporters: Vec<(usize, usize, crate::progress::Reporter)> = match &self.progress {
+            Some(p) => {
+                marks.iter().map(|&(s, e)| (s, e, crate::progress::Reporter::new(p.clone(), (e - s) as u64))).collect()
+            }
+            None => Vec::new(),
+        };
+        let piece = if reporters.is_empty() { WRITE_PIECE } else { crate::progress::PIECE };
         let result = async {
             while off < self.wbuf.len() {
-                let end = (off + WRITE_PIECE).min(self.wbuf.len());
+                let end = (off + piece).min(self.wbuf.len());
                 match tokio::time::timeout(t, self.stream.write_all(&self.wbuf[off..end])).await {
                     Err(_) => return Err(None),
                     Ok(Err(e)) => return Err(Some(e)),
                     Ok(Ok(())) => {}
                 }
                 off = end;
+                for (s, e, r) in &mut reporters {
+                    if end > *s {
+                        r.update((end.min(*e) - *s) as u64);
+                    }
+                }
             }
             match tokio::time::timeout(t, self.stream.flush()).await {
                 Err(_) => Err(None),

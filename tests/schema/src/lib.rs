@@ -10,6 +10,7 @@
 
 mod shape;
 
+use relaykit::capture::{Capture, Transport};
 use relaykit::message::{Attachment, Content, Dsn, DsnRecipient, Message, Notify, Prepared, Ret};
 use relaykit::profile::{AuthOrder, Protocol, StarttlsPolicy, TlsChoice};
 use relaykit::report::{AuthAttempt, AuthReport, Rejection, RelayCheck, ServerInfo, StageReport, TlsReport};
@@ -197,10 +198,20 @@ pub fn test_options() -> Vec<Value> {
     vec![json(&full), json(&TestOptions::default())]
 }
 
+/// The capture transport's directory form (#16).
+fn capture_dir() -> Transport {
+    Transport::Capture(Capture::Dir("/var/mail/capture".into()))
+}
+
 /// The JSON of Send's options.
 pub fn send_options() -> Vec<Value> {
     vec![
-        json(&SendOptions { ntlm_helper: Some(vec!["x".into()]), ..SendOptions::default() }),
+        json(&SendOptions {
+            ntlm_helper: Some(vec!["x".into()]),
+            transport: Some(capture_dir()),
+            ..SendOptions::default()
+        }),
+        json(&SendOptions { transport: Some(Transport::memory().0), ..SendOptions::default() }),
         json(&SendOptions::default()),
     ]
 }
@@ -210,9 +221,11 @@ pub fn mailer_options() -> Vec<Value> {
     let full = MailerOptions {
         ntlm_helper: Some(vec!["ntlm_auth".into()]),
         rate_limit: Some(RateLimit { messages: 10, per_secs: 1.0 }),
+        transport: Some(capture_dir()),
         ..MailerOptions::default()
     };
-    vec![json(&full), json(&MailerOptions::default())]
+    let memory = MailerOptions { transport: Some(Transport::memory().0), ..MailerOptions::default() };
+    vec![json(&full), json(&memory), json(&MailerOptions::default())]
 }
 
 /// The JSON of a mailer's counters (every key is always there).
