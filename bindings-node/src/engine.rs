@@ -300,6 +300,7 @@ pub fn send<'e>(
         crate::message::from_js(*env, message).and_then(|m| {
             let o = read_options(env, options)?;
             let core = relaykit::SendOptions::from_json_value(&o.rest).map_err(|e| to_js(*env, &e))?;
+            relaykit::capture::Transport::refuse_unreadable(core.transport.as_ref()).map_err(|e| to_js(*env, &e))?;
             Ok((m, o, core))
         })
     );

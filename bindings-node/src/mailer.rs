@@ -45,6 +45,7 @@ impl Mailer {
     pub fn new(env: Env, profile: &Profile, options: Option<Object<'_>>) -> napi::Result<Mailer> {
         let o = read_options(&env, options)?;
         let mut core = relaykit::MailerOptions::from_json_value(&o.rest).js(env)?;
+        relaykit::capture::Transport::refuse_unreadable(core.transport.as_ref()).js(env)?;
         core.trace = o.trace.as_ref().map(Trace::sink);
         core.progress = o.progress;
         core.token_provider = o.token_provider;

@@ -56,6 +56,12 @@ describe('capture', () => {
       assert.match(e.message, /^options\.transport/)
       return true
     })
+    // A capture to memory could not be read back from JavaScript: refused, never silently kept.
+    await assert.rejects(send(nowhere, message, { transport: { capture: 'memory' } }), (e) => {
+      assert.equal(e.code, 'CONFIG')
+      assert.match(e.message, /^options\.transport: .*directory/)
+      return true
+    })
   })
 })
 

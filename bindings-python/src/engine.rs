@@ -77,6 +77,7 @@ fn send_options(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<SendOptions> {
     let mut o = SendOptions::from_json_value(&options_json(options)?).py_err()?;
+    relaykit::capture::Transport::refuse_unreadable(o.transport.as_ref()).py_err()?;
     o.trace = trace_sink(trace);
     o.token_provider = token::provider(token_provider);
     o.progress = progress_sink(progress);

@@ -44,6 +44,7 @@ impl PyMailer {
         token_provider: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let mut o = MailerOptions::from_json_value(&options_json(options)?).py_err()?;
+        relaykit::capture::Transport::refuse_unreadable(o.transport.as_ref()).py_err()?;
         o.trace = trace_sink(trace);
         o.token_provider = crate::token::provider(token_provider);
         // The core's defaults for a keyring or context not given, as Test and Send get them.

@@ -45,3 +45,7 @@ def test_capture_connects_nowhere_and_bad_options_name_the_field(tmp_path: pathl
     with pytest.raises(relaykit.ConfigError) as e:
         relaykit.send(nowhere, m, transport={"capture": "disk"})
     assert e.value.message.startswith("options.transport")
+    # A capture to memory could not be read back from Python: refused, never silently kept.
+    with pytest.raises(relaykit.ConfigError) as e:
+        relaykit.send(nowhere, m, transport={"capture": "memory"})
+    assert e.value.message.startswith("options.transport") and "directory" in e.value.message

@@ -110,6 +110,21 @@ impl Transport {
         (Transport::Capture(Capture::Memory(store.clone())), store)
     }
 
+    /// For the C, Python and Node bindings, which keep no options object a host could read a
+    /// memory capture's store from: `{"capture": "memory"}` there would keep every message
+    /// where no one can read it, so it is refused (a Rust host reads it through
+    /// [`Transport::store`]).
+    pub fn refuse_unreadable(transport: Option<&Transport>) -> Result<()> {
+        match transport {
+            Some(Transport::Capture(Capture::Memory(_))) => Err(Error::config(
+                "options.transport",
+                "a capture to memory can be read back only from Rust (Transport::memory); here, capture to a \
+                 directory: {\"capture\": {\"dir\": \"/path\"}}",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The in-memory store, when this is a memory capture.
     pub fn store(&self) -> Option<&CaptureStore> {
         match self {

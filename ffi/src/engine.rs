@@ -196,6 +196,7 @@ fn test_options(options_json: *const c_char) -> FfiResult<TestOptions> {
 fn send_options(options_json: *const c_char) -> FfiResult<SendOptions> {
     let text = arg_opt_str(options_json, "options_json")?.unwrap_or("null");
     let mut o = SendOptions::from_json(text).map_err(|e| core_err(&e))?;
+    relaykit::capture::Transport::refuse_unreadable(o.transport.as_ref()).map_err(|e| core_err(&e))?;
     o.trace = trace_sink();
     o.token_provider = crate::token::provider();
     o.progress = crate::progress::sink();

@@ -33,6 +33,7 @@ fn mailer<'a>(m: *const rk_mailer) -> FfiResult<&'a Mailer> {
 fn mailer_options(options_json: *const c_char) -> FfiResult<MailerOptions> {
     let text = arg_opt_str(options_json, "options_json")?.unwrap_or("null");
     let mut o = MailerOptions::from_json(text).map_err(|e| core_err(&e))?;
+    relaykit::capture::Transport::refuse_unreadable(o.transport.as_ref()).map_err(|e| core_err(&e))?;
     o.progress = crate::progress::sink();
     o.trace = trace_sink();
     o.token_provider = crate::token::provider();
