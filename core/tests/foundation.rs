@@ -293,3 +293,34 @@ fn helo_ca_file_and_timeout_are_resolved() {
     assert_eq!(s.trust_anchors.len(), 1);
     assert!(!s.tls_verify);
 }
+
+#[test]
+fn rotation_covers_the_proxy_password_too_and_changes_nothing_on_an_error() {
+    let mut keyring = Keyring::new();
+    keyring.add_key(Some("2025"), &[7u8; 32]).unwrap();
+    let mut p = Profile::from_json(
+        r#"{"server": "smtp.example.com", "id": "prod", "requires_authentication": true, "username": "alice",
+            "password": "x", "proxy": "socks5://relay@proxy.example.com:1080"}"#,
+    )
+    .unwrap();
+    p.encrypt_password(PLAINTEXT, &keyring).unwrap();
+    p.encrypt_proxy_password("proxy-secret-1", &keyring).unwrap();
+    keyring.add_key(Some("2026"), &[9u8; 32]).unwrap();
+    assert!(p.rotate_password(&keyring).unwrap());
+    let saved = p.to_json_value();
+    for field in ["password", "proxy_password"] {
+        let env = saved[field].as_str().unwrap();
+        assert!(env.starts_with("enc:v1:2026:"), "{field} was not rotated: {env}");
+        assert!(keyring.decrypt(env, field, Some("prod")).is_ok());
+    }
+    // A keyring without the key of one envelope: an error, and neither secret is touched.
+    let mut q = Profile::from_json_value(&saved).unwrap();
+    let mut other = Keyring::new();
+    other.add_key(Some("2027"), &[5u8; 32]).unwrap();
+    q.encrypt_password(PLAINTEXT, &other).unwrap();
+    let before = q.to_json_value();
+    let mut both = other.clone();
+    both.add_key(Some("2028"), &[6u8; 32]).unwrap();
+    assert!(q.rotate_password(&both).is_err(), "the proxy password's key 2026 is not in that keyring");
+    assert_eq!(q.to_json_value(), before, "a failed rotation changed the profile");
+}

@@ -281,24 +281,23 @@ impl Profile {
         Ok(())
     }
 
-    /// Re-encrypts an encrypted password, and an encrypted `tls_client_key`, under the
-    /// keyring's newest key (rotation). Returns whether anything changed.
+    /// Re-encrypts every secret of the profile kept as an envelope — the password, the proxy
+    /// password and the client certificate's key — under the keyring's newest key (rotation).
+    /// Returns whether anything changed. All or nothing: on an error nothing is changed.
     pub fn rotate_password(&mut self, keyring: &Keyring) -> Result<bool> {
-        let key_changed = self.rotate_tls_client_key(keyring)?;
-        Ok(self.rotate_password_only(keyring)? || key_changed)
-    }
-
-    fn rotate_password_only(&mut self, keyring: &Keyring) -> Result<bool> {
-        let Some(Password::Encrypted(env)) = &self.password else { return Ok(false) };
-        let newest = keyring.newest_key_id().ok_or_else(|| Error::crypto("the keyring has no key to rotate to"))?;
-        if env.strip_prefix(secret::ENVELOPE_PREFIX).and_then(|r| r.split(':').next()) == Some(newest) {
-            // Decrypt anyway, so a broken envelope is reported now rather than at send time.
-            keyring.decrypt(env, secret::PASSWORD_FIELD, self.id.as_deref())?;
-            return Ok(false);
+        let id = self.id.clone();
+        let password = rotated(self.password.as_ref(), secret::PASSWORD_FIELD, id.as_deref(), keyring)?;
+        let proxy = rotated(self.proxy_password.as_ref(), reach::PROXY_PASSWORD_FIELD, id.as_deref(), keyring)?;
+        let key = rotated(self.tls_client_key.as_ref(), secret::TLS_CLIENT_KEY_FIELD, id.as_deref(), keyring)?;
+        let changed = password.is_some() || proxy.is_some() || key.is_some();
+        for (slot, new) in
+            [(&mut self.password, password), (&mut self.proxy_password, proxy), (&mut self.tls_client_key, key)]
+        {
+            if let Some(env) = new {
+                *slot = Some(Password::Encrypted(env));
+            }
         }
-        let new = keyring.reencrypt(env, secret::PASSWORD_FIELD, self.id.as_deref())?;
-        self.password = Some(Password::Encrypted(new));
-        Ok(true)
+        Ok(changed)
     }
 
     /// Parses and validates profile JSON. Unknown keys, wrong types and invalid values are
@@ -325,6 +324,19 @@ impl Profile {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&file::ProfileFile::from(self)).unwrap_or_default()
     }
+}
+
+/// The envelope `held` re-encrypted under the keyring's newest key, bound to `field` and
+/// `id`; `None` when it is not an envelope or already under the newest key (then it is still
+/// decrypted, so a broken envelope is reported now rather than at send time).
+fn rotated(held: Option<&Password>, field: &str, id: Option<&str>, keyring: &Keyring) -> Result<Option<String>> {
+    let Some(Password::Encrypted(env)) = held else { return Ok(None) };
+    let newest = keyring.newest_key_id().ok_or_else(|| Error::crypto("the keyring has no key to rotate to"))?;
+    if env.strip_prefix(secret::ENVELOPE_PREFIX).and_then(|r| r.split(':').next()) == Some(newest) {
+        keyring.decrypt(env, field, id)?;
+        return Ok(None);
+    }
+    keyring.reencrypt(env, field, id).map(Some)
 }
 
 /// Mechanism names in the one spelling a profile keeps and writes (upper case).

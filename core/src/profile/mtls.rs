@@ -74,22 +74,6 @@ impl Profile {
         Ok(())
     }
 
-    /// Re-encrypts an encrypted inline key under the keyring's newest key (part of
-    /// [`Profile::rotate_password`]). Returns whether it changed.
-    pub(super) fn rotate_tls_client_key(&mut self, keyring: &Keyring) -> Result<bool> {
-        let Some(Password::Encrypted(env)) = &self.tls_client_key else { return Ok(false) };
-        let newest = keyring.newest_key_id().ok_or_else(|| Error::crypto("the keyring has no key to rotate to"))?;
-        let field = secret::TLS_CLIENT_KEY_FIELD;
-        if env.strip_prefix(secret::ENVELOPE_PREFIX).and_then(|r| r.split(':').next()) == Some(newest) {
-            // Decrypt anyway, so a broken envelope is reported now rather than at send time.
-            keyring.decrypt(env, field, self.id.as_deref())?;
-            return Ok(false);
-        }
-        let new = keyring.reencrypt(env, field, self.id.as_deref())?;
-        self.tls_client_key = Some(Password::Encrypted(new));
-        Ok(true)
-    }
-
     /// The JSON text of the inline key: the envelope, or the PEM as given.
     pub(super) fn tls_client_key_text(&self) -> Option<Zeroizing<String>> {
         self.tls_client_key.as_ref().map(|k| {
