@@ -79,6 +79,13 @@ ls "$DIST/relaykit-$V.tgz" "$DIST/relaykit-linux-x64-gnu-$V.tgz" >/dev/null
 step "crates (cargo package, cargo publish --dry-run)"
 # package builds each crate from its packaged sources (the CLI against the packaged core);
 # publish --dry-run then checks what crates.io would check, without building again.
+# Cargo verifies the CLI against the packaged core through a temporary registry under
+# target/package, and unpacks it into $CARGO_HOME/registry/src/<hash of that path>/: a copy
+# unpacked by an earlier run of the same version and path is reused as it is, so the CLI would
+# be built against an old core. Remove our own crates' unpacked copies first.
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  rm -rf "${d}relaykit-$V" "${d}relaykit-cli-$V"
+done
 cargo package --locked --allow-dirty -p relaykit -p relaykit-cli
 cargo publish --dry-run --no-verify --locked --allow-dirty -p relaykit -p relaykit-cli
 cp "$TARGET/package/relaykit-$V.crate" "$TARGET/package/relaykit-cli-$V.crate" "$DIST/"
