@@ -82,12 +82,13 @@ step "crates (cargo package, cargo publish --dry-run)"
 # Cargo verifies the CLI against the packaged core through a temporary registry under
 # target/package, and unpacks it into $CARGO_HOME/registry/src/<hash of that path>/: a copy
 # unpacked by an earlier run of the same version and path is reused as it is, so the CLI would
-# be built against an old core; and a registry crate's build is never redone, so what an
-# earlier run built under target/package is reused too. Remove both first.
+# be built against an old core; and a registry crate's build is never redone (cargo trusts a
+# registry crate not to change), so an earlier run's build of that core in target/debug is
+# reused too. Remove both first (our crates are then rebuilt once, in seconds).
 for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
   rm -rf "${d}relaykit-$V" "${d}relaykit-cli-$V"
 done
-rm -rf "$TARGET/package"
+rm -rf "$TARGET/package" "$TARGET"/debug/.fingerprint/relaykit-*
 cargo package --locked --allow-dirty -p relaykit -p relaykit-cli
 cargo publish --dry-run --no-verify --locked --allow-dirty -p relaykit -p relaykit-cli
 cp "$TARGET/package/relaykit-$V.crate" "$TARGET/package/relaykit-cli-$V.crate" "$DIST/"
