@@ -9,11 +9,8 @@
 
 use zeroize::Zeroizing;
 
-use super::{Credentials, Exchange, Mechanism, config_error, protocol_error};
+use super::{Credentials, Exchange, Mechanism, config_error};
 use crate::error::Result;
-
-/// The longest server error text kept (a misbehaving server could send megabytes).
-const MAX_ERROR_LEN: usize = 1000;
 
 pub(crate) struct OAuthBearer {
     message: Zeroizing<Vec<u8>>,
@@ -70,12 +67,7 @@ impl Exchange for OAuthBearer {
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        if self.server_error.is_some() {
-            return Err(protocol_error(Mechanism::OAuthBearer, "server sent another challenge after its error"));
-        }
-        let end = challenge.len().min(MAX_ERROR_LEN);
-        let text = String::from_utf8_lossy(&challenge[..end]).trim().to_owned();
-        self.server_error = Some(if text.is_empty() { "(empty error)".to_owned() } else { text });
+        super::xoauth2::keep_server_error(&mut self.server_error, Mechanism::OAuthBearer, challenge)?;
         // RFC 7628 §3.2.3: the client answers the error with a single %x01.
         Ok(Zeroizing::new(vec![0x01]))
     }

@@ -37,18 +37,26 @@ impl Xoauth2 {
     }
 }
 
+/// The bearer-token mechanisms' one challenge: the server's JSON error (XOAUTH2, and OAUTHBEARER
+/// of RFC 7628 §3.2.2), kept for the error message (at most [`MAX_ERROR_LEN`] bytes); a second
+/// challenge is a protocol error.
+pub(super) fn keep_server_error(slot: &mut Option<String>, mech: Mechanism, challenge: &[u8]) -> Result<()> {
+    if slot.is_some() {
+        return Err(protocol_error(mech, "server sent another challenge after its error"));
+    }
+    let end = challenge.len().min(MAX_ERROR_LEN);
+    let text = String::from_utf8_lossy(&challenge[..end]).trim().to_owned();
+    *slot = Some(if text.is_empty() { "(empty error)".to_owned() } else { text });
+    Ok(())
+}
+
 impl Exchange for Xoauth2 {
     fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>> {
         Ok(Some(self.message.clone()))
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        if self.server_error.is_some() {
-            return Err(protocol_error(Mechanism::Xoauth2, "server sent another challenge after its error"));
-        }
-        let end = challenge.len().min(MAX_ERROR_LEN);
-        let text = String::from_utf8_lossy(&challenge[..end]).trim().to_owned();
-        self.server_error = Some(if text.is_empty() { "(empty error)".to_owned() } else { text });
+        keep_server_error(&mut self.server_error, Mechanism::Xoauth2, challenge)?;
         Ok(Zeroizing::new(Vec::new()))
     }
 
